@@ -1,0 +1,2 @@
+#![no_std]
+//! lstm-core (work in progress)
