@@ -1,2 +1,26 @@
 #![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 //! lstm-core (work in progress)
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod activation;
+mod activation_tables;
+pub mod dense;
+pub mod error;
+#[cfg(feature = "serde")]
+pub mod file;
+pub mod layer;
+pub mod lstm;
+pub mod num;
+pub mod stream;
+
+pub use activation::{Activation, Exact, Fast};
+pub use dense::{Dense, DenseWeights};
+pub use error::Error;
+pub use layer::{Layer, LayerShape, Stack};
+pub use lstm::{Lstm, LstmState, LstmWeights};
+pub use num::{NumberFormat, Scalar, Q16_16, Q4_12};
+pub use stream::{Stream, WindowedStream};

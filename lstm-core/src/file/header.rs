@@ -1,0 +1,242 @@
+//! The header: everything about a model except its weights, postcard-encoded.
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::layer::LayerShape;
+use crate::num::NumberFormat;
+
+/// Most layers a file may describe (LSTM layers plus the head).
+pub const MAX_LAYERS: usize = 8;
+/// Most input or output features a scaling may describe.
+pub const MAX_FEATURES: usize = 32;
+/// Most classes a classification model may name.
+pub const MAX_CLASSES: usize = 32;
+
+/// How raw values were scaled for training, per feature. The device applies
+/// [`Scaling::scale`] to its raw inputs and [`Scaling::unscale`] to the
+/// model's outputs (regression).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Scaling {
+    /// Values are used as they are.
+    Identity,
+    /// `(x − min) / (max − min)`, to \[0, 1\] on the training data (Keras/sklearn `MinMaxScaler`).
+    /// A constant feature (`max == min`) maps to `x − min`.
+    MinMax {
+        /// Per-feature minimum on the training split.
+        min: Vec<f32, MAX_FEATURES>,
+        /// Per-feature maximum on the training split.
+        max: Vec<f32, MAX_FEATURES>,
+    },
+    /// `(x − mean) / std` (sklearn `StandardScaler`).
+    Standard {
+        /// Per-feature mean on the training split.
+        mean: Vec<f32, MAX_FEATURES>,
+        /// Per-feature standard deviation on the training split (> 0).
+        std: Vec<f32, MAX_FEATURES>,
+    },
+}
+
+impl Scaling {
+    /// `(offset, divisor)` of feature `i`: scaled = (x − offset) / divisor.
+    fn affine(&self, i: usize) -> (f32, f32) {
+        match self {
+            Scaling::Identity => (0.0, 1.0),
+            Scaling::MinMax { min, max } => match (min.get(i), max.get(i)) {
+                (Some(&lo), Some(&hi)) if hi > lo => (lo, hi - lo),
+                (Some(&lo), Some(_)) => (lo, 1.0),
+                _ => (0.0, 1.0),
+            },
+            Scaling::Standard { mean, std } => match (mean.get(i), std.get(i)) {
+                (Some(&m), Some(&s)) => (m, s),
+                _ => (0.0, 1.0),
+            },
+        }
+    }
+
+    /// Scales raw feature `i` as in training.
+    pub fn scale(&self, i: usize, x: f32) -> f32 {
+        let (offset, divisor) = self.affine(i);
+        (x - offset) / divisor
+    }
+
+    /// Maps a scaled value of feature `i` back to raw units.
+    pub fn unscale(&self, i: usize, y: f32) -> f32 {
+        let (offset, divisor) = self.affine(i);
+        y * divisor + offset
+    }
+
+    /// Features described (0 for [`Scaling::Identity`], which applies to any number).
+    pub fn len(&self) -> usize {
+        match self {
+            Scaling::Identity => 0,
+            Scaling::MinMax { min, .. } => min.len(),
+            Scaling::Standard { mean, .. } => mean.len(),
+        }
+    }
+
+    /// Whether this is [`Scaling::Identity`].
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn validate(&self, features: usize, what: &'static str) -> Result<(), Error> {
+        let ok = match self {
+            Scaling::Identity => true,
+            Scaling::MinMax { min, max } => {
+                min.len() == features
+                    && max.len() == features
+                    && min
+                        .iter()
+                        .zip(max.iter())
+                        .all(|(lo, hi)| lo.is_finite() && hi.is_finite() && hi >= lo)
+            }
+            Scaling::Standard { mean, std } => {
+                mean.len() == features
+                    && std.len() == features
+                    && mean
+                        .iter()
+                        .zip(std.iter())
+                        .all(|(m, s)| m.is_finite() && s.is_finite() && *s > 0.0)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Malformed(what))
+        }
+    }
+}
+
+/// How the model was trained, and therefore how it must be streamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrainingMode {
+    /// Contiguous chunks with carried state: stream with [`Stream`](crate::Stream).
+    Stateful,
+    /// Windows of `window` samples from a zero state: stream with
+    /// [`WindowedStream`](crate::WindowedStream) of that `W`.
+    Windowed {
+        /// Window length `W`.
+        window: u32,
+    },
+}
+
+/// What the model's outputs mean.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Task<'a> {
+    /// Outputs are (scaled) values; [`Header::output_scaling`] maps them back.
+    Regression,
+    /// Outputs are logits, one per class, the class names in output order.
+    Classification {
+        /// Class names, borrowed from the file.
+        #[serde(borrow)]
+        classes: Vec<&'a str, MAX_CLASSES>,
+    },
+}
+
+/// Everything in a model file but the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header<'a> {
+    /// Number format of the weights (and of the computation).
+    pub format: NumberFormat,
+    /// Layers in order: one or more LSTM layers, then one Dense head.
+    pub layers: Vec<LayerShape, MAX_LAYERS>,
+    /// Scaling of each input feature.
+    pub input_scaling: Scaling,
+    /// Scaling of each output (regression); [`Scaling::Identity`] for classification.
+    pub output_scaling: Scaling,
+    /// How the model was trained (stateful, or windows of `W`).
+    pub mode: TrainingMode,
+    /// Regression or classification.
+    #[serde(borrow)]
+    pub task: Task<'a>,
+}
+
+impl Header<'_> {
+    /// Inputs per step.
+    pub fn input_size(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.input())
+    }
+
+    /// Outputs per step.
+    pub fn output_size(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.output())
+    }
+
+    /// Total number of stored weights and biases. `None` on overflow.
+    pub fn parameter_count(&self) -> Option<usize> {
+        self.layers
+            .iter()
+            .try_fold(0usize, |n, l| n.checked_add(l.parameter_count()?))
+    }
+
+    /// Size of the weights blob in bytes. `None` on overflow.
+    pub fn weights_len(&self) -> Option<usize> {
+        self.parameter_count()?.checked_mul(self.format.size_of())
+    }
+
+    /// Checks that the header describes a model `lstm-core` can run: LSTM
+    /// layers then one Dense head, every size non-zero, each layer's input
+    /// the previous layer's output, scalings of the right lengths with sane
+    /// values, class names matching the head's outputs.
+    pub fn validate(&self) -> Result<(), Error> {
+        let (head, lstms) = match self.layers.split_last() {
+            Some((head, lstms)) if !lstms.is_empty() => (head, lstms),
+            _ => {
+                return Err(Error::Malformed(
+                    "a model needs at least one LSTM layer and a Dense head",
+                ))
+            }
+        };
+        if !lstms.iter().all(|l| matches!(l, LayerShape::Lstm { .. })) {
+            return Err(Error::Malformed("only LSTM layers may precede the head"));
+        }
+        if !matches!(head, LayerShape::Dense { .. }) {
+            return Err(Error::Malformed("the last layer must be Dense"));
+        }
+        if self
+            .layers
+            .iter()
+            .any(|l| l.input() == 0 || l.output() == 0)
+        {
+            return Err(Error::Malformed("a layer has a zero size"));
+        }
+        if self
+            .layers
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.output() != b.input()))
+        {
+            return Err(Error::Malformed(
+                "a layer's input size differs from the previous layer's output size",
+            ));
+        }
+        if self.weights_len().is_none_or(|n| n > u32::MAX as usize) {
+            return Err(Error::Malformed("weights too large"));
+        }
+        self.input_scaling.validate(
+            self.input_size(),
+            "input scaling does not match the input size",
+        )?;
+        match &self.task {
+            Task::Regression => self.output_scaling.validate(
+                self.output_size(),
+                "output scaling does not match the output size",
+            )?,
+            Task::Classification { classes } => {
+                if classes.len() != self.output_size() {
+                    return Err(Error::Malformed(
+                        "number of class names differs from the head's outputs",
+                    ));
+                }
+                if !self.output_scaling.is_empty() {
+                    return Err(Error::Malformed("a classifier's outputs are not scaled"));
+                }
+            }
+        }
+        if let TrainingMode::Windowed { window: 0 } = self.mode {
+            return Err(Error::Malformed("window length is zero"));
+        }
+        Ok(())
+    }
+}

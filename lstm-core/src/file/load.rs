@@ -1,0 +1,123 @@
+//! Typed loading: [`FromModelFile`] for each layer type and for [`Stack`].
+
+use crate::dense::{Dense, DenseWeights};
+use crate::error::Error;
+use crate::layer::{LayerShape, Stack};
+use crate::lstm::{Lstm, LstmWeights};
+use crate::num::Scalar;
+
+/// Hands out the file's layers in order, with their weight bytes.
+#[derive(Debug)]
+pub struct LayerReader<'h, 'a> {
+    layers: &'h [LayerShape],
+    next: usize,
+    weights: &'a [u8],
+}
+
+impl<'h, 'a> LayerReader<'h, 'a> {
+    pub(crate) fn new(layers: &'h [LayerShape], weights: &'a [u8]) -> Self {
+        LayerReader {
+            layers,
+            next: 0,
+            weights,
+        }
+    }
+
+    /// Checks that the next layer in the file is `expected`, and moves past it.
+    pub fn expect_layer(&mut self, expected: LayerShape) -> Result<(), Error> {
+        let layer = self.next;
+        let found = *self.layers.get(layer).ok_or(Error::LayerCountMismatch {
+            expected: layer + 1,
+            found: self.layers.len(),
+        })?;
+        if found != expected {
+            return Err(Error::ShapeMismatch {
+                layer,
+                expected,
+                found,
+            });
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Borrows the next `size_of::<B>()` weight bytes as a `B` (an array of
+    /// `T`), checking alignment and that every value is valid.
+    pub fn take<T: Scalar, B: bytemuck::Pod>(&mut self) -> Result<&'a B, Error> {
+        let n = core::mem::size_of::<B>();
+        if self.weights.len() < n {
+            return Err(Error::Malformed(
+                "weights blob shorter than the layers need",
+            ));
+        }
+        let (bytes, rest) = self.weights.split_at(n);
+        let block: &'a B = bytemuck::try_from_bytes(bytes).map_err(|_| Error::Misaligned {
+            required: core::mem::align_of::<B>(),
+        })?;
+        let values: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| Error::Misaligned {
+            required: core::mem::align_of::<T>(),
+        })?;
+        if !values.iter().all(|v| v.is_valid()) {
+            return Err(Error::Malformed("a weight is not finite"));
+        }
+        self.weights = rest;
+        Ok(block)
+    }
+}
+
+/// A model (or part of one) that can be built from a model file's layers.
+pub trait FromModelFile<'a, T: Scalar>: Sized {
+    /// Layers this type consumes.
+    const LAYERS: usize;
+    /// Reads this type's layers from `reader`.
+    fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error>;
+}
+
+/// `u32` of a const-generic size (sizes above `u32::MAX` cannot be in a file).
+fn dim(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl<'a, T: Scalar, A, const IN: usize, const H: usize> FromModelFile<'a, T>
+    for Lstm<'a, T, A, IN, H>
+{
+    const LAYERS: usize = 1;
+    fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
+        reader.expect_layer(LayerShape::Lstm {
+            input: dim(IN),
+            hidden: dim(H),
+        })?;
+        let w_ih = reader.take::<T, _>()?;
+        let w_hh = reader.take::<T, _>()?;
+        let bias = reader.take::<T, _>()?;
+        Ok(Lstm::new(LstmWeights { w_ih, w_hh, bias }))
+    }
+}
+
+impl<'a, T: Scalar, const IN: usize, const OUT: usize> FromModelFile<'a, T>
+    for Dense<'a, T, IN, OUT>
+{
+    const LAYERS: usize = 1;
+    fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
+        reader.expect_layer(LayerShape::Dense {
+            input: dim(IN),
+            output: dim(OUT),
+        })?;
+        let w = reader.take::<T, _>()?;
+        let b = reader.take::<T, _>()?;
+        Ok(Dense::new(DenseWeights { w, b }))
+    }
+}
+
+impl<'a, T: Scalar, A, B, const MID: usize> FromModelFile<'a, T> for Stack<A, B, MID>
+where
+    A: FromModelFile<'a, T>,
+    B: FromModelFile<'a, T>,
+{
+    const LAYERS: usize = A::LAYERS + B::LAYERS;
+    fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
+        let first = A::read(reader)?;
+        let second = B::read(reader)?;
+        Ok(Stack::new(first, second))
+    }
+}

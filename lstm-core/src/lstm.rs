@@ -1,0 +1,145 @@
+//! The LSTM cell and layer, in PyTorch's gate order (i, f, g, o).
+//!
+//! ```text
+//! i = σ(W_ii x + W_hi h + b_i)     f = σ(W_if x + W_hf h + b_f)
+//! g = tanh(W_ig x + W_hg h + b_g)  o = σ(W_io x + W_ho h + b_o)
+//! c' = f ⊙ c + i ⊙ g               h' = o ⊙ tanh(c')
+//! ```
+//!
+//! PyTorch's two biases (`bias_ih + bias_hh`) are folded into one on import.
+
+use core::marker::PhantomData;
+
+use crate::activation::Activation;
+use crate::layer::Layer;
+use crate::num::Scalar;
+
+/// Index of each gate in the weight blocks (PyTorch's order).
+pub mod gate {
+    /// Input gate.
+    pub const I: usize = 0;
+    /// Forget gate.
+    pub const F: usize = 1;
+    /// Cell candidate.
+    pub const G: usize = 2;
+    /// Output gate.
+    pub const O: usize = 3;
+}
+
+/// Read-only weights of one LSTM layer: one block per gate, borrowed from
+/// `static` arrays or from a model file's bytes (never copied).
+///
+/// The memory layout is PyTorch's: `w_ih` is `weight_ih_l{k}` (`[4H][IN]`)
+/// viewed as `[4][H][IN]`, `w_hh` is `weight_hh_l{k}`, `bias` is
+/// `bias_ih_l{k} + bias_hh_l{k}`.
+#[derive(Debug)]
+pub struct LstmWeights<'w, T, const IN: usize, const H: usize> {
+    /// Input weights per gate, `[gate][unit][input]`.
+    pub w_ih: &'w [[[T; IN]; H]; 4],
+    /// Recurrent weights per gate, `[gate][unit][previous h]`.
+    pub w_hh: &'w [[[T; H]; H]; 4],
+    /// Folded bias per gate, `[gate][unit]`.
+    pub bias: &'w [[T; H]; 4],
+}
+
+impl<T, const IN: usize, const H: usize> Clone for LstmWeights<'_, T, IN, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, const IN: usize, const H: usize> Copy for LstmWeights<'_, T, IN, H> {}
+impl<T: PartialEq, const IN: usize, const H: usize> PartialEq for LstmWeights<'_, T, IN, H> {
+    fn eq(&self, other: &Self) -> bool {
+        self.w_ih == other.w_ih && self.w_hh == other.w_hh && self.bias == other.bias
+    }
+}
+
+/// The state an LSTM layer carries from step to step: `h` and `c`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LstmState<T, const H: usize> {
+    /// Hidden state (the layer's output at the last step).
+    pub h: [T; H],
+    /// Cell state.
+    pub c: [T; H],
+}
+
+impl<T: Scalar, const H: usize> LstmState<T, H> {
+    /// All zeros.
+    pub const fn zero() -> Self {
+        LstmState {
+            h: [T::ZERO; H],
+            c: [T::ZERO; H],
+        }
+    }
+}
+
+/// An LSTM layer with `IN` inputs and `H` units, computing in `T` with
+/// activations `A` ([`Exact`](crate::Exact) or [`Fast`](crate::Fast)).
+///
+/// Cost of one step: `4·H·(IN + H)` multiply-accumulates, `3·H` sigmoids and
+/// `2·H` tanh; stack use `2·H` values of `T`.
+///
+/// ```
+/// use lstm_core::{Exact, Layer, Lstm, LstmWeights};
+/// static W_IH: [[[f32; 1]; 2]; 4] = [[[0.5]; 2]; 4];
+/// static W_HH: [[[f32; 2]; 2]; 4] = [[[0.1; 2]; 2]; 4];
+/// static BIAS: [[f32; 2]; 4] = [[0.0; 2]; 4];
+/// let lstm = Lstm::<f32, Exact, 1, 2>::new(LstmWeights { w_ih: &W_IH, w_hh: &W_HH, bias: &BIAS });
+/// let mut state = lstm.zero_state();
+/// let h = lstm.step(&mut state, &[1.0]);
+/// assert_eq!(h, state.h);
+/// assert!(h[0] > 0.0 && h[0] < 1.0);
+/// ```
+#[derive(Debug)]
+pub struct Lstm<'w, T, A, const IN: usize, const H: usize> {
+    /// The layer's weights.
+    pub weights: LstmWeights<'w, T, IN, H>,
+    _activation: PhantomData<A>,
+}
+
+impl<T, A, const IN: usize, const H: usize> Clone for Lstm<'_, T, A, IN, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, A, const IN: usize, const H: usize> Copy for Lstm<'_, T, A, IN, H> {}
+
+impl<'w, T, A, const IN: usize, const H: usize> Lstm<'w, T, A, IN, H> {
+    /// A layer over the given weights.
+    pub const fn new(weights: LstmWeights<'w, T, IN, H>) -> Self {
+        Lstm {
+            weights,
+            _activation: PhantomData,
+        }
+    }
+}
+
+impl<T: Scalar, A: Activation<T>, const IN: usize, const H: usize> Layer<T, IN, H>
+    for Lstm<'_, T, A, IN, H>
+{
+    type State = LstmState<T, H>;
+
+    fn zero_state(&self) -> Self::State {
+        LstmState::zero()
+    }
+
+    #[inline]
+    fn step(&self, state: &mut Self::State, x: &[T; IN]) -> [T; H] {
+        let w = &self.weights;
+        let h_prev = state.h;
+        let pre = |g: usize, j: usize| -> T {
+            let acc = T::to_acc(w.bias[g][j]);
+            let acc = T::dot(acc, &w.w_ih[g][j], x);
+            T::from_acc(T::dot(acc, &w.w_hh[g][j], &h_prev))
+        };
+        for (j, (h, c)) in state.h.iter_mut().zip(state.c.iter_mut()).enumerate() {
+            let i = A::sigmoid(pre(gate::I, j));
+            let f = A::sigmoid(pre(gate::F, j));
+            let g = A::tanh(pre(gate::G, j));
+            let o = A::sigmoid(pre(gate::O, j));
+            *c = f.mul(*c).add(i.mul(g));
+            *h = o.mul(A::tanh(*c));
+        }
+        state.h
+    }
+}

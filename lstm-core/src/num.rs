@@ -1,0 +1,313 @@
+//! The numeric abstraction shared by every layer: [`Scalar`], implemented
+//! for `f32` and for two saturating fixed-point formats from the `fixed` crate.
+//!
+//! | format | Rust type | storage | accumulator | range | resolution |
+//! |---|---|---|---|---|---|
+//! | [`NumberFormat::F32`] | `f32` | 32-bit float | `f32` | IEEE | 24-bit mantissa |
+//! | [`NumberFormat::Q4_12`] | [`Q4_12`] = `FixedI16<U12>` | `i16` | `i32` in Q8.24 | \[−8, 8) | 2⁻¹² ≈ 2.44e−4 |
+//! | [`NumberFormat::Q16_16`] | [`Q16_16`] = `FixedI32<U16>` | `i32` | `i64` in Q32.32 | \[−32768, 32768) | 2⁻¹⁶ ≈ 1.53e−5 |
+//!
+//! The 16-bit format holds weights, inputs, gate values, `h` and `c`; each
+//! product of two Q4.12 values is exact in Q8.24 and sums saturate in `i32`
+//! (range \[−128, 128)). A cell state `|c| ≥ 8` saturates at the format's
+//! limit: train with inputs scaled to a few units (min-max or standard scaling)
+//! so that this does not happen. Every operation saturates; none wraps or panics,
+//! including on `i16::MIN`-style corner values.
+
+use fixed::types::extra::{U12, U16};
+use fixed::{FixedI16, FixedI32};
+
+/// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
+#[allow(non_camel_case_types)]
+pub type Q4_12 = FixedI16<U12>;
+/// 32-bit Q16.16 fixed point: 16 integer bits (with sign), 16 fractional bits.
+#[allow(non_camel_case_types)]
+pub type Q16_16 = FixedI32<U16>;
+
+/// The number format a model file's weights are stored in, and a layer computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[allow(non_camel_case_types)]
+pub enum NumberFormat {
+    /// IEEE-754 single precision.
+    F32,
+    /// [`Q4_12`], 16-bit storage with 32-bit accumulation.
+    Q4_12,
+    /// [`Q16_16`], 32-bit storage with 64-bit accumulation.
+    Q16_16,
+}
+
+impl NumberFormat {
+    /// Every format, in file-code order.
+    pub const ALL: [NumberFormat; 3] =
+        [NumberFormat::F32, NumberFormat::Q4_12, NumberFormat::Q16_16];
+
+    /// Bytes per stored value.
+    pub const fn size_of(self) -> usize {
+        match self {
+            NumberFormat::F32 | NumberFormat::Q16_16 => 4,
+            NumberFormat::Q4_12 => 2,
+        }
+    }
+
+    /// The name used on the command line and in printed reports (`f32`, `q4.12`, `q16.16`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            NumberFormat::F32 => "f32",
+            NumberFormat::Q4_12 => "q4.12",
+            NumberFormat::Q16_16 => "q16.16",
+        }
+    }
+
+    /// Parses a name produced by [`NumberFormat::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl core::fmt::Display for NumberFormat {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for NumberFormat {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.name())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for super::Q4_12 {}
+    impl Sealed for super::Q16_16 {}
+}
+
+/// A number type the LSTM computes in: `f32`, [`Q4_12`] or [`Q16_16`].
+///
+/// Arithmetic on fixed-point types saturates at the format's limits.
+/// `Acc` is the wider type that dot products accumulate in.
+///
+/// ```
+/// use lstm_core::num::{Q4_12, Scalar};
+/// let big = Q4_12::from_f32(7.5);
+/// assert_eq!(big.add(big), Q4_12::MAX); // saturates, never wraps
+/// assert_eq!(Q4_12::from_f32(f32::NAN), Q4_12::ZERO);
+/// ```
+pub trait Scalar:
+    sealed::Sealed + Copy + PartialEq + PartialOrd + core::fmt::Debug + bytemuck::Pod + 'static
+{
+    /// Accumulator of dot products.
+    type Acc: Copy + core::fmt::Debug;
+    /// The format tag stored in model files.
+    const FORMAT: NumberFormat;
+    /// Zero.
+    const ZERO: Self;
+    /// One (for fixed point, the closest representable value).
+    const ONE: Self;
+    /// The largest value.
+    const MAX: Self;
+    /// The smallest (most negative) value.
+    const MIN: Self;
+
+    /// Converts, rounding to nearest and saturating; NaN becomes zero.
+    fn from_f32(x: f32) -> Self;
+    /// Converts to `f32` (exact for both fixed formats' 16-bit part, rounded for Q16.16).
+    fn to_f32(self) -> f32;
+    /// Widens a value (typically a bias) to start an accumulation.
+    fn to_acc(self) -> Self::Acc;
+    /// `acc + a * b`, saturating.
+    fn mac(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
+    /// Narrows an accumulator, rounding to nearest and saturating.
+    fn from_acc(acc: Self::Acc) -> Self;
+    /// Saturating product.
+    fn mul(self, other: Self) -> Self;
+    /// Saturating sum.
+    fn add(self, other: Self) -> Self;
+    /// Whether the value may appear as a weight (finite for `f32`; always for fixed point).
+    fn is_valid(self) -> bool {
+        true
+    }
+
+    /// `acc + Σ w[k]·x[k]`.
+    #[inline]
+    fn dot<const N: usize>(acc: Self::Acc, w: &[Self; N], x: &[Self; N]) -> Self::Acc {
+        w.iter()
+            .zip(x.iter())
+            .fold(acc, |a, (&w, &x)| Self::mac(a, w, x))
+    }
+}
+
+impl Scalar for f32 {
+    type Acc = f32;
+    const FORMAT: NumberFormat = NumberFormat::F32;
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const MAX: Self = f32::MAX;
+    const MIN: Self = f32::MIN;
+
+    #[inline]
+    fn from_f32(x: f32) -> Self {
+        if x.is_nan() {
+            0.0
+        } else {
+            x
+        }
+    }
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn to_acc(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn mac(acc: f32, a: f32, b: f32) -> f32 {
+        acc + a * b
+    }
+    #[inline]
+    fn from_acc(acc: f32) -> f32 {
+        acc
+    }
+    #[inline]
+    fn mul(self, other: f32) -> f32 {
+        self * other
+    }
+    #[inline]
+    fn add(self, other: f32) -> f32 {
+        self + other
+    }
+    fn is_valid(self) -> bool {
+        self.is_finite()
+    }
+}
+
+/// Rounds `x · 2^frac` to the nearest integer and saturates it into `[min, max]`.
+#[inline]
+fn f32_to_bits(x: f32, frac: u32, min: i64, max: i64) -> i64 {
+    if x.is_nan() {
+        return 0;
+    }
+    // Scaling by a power of two is exact in f32 (no f64 on the hot path).
+    let scaled = libm::roundf(x * (1u32 << frac) as f32);
+    if scaled >= max as f32 {
+        max
+    } else if scaled <= min as f32 {
+        min
+    } else {
+        scaled as i64
+    }
+}
+
+/// Shifts `x` right by `s` bits rounding to nearest (ties away from zero towards +∞).
+#[inline]
+const fn round_shift_i64(x: i64, s: u32) -> i64 {
+    (x + (1 << (s - 1))) >> s
+}
+
+#[inline]
+fn sat_i16(x: i64) -> i16 {
+    if x > i16::MAX as i64 {
+        i16::MAX
+    } else if x < i16::MIN as i64 {
+        i16::MIN
+    } else {
+        x as i16
+    }
+}
+
+#[inline]
+fn sat_i32(x: i64) -> i32 {
+    if x > i32::MAX as i64 {
+        i32::MAX
+    } else if x < i32::MIN as i64 {
+        i32::MIN
+    } else {
+        x as i32
+    }
+}
+
+impl Scalar for Q4_12 {
+    /// Q8.24 in an `i32`.
+    type Acc = i32;
+    const FORMAT: NumberFormat = NumberFormat::Q4_12;
+    const ZERO: Self = Q4_12::ZERO;
+    const ONE: Self = Q4_12::from_bits(1 << 12);
+    const MAX: Self = Q4_12::MAX;
+    const MIN: Self = Q4_12::MIN;
+
+    #[inline]
+    fn from_f32(x: f32) -> Self {
+        Q4_12::from_bits(f32_to_bits(x, 12, i16::MIN as i64, i16::MAX as i64) as i16)
+    }
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self.to_bits() as f32 / 4096.0
+    }
+    #[inline]
+    fn to_acc(self) -> i32 {
+        (self.to_bits() as i32) << 12
+    }
+    #[inline]
+    fn mac(acc: i32, a: Self, b: Self) -> i32 {
+        // |a·b| ≤ 2^30: the product itself never overflows an i32.
+        acc.saturating_add(a.to_bits() as i32 * b.to_bits() as i32)
+    }
+    #[inline]
+    fn from_acc(acc: i32) -> Self {
+        Q4_12::from_bits(sat_i16(round_shift_i64(acc as i64, 12)))
+    }
+    #[inline]
+    fn mul(self, other: Self) -> Self {
+        Self::from_acc(Self::mac(0, self, other))
+    }
+    #[inline]
+    fn add(self, other: Self) -> Self {
+        self.saturating_add(other)
+    }
+}
+
+impl Scalar for Q16_16 {
+    /// Q32.32 in an `i64`.
+    type Acc = i64;
+    const FORMAT: NumberFormat = NumberFormat::Q16_16;
+    const ZERO: Self = Q16_16::ZERO;
+    const ONE: Self = Q16_16::ONE;
+    const MAX: Self = Q16_16::MAX;
+    const MIN: Self = Q16_16::MIN;
+
+    #[inline]
+    fn from_f32(x: f32) -> Self {
+        Q16_16::from_bits(f32_to_bits(x, 16, i32::MIN as i64, i32::MAX as i64) as i32)
+    }
+    #[inline]
+    fn to_f32(self) -> f32 {
+        (self.to_bits() as f64 / 65536.0) as f32
+    }
+    #[inline]
+    fn to_acc(self) -> i64 {
+        (self.to_bits() as i64) << 16
+    }
+    #[inline]
+    fn mac(acc: i64, a: Self, b: Self) -> i64 {
+        // |a·b| ≤ 2^62: the product itself never overflows an i64.
+        acc.saturating_add(a.to_bits() as i64 * b.to_bits() as i64)
+    }
+    #[inline]
+    fn from_acc(acc: i64) -> Self {
+        // (acc + 2^15) >> 16 without overflow at i64::MAX.
+        let shifted = (acc >> 16) + ((acc >> 15) & 1);
+        Q16_16::from_bits(sat_i32(shifted))
+    }
+    #[inline]
+    fn mul(self, other: Self) -> Self {
+        Self::from_acc(Self::mac(0, self, other))
+    }
+    #[inline]
+    fn add(self, other: Self) -> Self {
+        self.saturating_add(other)
+    }
+}
