@@ -1,0 +1,64 @@
+//! The byte-level test vector printed in `FORMAT.md`: the writer must produce
+//! exactly these bytes and the reader must read them back.
+
+use lstm_core::file::{to_vec, Header, ModelFile, Scaling, Task, TrainingMode};
+use lstm_core::{Dense, Exact, LayerShape, Lstm, NumberFormat, Q4_12, Stack};
+
+/// FORMAT.md's example, as hex, 16 bytes per line.
+const VECTOR: &str = "
+4c53544d 0100 0000 0c000000 1c000000
+01 02 00 01 01 01 01 01 00 00 00 00 00000000
+0008 00fc 0002 0004 00f8 0006 0010 00f4 0001 0000 0000 0001 0020 0000
+xxxxxxxx";
+
+fn header() -> Header<'static> {
+    Header {
+        format: NumberFormat::Q4_12,
+        layers: heapless::Vec::from_slice(&[
+            LayerShape::Lstm { input: 1, hidden: 1 },
+            LayerShape::Dense { input: 1, output: 1 },
+        ])
+        .unwrap(),
+        input_scaling: Scaling::Identity,
+        output_scaling: Scaling::Identity,
+        mode: TrainingMode::Stateful,
+        task: Task::Regression,
+    }
+}
+
+/// w_ih (i, f, g, o), w_hh (i, f, g, o), bias (i, f, g, o), dense w, dense b.
+const WEIGHTS: [f32; 14] = [0.5, -0.25, 0.125, 0.25, -0.5, 0.375, 1.0, -0.75, 0.0625, 0.0, 0.0, 0.0625, 2.0, 0.0];
+
+fn vector_bytes() -> Vec<u8> {
+    let hex: String = VECTOR.split_whitespace().collect::<String>();
+    let (body, crc) = hex.split_at(hex.len() - 8);
+    assert_eq!(crc, "xxxxxxxx");
+    let mut bytes: Vec<u8> =
+        (0..body.len()).step_by(2).map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap()).collect();
+    let crc = lstm_core::file::CRC.checksum(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn writer_produces_the_documented_bytes() {
+    let written = to_vec(&header(), &WEIGHTS).unwrap();
+    assert_eq!(written, vector_bytes(), "written: {:02x?}", written);
+    // The CRC of this vector, as printed in FORMAT.md.
+    assert_eq!(&written[60..], &[0x66, 0xcc, 0xd8, 0x31], "crc: {:02x?}", &written[60..]);
+}
+
+#[test]
+fn reader_reads_the_documented_bytes() {
+    let bytes = vector_bytes();
+    let mut buf = lstm_core::file::AlignedBuf([0u8; 64]);
+    buf.0.copy_from_slice(&bytes);
+    let file = ModelFile::parse(&buf.0).unwrap();
+    assert_eq!(file.header, header());
+    let model: Stack<Lstm<Q4_12, Exact, 1, 1>, Dense<Q4_12, 1, 1>, 1> = file.model().unwrap();
+    let w = model.first.weights;
+    assert_eq!(w.w_ih.map(|g| g[0][0].to_num::<f32>()), [0.5, -0.25, 0.125, 0.25]);
+    assert_eq!(w.w_hh.map(|g| g[0][0].to_num::<f32>()), [-0.5, 0.375, 1.0, -0.75]);
+    assert_eq!(w.bias.map(|g| g[0].to_num::<f32>()), [0.0625, 0.0, 0.0, 0.0625]);
+    assert_eq!(model.second.weights.w[0][0].to_num::<f32>(), 2.0);
+}
