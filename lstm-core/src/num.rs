@@ -4,12 +4,14 @@
 //! | format | Rust type | storage | accumulator | range | resolution |
 //! |---|---|---|---|---|---|
 //! | [`NumberFormat::F32`] | `f32` | 32-bit float | `f32` | IEEE | 24-bit mantissa |
-//! | [`NumberFormat::Q4_12`] | [`Q4_12`] = `FixedI16<U12>` | `i16` | `i32` in Q8.24 | \[−8, 8) | 2⁻¹² ≈ 2.44e−4 |
+//! | [`NumberFormat::Q4_12`] | [`Q4_12`] = `FixedI16<U12>` | `i16` | `i64` in Q40.24 | \[−8, 8) | 2⁻¹² ≈ 2.44e−4 |
 //! | [`NumberFormat::Q16_16`] | [`Q16_16`] = `FixedI32<U16>` | `i32` | `i64` in Q32.32 | \[−32768, 32768) | 2⁻¹⁶ ≈ 1.53e−5 |
 //!
 //! The 16-bit format holds weights, inputs, gate values, `h` and `c`; each
-//! product of two Q4.12 values is exact in Q8.24 and sums saturate in `i32`
-//! (range \[−128, 128)). A cell state `|c| ≥ 8` saturates at the format's
+//! product of two Q4.12 values is exact in Q8.24 (an `i32`) and a dot product
+//! sums them exactly in an `i64` (no intermediate rounding or overflow for any
+//! length below 2³³), then rounds and saturates once (`SMLAL`/`SMLALD` on a
+//! Cortex-M4 do exactly this). A cell state `|c| ≥ 8` saturates at the format's
 //! limit: train with inputs scaled to a few units (min-max or standard scaling)
 //! so that this does not happen. Every operation saturates; none wraps or panics,
 //! including on `i16::MIN`-style corner values.
@@ -202,12 +204,6 @@ fn f32_to_bits(x: f32, frac: u32, min: i64, max: i64) -> i64 {
     }
 }
 
-/// Shifts `x` right by `s` bits rounding to nearest (ties away from zero towards +∞).
-#[inline]
-const fn round_shift_i64(x: i64, s: u32) -> i64 {
-    (x + (1 << (s - 1))) >> s
-}
-
 #[inline]
 fn sat_i16(x: i64) -> i16 {
     if x > i16::MAX as i64 {
@@ -231,8 +227,8 @@ fn sat_i32(x: i64) -> i32 {
 }
 
 impl Scalar for Q4_12 {
-    /// Q8.24 in an `i32`.
-    type Acc = i32;
+    /// Q40.24 in an `i64`.
+    type Acc = i64;
     const FORMAT: NumberFormat = NumberFormat::Q4_12;
     const ZERO: Self = Q4_12::ZERO;
     const ONE: Self = Q4_12::from_bits(1 << 12);
@@ -248,17 +244,36 @@ impl Scalar for Q4_12 {
         self.to_bits() as f32 / 4096.0
     }
     #[inline]
-    fn to_acc(self) -> i32 {
-        (self.to_bits() as i32) << 12
+    fn to_acc(self) -> i64 {
+        (self.to_bits() as i64) << 12
     }
     #[inline]
-    fn mac(acc: i32, a: Self, b: Self) -> i32 {
-        // |a·b| ≤ 2^30: the product itself never overflows an i32.
-        acc.saturating_add(a.to_bits() as i32 * b.to_bits() as i32)
+    fn mac(acc: i64, a: Self, b: Self) -> i64 {
+        // |a·b| ≤ 2^30 is exact in an i32; the sum saturates (never wraps).
+        acc.saturating_add((a.to_bits() as i32 * b.to_bits() as i32) as i64)
+    }
+    /// Sums the products in a plain `i64`, which cannot overflow: each
+    /// product is at most 2^30 in magnitude and there are at most 2^32 of
+    /// them; only the final addition to `acc` needs to saturate.
+    #[inline]
+    fn dot<const N: usize>(acc: i64, w: &[Self; N], x: &[Self; N]) -> i64 {
+        if N as u64 > 1 << 32 {
+            return w
+                .iter()
+                .zip(x.iter())
+                .fold(acc, |a, (&w, &x)| Self::mac(a, w, x));
+        }
+        let sum: i64 = w
+            .iter()
+            .zip(x.iter())
+            .map(|(w, x)| (w.to_bits() as i32 * x.to_bits() as i32) as i64)
+            .sum();
+        acc.saturating_add(sum)
     }
     #[inline]
-    fn from_acc(acc: i32) -> Self {
-        Q4_12::from_bits(sat_i16(round_shift_i64(acc as i64, 12)))
+    fn from_acc(acc: i64) -> Self {
+        // (acc + 2^11) >> 12 without overflow at i64::MAX.
+        Q4_12::from_bits(sat_i16((acc >> 12) + ((acc >> 11) & 1)))
     }
     #[inline]
     fn mul(self, other: Self) -> Self {

@@ -12,8 +12,14 @@ fn header(format: NumberFormat) -> Header<'static> {
     Header {
         format,
         layers: heapless::Vec::from_slice(&[
-            LayerShape::Lstm { input: 2, hidden: 3 },
-            LayerShape::Dense { input: 3, output: 1 },
+            LayerShape::Lstm {
+                input: 2,
+                hidden: 3,
+            },
+            LayerShape::Dense {
+                input: 3,
+                output: 1,
+            },
         ])
         .unwrap(),
         input_scaling: Scaling::MinMax {
@@ -30,7 +36,9 @@ fn header(format: NumberFormat) -> Header<'static> {
 }
 
 fn weights(h: &Header) -> Vec<f32> {
-    (0..h.parameter_count().unwrap()).map(|k| ((k * 37 % 23) as f32 - 11.0) / 16.0).collect()
+    (0..h.parameter_count().unwrap())
+        .map(|k| ((k * 37 % 23) as f32 - 11.0) / 16.0)
+        .collect()
 }
 
 /// A copy of `bytes` starting at a 16-byte boundary.
@@ -86,7 +94,10 @@ fn every_single_bit_flip_is_an_error() {
         for bit in 0..bytes.len() * 8 {
             let mut corrupt = bytes.clone();
             corrupt[bit / 8] ^= 1 << (bit % 8);
-            assert!(parse_and_load(&corrupt).is_err(), "{format}: flipping bit {bit} still loads");
+            assert!(
+                parse_and_load(&corrupt).is_err(),
+                "{format}: flipping bit {bit} still loads"
+            );
         }
     }
 }
@@ -96,7 +107,10 @@ fn a_flipped_weight_is_a_crc_mismatch() {
     let mut bytes = valid_file(NumberFormat::Q4_12);
     let last_weight = bytes.len() - 5;
     bytes[last_weight] ^= 0x01;
-    assert!(matches!(parse_and_load(&bytes), Err(Error::CrcMismatch { .. })));
+    assert!(matches!(
+        parse_and_load(&bytes),
+        Err(Error::CrcMismatch { .. })
+    ));
 }
 
 #[test]
@@ -106,7 +120,13 @@ fn typed_errors_name_the_problem() {
     let file = ModelFile::parse(&bytemuck::cast_slice::<u128, u8>(&buf)[..n]).unwrap();
 
     let wrong_format = file.model::<Q4_12, Model1<Q4_12>>().unwrap_err();
-    assert_eq!(wrong_format, Error::FormatMismatch { expected: NumberFormat::Q4_12, found: NumberFormat::F32 });
+    assert_eq!(
+        wrong_format,
+        Error::FormatMismatch {
+            expected: NumberFormat::Q4_12,
+            found: NumberFormat::F32
+        }
+    );
 
     type Wider<'a> = Stack<Lstm<'a, f32, Exact, 2, 4>, Dense<'a, f32, 4, 1>, 4>;
     let wrong_shape = file.model::<f32, Wider>().unwrap_err();
@@ -114,14 +134,33 @@ fn typed_errors_name_the_problem() {
         wrong_shape,
         Error::ShapeMismatch {
             layer: 0,
-            expected: LayerShape::Lstm { input: 2, hidden: 4 },
-            found: LayerShape::Lstm { input: 2, hidden: 3 }
+            expected: LayerShape::Lstm {
+                input: 2,
+                hidden: 4
+            },
+            found: LayerShape::Lstm {
+                input: 2,
+                hidden: 3
+            }
         }
     );
-    assert_eq!(wrong_shape.to_string(), "layer 0 shape mismatch: expected LSTM(2 -> 4), file has LSTM(2 -> 3)");
+    assert_eq!(
+        wrong_shape.to_string(),
+        "layer 0 shape mismatch: expected LSTM(2 -> 4), file has LSTM(2 -> 3)"
+    );
 
-    type Deeper<'a> = Stack<Stack<Lstm<'a, f32, Exact, 2, 3>, Lstm<'a, f32, Exact, 3, 3>, 3>, Dense<'a, f32, 3, 1>, 3>;
-    assert_eq!(file.model::<f32, Deeper>().unwrap_err(), Error::LayerCountMismatch { expected: 3, found: 2 });
+    type Deeper<'a> = Stack<
+        Stack<Lstm<'a, f32, Exact, 2, 3>, Lstm<'a, f32, Exact, 3, 3>, 3>,
+        Dense<'a, f32, 3, 1>,
+        3,
+    >;
+    assert_eq!(
+        file.model::<f32, Deeper>().unwrap_err(),
+        Error::LayerCountMismatch {
+            expected: 3,
+            found: 2
+        }
+    );
 
     // One byte off a 4-byte boundary: zero-copy loading refuses, it does not copy.
     let mut shifted = vec![0u8; bytes.len() + 1];
@@ -129,14 +168,23 @@ fn typed_errors_name_the_problem() {
     let (buf, n) = aligned(&shifted);
     let off = &bytemuck::cast_slice::<u128, u8>(&buf)[1..n];
     let file = ModelFile::parse(off).unwrap();
-    assert!(matches!(file.model::<f32, Model1<f32>>(), Err(Error::Misaligned { .. })));
+    assert!(matches!(
+        file.model::<f32, Model1<f32>>(),
+        Err(Error::Misaligned { .. })
+    ));
 
     let mut bad_magic = bytes.clone();
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
     let mut v2 = bytes.clone();
     v2[4] = 2;
-    assert_eq!(parse_and_load(&v2), Err(Error::UnsupportedVersion { found: 2, supported: 1 }));
+    assert_eq!(
+        parse_and_load(&v2),
+        Err(Error::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        })
+    );
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(matches!(parse_and_load(&longer), Err(Error::Malformed(_))));
@@ -150,7 +198,10 @@ fn the_writer_refuses_what_the_reader_would_refuse() {
     let mut nan = w.clone();
     nan[3] = f32::NAN;
     assert!(matches!(to_vec(&h, &nan), Err(Error::Malformed(_))));
-    h.layers[1] = LayerShape::Dense { input: 2, output: 1 };
+    h.layers[1] = LayerShape::Dense {
+        input: 2,
+        output: 1,
+    };
     assert!(matches!(to_vec(&h, &w), Err(Error::Malformed(_))));
 }
 

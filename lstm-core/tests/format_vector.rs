@@ -2,7 +2,7 @@
 //! exactly these bytes and the reader must read them back.
 
 use lstm_core::file::{to_vec, Header, ModelFile, Scaling, Task, TrainingMode};
-use lstm_core::{Dense, Exact, LayerShape, Lstm, NumberFormat, Q4_12, Stack};
+use lstm_core::{Dense, Exact, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
 
 /// FORMAT.md's example, as hex, 16 bytes per line.
 const VECTOR: &str = "
@@ -15,8 +15,14 @@ fn header() -> Header<'static> {
     Header {
         format: NumberFormat::Q4_12,
         layers: heapless::Vec::from_slice(&[
-            LayerShape::Lstm { input: 1, hidden: 1 },
-            LayerShape::Dense { input: 1, output: 1 },
+            LayerShape::Lstm {
+                input: 1,
+                hidden: 1,
+            },
+            LayerShape::Dense {
+                input: 1,
+                output: 1,
+            },
         ])
         .unwrap(),
         input_scaling: Scaling::Identity,
@@ -27,14 +33,18 @@ fn header() -> Header<'static> {
 }
 
 /// w_ih (i, f, g, o), w_hh (i, f, g, o), bias (i, f, g, o), dense w, dense b.
-const WEIGHTS: [f32; 14] = [0.5, -0.25, 0.125, 0.25, -0.5, 0.375, 1.0, -0.75, 0.0625, 0.0, 0.0, 0.0625, 2.0, 0.0];
+const WEIGHTS: [f32; 14] = [
+    0.5, -0.25, 0.125, 0.25, -0.5, 0.375, 1.0, -0.75, 0.0625, 0.0, 0.0, 0.0625, 2.0, 0.0,
+];
 
 fn vector_bytes() -> Vec<u8> {
     let hex: String = VECTOR.split_whitespace().collect::<String>();
     let (body, crc) = hex.split_at(hex.len() - 8);
     assert_eq!(crc, "xxxxxxxx");
-    let mut bytes: Vec<u8> =
-        (0..body.len()).step_by(2).map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap()).collect();
+    let mut bytes: Vec<u8> = (0..body.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
+        .collect();
     let crc = lstm_core::file::CRC.checksum(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
     bytes
@@ -45,7 +55,12 @@ fn writer_produces_the_documented_bytes() {
     let written = to_vec(&header(), &WEIGHTS).unwrap();
     assert_eq!(written, vector_bytes(), "written: {:02x?}", written);
     // The CRC of this vector, as printed in FORMAT.md.
-    assert_eq!(&written[60..], &[0x66, 0xcc, 0xd8, 0x31], "crc: {:02x?}", &written[60..]);
+    assert_eq!(
+        &written[60..],
+        &[0x66, 0xcc, 0xd8, 0x31],
+        "crc: {:02x?}",
+        &written[60..]
+    );
 }
 
 #[test]
@@ -57,8 +72,17 @@ fn reader_reads_the_documented_bytes() {
     assert_eq!(file.header, header());
     let model: Stack<Lstm<Q4_12, Exact, 1, 1>, Dense<Q4_12, 1, 1>, 1> = file.model().unwrap();
     let w = model.first.weights;
-    assert_eq!(w.w_ih.map(|g| g[0][0].to_num::<f32>()), [0.5, -0.25, 0.125, 0.25]);
-    assert_eq!(w.w_hh.map(|g| g[0][0].to_num::<f32>()), [-0.5, 0.375, 1.0, -0.75]);
-    assert_eq!(w.bias.map(|g| g[0].to_num::<f32>()), [0.0625, 0.0, 0.0, 0.0625]);
+    assert_eq!(
+        w.w_ih.map(|g| g[0][0].to_num::<f32>()),
+        [0.5, -0.25, 0.125, 0.25]
+    );
+    assert_eq!(
+        w.w_hh.map(|g| g[0][0].to_num::<f32>()),
+        [-0.5, 0.375, 1.0, -0.75]
+    );
+    assert_eq!(
+        w.bias.map(|g| g[0].to_num::<f32>()),
+        [0.0625, 0.0, 0.0, 0.0625]
+    );
     assert_eq!(model.second.weights.w[0][0].to_num::<f32>(), 2.0);
 }

@@ -123,6 +123,8 @@ pub enum TrainingMode {
 }
 
 /// What the model's outputs mean.
+// The class names live inline: there is no heap to box them on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Task<'a> {
     /// Outputs are (scaled) values; [`Header::output_scaling`] maps them back.

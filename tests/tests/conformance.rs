@@ -1,0 +1,95 @@
+//! Conformance of `lstm-core` with PyTorch: every reference case in
+//! `<workspace>/../shared/reference/*.json` and, when `LSTM_REFERENCE_DIR` is
+//! set, every `*.json` in that folder (tests prefixed `env_`), in every number
+//! format and activation variant.
+//!
+//! `build.rs` generates one test per case (the case's dimensions become const
+//! generics of the model type); each test runs every batch element as its own
+//! stream from the case's `h0`/`c0` through all steps and compares `outputs`,
+//! `hidden`, `h_n` and `c_n` within the variant's bound below, and checks that
+//! the model loaded from a model file in that format gives bit-identical
+//! results. Run with `-- --nocapture` to see the measured errors.
+
+use lstm_core::{Exact, Fast, Q16_16, Q4_12};
+use tests::conformance::{CaseRun, Variant};
+
+// Largest absolute error allowed on every compared value (outputs, hidden,
+// h_n, c_n), per format and activation variant. The fixed-point and fast
+// bounds are about 1.7–2x the largest error measured over the shared cases
+// (noted per constant; the max over outputs, hidden, h_n and c_n).
+
+/// `f32` with exact activations: the reference's own tolerance (measured max 9.7e-8).
+const BOUND_F32_EXACT: f64 = 1e-5;
+/// `f32` with fast activations (measured max 5.6e-4).
+const BOUND_F32_FAST: f64 = 1e-3;
+/// Q4.12 with exact activations (measured max 4.8e-4).
+const BOUND_Q4_12_EXACT: f64 = 8e-4;
+/// Q4.12 with fast (table) activations (measured max 5.3e-4).
+const BOUND_Q4_12_FAST: f64 = 1e-3;
+/// Q16.16 with exact activations (measured max 3.5e-5).
+const BOUND_Q16_16_EXACT: f64 = 6e-5;
+/// Q16.16 with fast (table) activations (measured max 1.3e-4).
+const BOUND_Q16_16_FAST: f64 = 2.5e-4;
+
+/// Checks the case `$name` stored at `$path` with `$model<T, A>` (inputs
+/// `$in`, outputs `$out`) in every format and activation variant.
+macro_rules! check_case {
+    ($name:expr, $path:expr, $model:ident, $in:literal, $out:literal) => {{
+        let mut run = CaseRun::load($name, $path);
+        run.check::<f32, $model<f32, Exact>, $in, $out>(Variant::new("exact", BOUND_F32_EXACT));
+        run.check::<f32, $model<f32, Fast>, $in, $out>(Variant::new("fast", BOUND_F32_FAST));
+        run.check::<Q4_12, $model<Q4_12, Exact>, $in, $out>(Variant::new(
+            "exact",
+            BOUND_Q4_12_EXACT,
+        ));
+        run.check::<Q4_12, $model<Q4_12, Fast>, $in, $out>(Variant::new("fast", BOUND_Q4_12_FAST));
+        run.check::<Q16_16, $model<Q16_16, Exact>, $in, $out>(Variant::new(
+            "exact",
+            BOUND_Q16_16_EXACT,
+        ));
+        run.check::<Q16_16, $model<Q16_16, Fast>, $in, $out>(Variant::new(
+            "fast",
+            BOUND_Q16_16_FAST,
+        ));
+        run.finish();
+    }};
+}
+
+include!(concat!(env!("OUT_DIR"), "/generated.rs"));
+
+/// Fails when the shared cases are missing, so that an empty or misplaced
+/// folder cannot make the suite pass vacuously.
+#[test]
+fn reference_cases_found() {
+    println!("shared reference folder {SHARED_DIR}: {SHARED_CASES:?}");
+    if let Some(dir) = ENV_DIR {
+        println!("LSTM_REFERENCE_DIR={dir}: {ENV_CASES:?}");
+    }
+    assert!(
+        SHARED_DIR_ERROR.is_none(),
+        "shared reference folder unreadable: {}",
+        SHARED_DIR_ERROR.unwrap_or_default()
+    );
+    assert!(
+        SHARED_CASES.len() >= 5,
+        "expected at least 5 reference cases in {SHARED_DIR}, found {}: {SHARED_CASES:?}",
+        SHARED_CASES.len()
+    );
+}
+
+/// Fails when `LSTM_REFERENCE_DIR` is set but names no readable folder of cases.
+#[test]
+fn reference_dir_env_is_usable() {
+    if let Some(e) = ENV_DIR_ERROR {
+        panic!("{e}");
+    }
+    for dup in ENV_DUPLICATES {
+        println!("{dup} is a shared case, run once as such");
+    }
+    if let Some(dir) = ENV_DIR {
+        assert!(
+            !ENV_CASES.is_empty() || !ENV_DUPLICATES.is_empty(),
+            "LSTM_REFERENCE_DIR={dir} gave no case"
+        );
+    }
+}
