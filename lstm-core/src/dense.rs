@@ -51,13 +51,20 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Layer<T, IN, OUT> for Dense<'
     #[inline]
     fn step(&self, _state: &mut (), x: &[T; IN]) -> [T; OUT] {
         let mut y = [T::ZERO; OUT];
-        for ((y, row), b) in y
-            .iter_mut()
-            .zip(self.weights.w.iter())
-            .zip(self.weights.b.iter())
-        {
-            *y = T::from_acc(T::dot(b.to_acc(), row, x));
-        }
+        dense_step(self.weights.w.as_flattened(), self.weights.b, x, &mut y);
         y
+    }
+}
+
+/// `y = W x + b` over flat slices (`w` is `[OUT][IN]`): the one
+/// implementation of the head, for [`Dense`] and `DynModel`.
+#[inline]
+pub(crate) fn dense_step<T: Scalar>(w: &[T], b: &[T], x: &[T], y: &mut [T]) {
+    for ((y, row), b) in y
+        .iter_mut()
+        .zip(w.chunks_exact(x.len().max(1)))
+        .zip(b.iter())
+    {
+        *y = T::from_acc(T::dot(b.to_acc(), row, x));
     }
 }

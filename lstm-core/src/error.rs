@@ -63,6 +63,13 @@ pub enum Error {
         /// Alignment the buffer's start needs, in bytes.
         required: usize,
     },
+    /// A vector passed to a runtime-shaped model has the wrong length.
+    LengthMismatch {
+        /// Length the model needs.
+        expected: usize,
+        /// Length given.
+        found: usize,
+    },
     /// An output buffer is too small.
     BufferTooSmall {
         /// Bytes needed.
@@ -98,6 +105,9 @@ impl core::fmt::Display for Error {
             }
             Error::Misaligned { required } => {
                 write!(f, "model bytes misaligned: the buffer must start at a multiple of {required} bytes")
+            }
+            Error::LengthMismatch { expected, found } => {
+                write!(f, "vector length mismatch: expected {expected} values, got {found}")
             }
             Error::BufferTooSmall { needed, available } => {
                 write!(f, "output buffer too small: {available} bytes, needs {needed}")
@@ -168,6 +178,14 @@ impl defmt::Format for Error {
             }
             Error::Misaligned { required } => {
                 defmt::write!(f, "Misaligned {{ required: {=usize} }}", required)
+            }
+            Error::LengthMismatch { expected, found } => {
+                defmt::write!(
+                    f,
+                    "LengthMismatch {{ expected: {=usize}, found: {=usize} }}",
+                    expected,
+                    found
+                )
             }
             Error::BufferTooSmall { needed, available } => {
                 defmt::write!(

@@ -3,12 +3,16 @@
 #![warn(missing_docs)]
 //! lstm-core (work in progress)
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod activation;
 mod activation_tables;
 pub mod dense;
+#[cfg(all(feature = "alloc", feature = "serde"))]
+pub mod dynamic;
 pub mod error;
 #[cfg(feature = "serde")]
 pub mod file;

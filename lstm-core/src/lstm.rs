@@ -127,19 +127,59 @@ impl<T: Scalar, A: Activation<T>, const IN: usize, const H: usize> Layer<T, IN, 
     fn step(&self, state: &mut Self::State, x: &[T; IN]) -> [T; H] {
         let w = &self.weights;
         let h_prev = state.h;
-        let pre = |g: usize, j: usize| -> T {
-            let acc = T::to_acc(w.bias[g][j]);
-            let acc = T::dot(acc, &w.w_ih[g][j], x);
-            T::from_acc(T::dot(acc, &w.w_hh[g][j], &h_prev))
-        };
-        for (j, (h, c)) in state.h.iter_mut().zip(state.c.iter_mut()).enumerate() {
-            let i = A::sigmoid(pre(gate::I, j));
-            let f = A::sigmoid(pre(gate::F, j));
-            let g = A::tanh(pre(gate::G, j));
-            let o = A::sigmoid(pre(gate::O, j));
-            *c = f.mul(*c).add(i.mul(g));
-            *h = o.mul(A::tanh(*c));
-        }
+        cell_step::<T, A>(
+            w.w_ih.as_flattened().as_flattened(),
+            w.w_hh.as_flattened().as_flattened(),
+            w.bias.as_flattened(),
+            x,
+            &h_prev,
+            &mut state.h,
+            &mut state.c,
+        );
         state.h
+    }
+}
+
+/// `w[start..start + n]`, or an empty slice if out of range.
+#[inline]
+fn row<T>(w: &[T], start: usize, n: usize) -> &[T] {
+    w.get(start..start + n).unwrap_or(&[])
+}
+
+/// One LSTM step over flat slices: the one implementation of the cell, used
+/// by [`Lstm`] (const-generic shapes) and by `DynModel` (runtime shapes).
+///
+/// `w_ih` is `[4][H][IN]`, `w_hh` is `[4][H][H]`, `bias` is `[4][H]` (gate
+/// order i, f, g, o), `x` is `[IN]`, `h_prev` is `[H]`; writes the new `h`
+/// into `h_out` (`[H]`) and updates `c` (`[H]`) in place. Shorter slices
+/// are read as zeros past their end (callers validate shapes), so this never
+/// panics.
+#[inline]
+pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
+    w_ih: &[T],
+    w_hh: &[T],
+    bias: &[T],
+    x: &[T],
+    h_prev: &[T],
+    h_out: &mut [T],
+    c: &mut [T],
+) {
+    let (input, hidden) = (x.len(), h_out.len());
+    let pre = |g: usize, j: usize| -> T {
+        let acc = bias.get(g * hidden + j).map_or(T::ZERO, |&b| b).to_acc();
+        let acc = T::dot(acc, row(w_ih, (g * hidden + j) * input, input), x);
+        T::from_acc(T::dot(
+            acc,
+            row(w_hh, (g * hidden + j) * hidden, hidden),
+            h_prev,
+        ))
+    };
+    for (j, (h, c)) in h_out.iter_mut().zip(c.iter_mut()).enumerate() {
+        let i = A::sigmoid(pre(gate::I, j));
+        let f = A::sigmoid(pre(gate::F, j));
+        let g = A::tanh(pre(gate::G, j));
+        let o = A::sigmoid(pre(gate::O, j));
+        *c = f.mul(*c).add(i.mul(g));
+        *h = o.mul(A::tanh(*c));
     }
 }

@@ -133,9 +133,9 @@ pub trait Scalar:
         true
     }
 
-    /// `acc + Σ w[k]·x[k]`.
+    /// `acc + Σ w[k]·x[k]` over the common length of `w` and `x`.
     #[inline]
-    fn dot<const N: usize>(acc: Self::Acc, w: &[Self; N], x: &[Self; N]) -> Self::Acc {
+    fn dot(acc: Self::Acc, w: &[Self], x: &[Self]) -> Self::Acc {
         w.iter()
             .zip(x.iter())
             .fold(acc, |a, (&w, &x)| Self::mac(a, w, x))
@@ -256,8 +256,8 @@ impl Scalar for Q4_12 {
     /// product is at most 2^30 in magnitude and there are at most 2^32 of
     /// them; only the final addition to `acc` needs to saturate.
     #[inline]
-    fn dot<const N: usize>(acc: i64, w: &[Self; N], x: &[Self; N]) -> i64 {
-        if N as u64 > 1 << 32 {
+    fn dot(acc: i64, w: &[Self], x: &[Self]) -> i64 {
+        if w.len() as u64 > 1 << 32 {
             return w
                 .iter()
                 .zip(x.iter())

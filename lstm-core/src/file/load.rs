@@ -41,27 +41,42 @@ impl<'h, 'a> LayerReader<'h, 'a> {
         Ok(())
     }
 
-    /// Borrows the next `size_of::<B>()` weight bytes as a `B` (an array of
-    /// `T`), checking alignment and that every value is valid.
-    pub fn take<T: Scalar, B: bytemuck::Pod>(&mut self) -> Result<&'a B, Error> {
-        let n = core::mem::size_of::<B>();
+    /// Borrows the next `count` weight values as a slice of `T`, checking
+    /// alignment and that every value is valid.
+    pub fn take_slice<T: Scalar>(&mut self, count: usize) -> Result<&'a [T], Error> {
+        let n = count
+            .checked_mul(core::mem::size_of::<T>())
+            .ok_or(Error::Malformed(
+                "weights blob shorter than the layers need",
+            ))?;
         if self.weights.len() < n {
             return Err(Error::Malformed(
                 "weights blob shorter than the layers need",
             ));
         }
         let (bytes, rest) = self.weights.split_at(n);
-        let block: &'a B = bytemuck::try_from_bytes(bytes).map_err(|_| Error::Misaligned {
-            required: core::mem::align_of::<B>(),
-        })?;
-        let values: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| Error::Misaligned {
+        let values: &'a [T] = bytemuck::try_cast_slice(bytes).map_err(|_| Error::Misaligned {
             required: core::mem::align_of::<T>(),
         })?;
         if !values.iter().all(|v| v.is_valid()) {
             return Err(Error::Malformed("a weight is not finite"));
         }
         self.weights = rest;
-        Ok(block)
+        Ok(values)
+    }
+
+    /// Borrows the next `size_of::<B>()` weight bytes as a `B` (an array of `T`).
+    pub fn take<T: Scalar, B: bytemuck::Pod>(&mut self) -> Result<&'a B, Error> {
+        let count = core::mem::size_of::<B>() / core::mem::size_of::<T>();
+        let values = self.take_slice::<T>(count)?;
+        bytemuck::try_from_bytes(bytemuck::cast_slice(values)).map_err(|_| Error::Misaligned {
+            required: core::mem::align_of::<B>(),
+        })
+    }
+
+    /// The shape of the next layer, without moving past it.
+    pub fn peek_layer(&self) -> Option<LayerShape> {
+        self.layers.get(self.next).copied()
     }
 }
 

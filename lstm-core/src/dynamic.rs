@@ -1,0 +1,163 @@
+//! [`DynModel`]: a model whose shapes are read from the file at run time,
+//! for hosts (feature `alloc`). It runs the very same cell and head code as
+//! the const-generic layers, so its outputs are bit-identical to theirs:
+//! the trainer uses it to score an exported file without a second
+//! implementation of the fixed-point math.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::marker::PhantomData;
+
+use crate::activation::Activation;
+use crate::dense::dense_step;
+use crate::error::Error;
+use crate::file::{LayerReader, ModelFile};
+use crate::layer::LayerShape;
+use crate::lstm::cell_step;
+use crate::num::Scalar;
+
+struct DynLstm<'a, T> {
+    w_ih: &'a [T],
+    w_hh: &'a [T],
+    bias: &'a [T],
+}
+
+/// A model of any shape a file describes, computing in `T` with activations `A`.
+///
+/// ```
+/// use lstm_core::dynamic::DynModel;
+/// use lstm_core::file::{to_vec, AlignedBuf, Header, ModelFile, Scaling, Task, TrainingMode};
+/// use lstm_core::{Exact, LayerShape, NumberFormat};
+/// let header = Header {
+///     format: NumberFormat::F32,
+///     layers: heapless::Vec::from_slice(&[
+///         LayerShape::Lstm { input: 2, hidden: 3 },
+///         LayerShape::Dense { input: 3, output: 1 },
+///     ]).unwrap(),
+///     input_scaling: Scaling::Identity,
+///     output_scaling: Scaling::Identity,
+///     mode: TrainingMode::Stateful,
+///     task: Task::Regression,
+/// };
+/// let bytes = to_vec(&header, &vec![0.1; header.parameter_count().unwrap()]).unwrap();
+/// let mut buf = AlignedBuf([0u8; 512]);
+/// buf.0[..bytes.len()].copy_from_slice(&bytes);
+/// let file = ModelFile::parse(&buf.0[..bytes.len()]).unwrap();
+/// let model = DynModel::<f32, Exact>::from_file(&file).unwrap();
+/// let mut state = model.zero_state();
+/// let y = model.step(&mut state, &[1.0, 2.0]).unwrap();
+/// assert_eq!(y.len(), 1);
+/// ```
+pub struct DynModel<'a, T, A> {
+    shapes: Vec<LayerShape>,
+    lstm: Vec<DynLstm<'a, T>>,
+    head_w: &'a [T],
+    head_b: &'a [T],
+    _activation: PhantomData<A>,
+}
+
+/// The state of a [`DynModel`] stream: `h` and `c` of every LSTM layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynState<T> {
+    /// `h` per layer.
+    pub h: Vec<Vec<T>>,
+    /// `c` per layer.
+    pub c: Vec<Vec<T>>,
+}
+
+impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
+    /// Borrows the weights of a parsed file; checks the number format and alignment.
+    pub fn from_file(file: &ModelFile<'a>) -> Result<Self, Error> {
+        if file.header.format != T::FORMAT {
+            return Err(Error::FormatMismatch {
+                expected: T::FORMAT,
+                found: file.header.format,
+            });
+        }
+        let shapes: Vec<LayerShape> = file.header.layers.iter().copied().collect();
+        let mut reader = LayerReader::new(&file.header.layers, file.weights);
+        let mut lstm = Vec::new();
+        let mut head = None;
+        for &shape in &shapes {
+            reader.expect_layer(shape)?;
+            let (i, o) = (shape.input(), shape.output());
+            match shape {
+                LayerShape::Lstm { .. } => lstm.push(DynLstm {
+                    w_ih: reader.take_slice(4 * o * i)?,
+                    w_hh: reader.take_slice(4 * o * o)?,
+                    bias: reader.take_slice(4 * o)?,
+                }),
+                LayerShape::Dense { .. } => {
+                    head = Some((reader.take_slice(o * i)?, reader.take_slice(o)?))
+                }
+            }
+        }
+        let (head_w, head_b) = head.ok_or(Error::Malformed("the last layer must be Dense"))?;
+        Ok(DynModel {
+            shapes,
+            lstm,
+            head_w,
+            head_b,
+            _activation: PhantomData,
+        })
+    }
+
+    /// Inputs per step.
+    pub fn input_size(&self) -> usize {
+        self.shapes.first().map_or(0, |s| s.input())
+    }
+
+    /// Outputs per step.
+    pub fn output_size(&self) -> usize {
+        self.shapes.last().map_or(0, |s| s.output())
+    }
+
+    /// The layers' shapes.
+    pub fn shapes(&self) -> &[LayerShape] {
+        &self.shapes
+    }
+
+    /// All zeros.
+    pub fn zero_state(&self) -> DynState<T> {
+        let hidden = self
+            .shapes
+            .iter()
+            .filter(|s| matches!(s, LayerShape::Lstm { .. }))
+            .map(|s| s.output());
+        let zeros: Vec<Vec<T>> = hidden.map(|h| vec![T::ZERO; h]).collect();
+        DynState {
+            h: zeros.clone(),
+            c: zeros,
+        }
+    }
+
+    /// One step: updates `state`, returns the head's outputs.
+    pub fn step(&self, state: &mut DynState<T>, x: &[T]) -> Result<Vec<T>, Error> {
+        if x.len() != self.input_size() {
+            return Err(Error::LengthMismatch {
+                expected: self.input_size(),
+                found: x.len(),
+            });
+        }
+        if state.h.len() != self.lstm.len() || state.c.len() != self.lstm.len() {
+            return Err(Error::LengthMismatch {
+                expected: self.lstm.len(),
+                found: state.h.len(),
+            });
+        }
+        let mut input: Vec<T> = x.to_vec();
+        for ((layer, h), c) in self
+            .lstm
+            .iter()
+            .zip(state.h.iter_mut())
+            .zip(state.c.iter_mut())
+        {
+            let h_prev = h.clone();
+            cell_step::<T, A>(layer.w_ih, layer.w_hh, layer.bias, &input, &h_prev, h, c);
+            input.clone_from(h);
+        }
+        let mut y = vec![T::ZERO; self.output_size()];
+        dense_step(self.head_w, self.head_b, &input, &mut y);
+        Ok(y)
+    }
+}
