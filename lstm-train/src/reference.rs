@@ -1,1 +1,344 @@
-//! Reference (placeholder).
+//! PyTorch reference cases (`../shared/reference/*.json`, format in that
+//! folder's README): serde structs to read one case, conversion to this
+//! crate's types, and discovery of all case files.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, Array3};
+use serde::Deserialize;
+
+use crate::net::{DenseParams, HeadMode, LstmLayerParams, NetConfig, Params, Scalar, State};
+
+/// Environment variable naming an extra folder of `*.json` cases.
+pub const REFERENCE_DIR_ENV: &str = "LSTM_REFERENCE_DIR";
+
+/// Errors while finding or reading reference cases.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not a valid reference case.
+    #[error("invalid reference JSON {path}: {source}")]
+    Json {
+        /// The path.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// A nested list is ragged or does not have the declared dimensions.
+    #[error("bad shape of {what}: {detail}")]
+    Shape {
+        /// Which array.
+        what: String,
+        /// Explanation.
+        detail: String,
+    },
+}
+
+/// Parameters of one LSTM layer as nested lists (PyTorch layout).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefLayer {
+    /// `[4H][IN]`.
+    pub weight_ih: Vec<Vec<f64>>,
+    /// `[4H][H]`.
+    pub weight_hh: Vec<Vec<f64>>,
+    /// `[4H]`.
+    pub bias_ih: Vec<f64>,
+    /// `[4H]`.
+    pub bias_hh: Vec<f64>,
+}
+
+/// The Dense head as nested lists.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefDense {
+    /// `[OUT][H]`.
+    pub weight: Vec<Vec<f64>>,
+    /// `[OUT]`.
+    pub bias: Vec<f64>,
+}
+
+/// A full parameter (or gradient) set as nested lists.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefParams {
+    /// LSTM layers, bottom first.
+    pub layers: Vec<RefLayer>,
+    /// Dense head.
+    pub dense: RefDense,
+}
+
+/// Loss kind of a reference case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefLossKind {
+    /// Mean over all `B·T·OUT` squared errors, head at every step.
+    Mse,
+    /// Softmax cross-entropy of the last step's output, mean over `B`.
+    CrossEntropyLast,
+}
+
+/// Targets of a reference case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RefTargets {
+    /// `[B][T][OUT]` regression targets (MSE).
+    Sequence(Vec<Vec<Vec<f64>>>),
+    /// `[B]` class ids (cross-entropy).
+    Classes(Vec<usize>),
+}
+
+/// The loss section.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefLoss {
+    /// Loss kind.
+    pub kind: RefLossKind,
+    /// Targets.
+    pub targets: RefTargets,
+    /// Loss value.
+    pub value: f64,
+}
+
+/// The Adam section: full-batch steps on the same batch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefAdam {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Epsilon.
+    pub eps: f64,
+    /// Number of steps.
+    pub steps: usize,
+    /// Loss before each step.
+    pub losses_before_each_step: Vec<f64>,
+    /// Parameters after all steps.
+    pub params_after: RefParams,
+}
+
+/// One reference case (see `shared/reference/README.md`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReferenceCase {
+    /// Case name.
+    pub name: String,
+    /// What produced it.
+    #[serde(default)]
+    pub generator: String,
+    /// `IN`.
+    pub input_size: usize,
+    /// `H` (all layers).
+    pub hidden_size: usize,
+    /// `L`.
+    pub num_layers: usize,
+    /// `OUT`.
+    pub output_size: usize,
+    /// `B`.
+    pub batch: usize,
+    /// `T`.
+    pub steps: usize,
+    /// Parameters.
+    pub params: RefParams,
+    /// Initial hidden state `[L][B][H]`.
+    pub h0: Vec<Vec<Vec<f64>>>,
+    /// Initial cell state `[L][B][H]`.
+    pub c0: Vec<Vec<Vec<f64>>>,
+    /// Inputs `[B][T][IN]`.
+    pub inputs: Vec<Vec<Vec<f64>>>,
+    /// Last layer's `h_t`, `[B][T][H]`.
+    pub hidden: Vec<Vec<Vec<f64>>>,
+    /// Final hidden state `[L][B][H]`.
+    pub h_n: Vec<Vec<Vec<f64>>>,
+    /// Final cell state `[L][B][H]`.
+    pub c_n: Vec<Vec<Vec<f64>>>,
+    /// Head output at every step `[B][T][OUT]`.
+    pub outputs: Vec<Vec<Vec<f64>>>,
+    /// Loss.
+    pub loss: RefLoss,
+    /// Gradients (same layout as `params`).
+    pub grads: RefParams,
+    /// Adam steps.
+    pub adam: RefAdam,
+}
+
+/// `[n]` list to an array.
+pub fn to_array1<F: Scalar>(v: &[f64]) -> Array1<F> {
+    v.iter().map(|&x| F::of(x)).collect()
+}
+
+/// `[r][c]` nested list to an array (error when ragged).
+pub fn to_array2<F: Scalar>(v: &[Vec<f64>], what: &str) -> Result<Array2<F>, ReferenceError> {
+    let cols = v.first().map_or(0, Vec::len);
+    if v.iter().any(|r| r.len() != cols) {
+        return Err(ReferenceError::Shape {
+            what: what.into(),
+            detail: "ragged rows".into(),
+        });
+    }
+    let flat: Vec<F> = v.iter().flatten().map(|&x| F::of(x)).collect();
+    Array2::from_shape_vec((v.len(), cols), flat).map_err(|e| ReferenceError::Shape {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}
+
+/// `[a][b][c]` nested list to an array (error when ragged).
+pub fn to_array3<F: Scalar>(v: &[Vec<Vec<f64>>], what: &str) -> Result<Array3<F>, ReferenceError> {
+    let d1 = v.first().map_or(0, Vec::len);
+    let d2 = v.first().and_then(|r| r.first()).map_or(0, Vec::len);
+    if v.iter()
+        .any(|r| r.len() != d1 || r.iter().any(|c| c.len() != d2))
+    {
+        return Err(ReferenceError::Shape {
+            what: what.into(),
+            detail: "ragged nested lists".into(),
+        });
+    }
+    let flat: Vec<F> = v.iter().flatten().flatten().map(|&x| F::of(x)).collect();
+    Array3::from_shape_vec((v.len(), d1, d2), flat).map_err(|e| ReferenceError::Shape {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}
+
+impl RefParams {
+    /// Converts to [`Params`] (both biases kept).
+    pub fn to_params<F: Scalar>(&self) -> Result<Params<F>, ReferenceError> {
+        let layers = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, r)| {
+                Ok(LstmLayerParams {
+                    weight_ih: to_array2(&r.weight_ih, &format!("weight_ih_l{l}"))?,
+                    weight_hh: to_array2(&r.weight_hh, &format!("weight_hh_l{l}"))?,
+                    bias_ih: to_array1(&r.bias_ih),
+                    bias_hh: to_array1(&r.bias_hh),
+                })
+            })
+            .collect::<Result<Vec<_>, ReferenceError>>()?;
+        Ok(Params {
+            layers,
+            dense: DenseParams {
+                weight: to_array2(&self.dense.weight, "dense.weight")?,
+                bias: to_array1(&self.dense.bias),
+            },
+        })
+    }
+}
+
+impl ReferenceCase {
+    /// The network configuration of the case (head at every step, as the
+    /// reference computes it; no dropout).
+    pub fn config(&self) -> NetConfig {
+        NetConfig {
+            input_size: self.input_size,
+            hidden_sizes: vec![self.hidden_size; self.num_layers],
+            output_size: self.output_size,
+            head: HeadMode::EveryStep,
+            dropout: 0.0,
+            unit_forget_bias: false,
+        }
+    }
+
+    /// Inputs `[B][T][IN]`.
+    pub fn inputs_array<F: Scalar>(&self) -> Result<Array3<F>, ReferenceError> {
+        to_array3(&self.inputs, "inputs")
+    }
+
+    /// Initial state `(h0, c0)`.
+    pub fn initial_state<F: Scalar>(&self) -> Result<State<F>, ReferenceError> {
+        state_from(&self.h0, &self.c0, "h0/c0")
+    }
+
+    /// Final state `(h_n, c_n)` as PyTorch computed it.
+    pub fn final_state<F: Scalar>(&self) -> Result<State<F>, ReferenceError> {
+        state_from(&self.h_n, &self.c_n, "h_n/c_n")
+    }
+}
+
+fn state_from<F: Scalar>(
+    h: &[Vec<Vec<f64>>],
+    c: &[Vec<Vec<f64>>],
+    what: &str,
+) -> Result<State<F>, ReferenceError> {
+    let conv = |v: &[Vec<Vec<f64>>]| {
+        v.iter()
+            .enumerate()
+            .map(|(l, m)| to_array2(m, &format!("{what}[{l}]")))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(State {
+        h: conv(h)?,
+        c: conv(c)?,
+    })
+}
+
+/// The shared reference folder of the workspace (`../shared/reference`
+/// relative to the workspace root).
+pub fn shared_reference_dir() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference");
+    p.canonicalize().unwrap_or(p)
+}
+
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ReferenceError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| ReferenceError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for e in rd {
+        let e = e.map_err(|source| ReferenceError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "json") && p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// All reference case files: every `*.json` in [`shared_reference_dir`]
+/// (when it exists) and in the folder named by `$LSTM_REFERENCE_DIR` (when
+/// set; an unreadable folder is an error), each folder sorted by name.
+pub fn case_paths() -> Result<Vec<PathBuf>, ReferenceError> {
+    let mut files = Vec::new();
+    let shared = shared_reference_dir();
+    if shared.is_dir() {
+        files.extend(json_files(&shared)?);
+    }
+    if let Some(dir) = std::env::var_os(REFERENCE_DIR_ENV) {
+        if !dir.is_empty() {
+            files.extend(json_files(Path::new(&dir))?);
+        }
+    }
+    Ok(files)
+}
+
+/// Reads one case file.
+pub fn load_case(path: &Path) -> Result<ReferenceCase, ReferenceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReferenceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ReferenceError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// All cases of [`case_paths`], each with its path.
+pub fn load_all() -> Result<Vec<(PathBuf, ReferenceCase)>, ReferenceError> {
+    case_paths()?
+        .into_iter()
+        .map(|p| load_case(&p).map(|c| (p, c)))
+        .collect()
+}
