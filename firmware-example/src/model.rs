@@ -1,0 +1,60 @@
+//! What the device and the host build share: the model (its bytes and its
+//! build-time types), the held-out data, and the scaling around `step()`.
+
+#![allow(clippy::excessive_precision, clippy::unreadable_literal)]
+
+use lstm_core::file::{AlignedBytes, Header};
+use lstm_core::{Scalar, Q16_16, Q4_12};
+
+include!(concat!(env!("OUT_DIR"), "/model_types.rs"));
+
+/// Held-out inputs (and, on the device, the host's outputs for them).
+pub mod data {
+    #[allow(unused_imports)]
+    use super::{IN, OUT, T};
+    include!(concat!(env!("OUT_DIR"), "/data.rs"));
+}
+
+/// The model file, embedded where the linker puts read-only data (flash on
+/// the device) and aligned so that `lstm-core` borrows its weights in place.
+pub static MODEL: &AlignedBytes<[u8]> =
+    &AlignedBytes(*include_bytes!(concat!(env!("OUT_DIR"), "/model.lstm")));
+
+/// Scales raw inputs as in training and converts them to the model's number type.
+pub fn scale_input(header: &Header<'_>, raw: &[f32; IN]) -> [T; IN] {
+    core::array::from_fn(|i| T::from_f32(header.input_scaling.scale(i, raw[i])))
+}
+
+/// Converts outputs to `f32` and maps them back to raw units (regression).
+pub fn unscale_output(header: &Header<'_>, y: &[T; OUT]) -> [f32; OUT] {
+    core::array::from_fn(|i| header.output_scaling.unscale(i, y[i].to_f32()))
+}
+
+/// A value's raw bits, zero-extended (what the bit-identical check compares).
+pub trait Bits {
+    /// Raw bits as stored in a model file, zero-extended to 32 bits.
+    fn bits(self) -> u32;
+}
+
+impl Bits for f32 {
+    fn bits(self) -> u32 {
+        self.to_bits()
+    }
+}
+
+impl Bits for Q4_12 {
+    fn bits(self) -> u32 {
+        u32::from(self.to_bits() as u16)
+    }
+}
+
+impl Bits for Q16_16 {
+    fn bits(self) -> u32 {
+        self.to_bits() as u32
+    }
+}
+
+/// Raw bits of every output of one step.
+pub fn output_bits(y: &[T; OUT]) -> [u32; OUT] {
+    core::array::from_fn(|i| y[i].bits())
+}

@@ -1,0 +1,275 @@
+//! `ci`: everything CI checks, in order; every step runs, and the summary
+//! lists those that failed.
+//!
+//! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace;
+//! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
+//! 3. clippy of `firmware-example` (device and host builds);
+//! 4. firmware runs under QEMU: the demo on both machines, more shapes and
+//!    formats from `shared/reference/` (stacked layers, windowed, Q16.16),
+//!    and the device's own rejection of a corrupt and a mismatched model file;
+//! 5. the golden logs.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use lstm_core::file::TrainingMode;
+use lstm_core::NumberFormat;
+
+use crate::firmware::{self, Machine, Options};
+use crate::model::{self, with_suffix, MakeModel};
+use crate::setup::THUMB_TARGETS;
+use crate::util::{self, err, Args, Result};
+
+/// Runs the steps, collecting failures.
+struct Steps {
+    failed: Vec<String>,
+    times: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn step(&mut self, name: &str, f: impl FnOnce() -> Result<()>) {
+        eprintln!("\n==== ci: {name}");
+        let start = Instant::now();
+        let result = f();
+        self.times
+            .push((name.to_owned(), start.elapsed().as_secs_f64()));
+        if let Err(e) = result {
+            eprintln!("==== ci: {name}: FAILED: {e}");
+            self.failed.push(name.to_owned());
+        }
+    }
+
+    fn cargo(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) {
+        self.step(name, || {
+            let mut cmd = util::cargo();
+            cmd.current_dir(util::root()).args(args);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            util::run(&mut cmd)
+        });
+    }
+}
+
+/// A `cargo` command in `firmware-example` with its own target dir.
+fn firmware_cargo(args: &[&str]) -> Command {
+    let mut cmd = util::cargo();
+    cmd.current_dir(util::firmware_dir())
+        .env("CARGO_TARGET_DIR", util::firmware_target_dir())
+        .args(args);
+    cmd
+}
+
+/// `cargo xtask ci`.
+pub fn cmd(args: Args) -> Result<()> {
+    args.finish()?;
+    let mut s = Steps {
+        failed: Vec::new(),
+        times: Vec::new(),
+    };
+    let host = util::host_triple()?;
+
+    s.step("setup", crate::setup::ensure);
+    s.cargo("fmt", &["fmt", "--all", "--check"], &[]);
+    s.step("fmt firmware-example", || {
+        util::run(&mut firmware_cargo(&["fmt", "--check"]))
+    });
+    s.cargo(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    );
+    s.cargo("test", &["test", "--workspace"], &[]);
+    s.cargo(
+        "doc",
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    );
+    for target in THUMB_TARGETS {
+        for features in [None, Some("defmt")] {
+            let mut args = vec!["build", "-p", "lstm-core", "--target", target];
+            if let Some(f) = features {
+                args.extend(["--features", f]);
+            }
+            let name = format!(
+                "lstm-core {target}{}",
+                features.map_or(String::new(), |f| format!(" +{f}"))
+            );
+            s.cargo(&name, &args, &[]);
+        }
+    }
+    s.step("clippy firmware-example (device)", || {
+        util::run(&mut firmware_cargo(&[
+            "clippy",
+            "--target",
+            "thumbv7em-none-eabihf",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    });
+    s.step("clippy firmware-example (host)", || {
+        util::run(&mut firmware_cargo(&[
+            "clippy", "--target", &host, "--", "-D", "warnings",
+        ]))
+    });
+
+    for machine in [Machine::Mps2An386, Machine::Microbit] {
+        s.step(&format!("firmware demo on {}", machine.name()), || {
+            expect_pass(&firmware::demo_model(), machine)
+        });
+    }
+    let cases = [
+        (
+            "i3_h8_l2_t20",
+            NumberFormat::F32,
+            TrainingMode::Windowed { window: 8 },
+        ),
+        ("i1_h4_l1_t10", NumberFormat::Q16_16, TrainingMode::Stateful),
+        (
+            "i5_h16_l1_t30_classify",
+            NumberFormat::Q4_12,
+            TrainingMode::Stateful,
+        ),
+    ];
+    for (case, format, mode) in cases {
+        s.step(
+            &format!("firmware {case} {format} {mode:?} on mps2-an386"),
+            || {
+                let model = reference_model(case, format, mode)?;
+                expect_pass(&model, Machine::Mps2An386)
+            },
+        );
+    }
+    s.step("firmware rejects a corrupt model file", || {
+        negative(Corruption::FlipBit, "model file rejected: CrcMismatch")
+    });
+    s.step("firmware rejects another number format", || {
+        negative(
+            Corruption::OtherFormat,
+            "model does not match this firmware: FormatMismatch",
+        )
+    });
+    s.step("golden", || {
+        crate::golden::check(&crate::golden::MACHINES, false)
+    });
+
+    eprintln!("\n==== ci summary");
+    for (name, secs) in &s.times {
+        let mark = if s.failed.contains(name) {
+            "FAIL"
+        } else {
+            "ok"
+        };
+        eprintln!("  {mark:<4} {secs:>7.1} s  {name}");
+    }
+    if s.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(err(format!("failed: {}", s.failed.join(", "))))
+    }
+}
+
+/// Writes a model for a reference case into the scratch dir.
+fn reference_model(
+    case: &str,
+    format: NumberFormat,
+    mode: TrainingMode,
+) -> Result<std::path::PathBuf> {
+    let out = util::scratch_dir()?
+        .join("ci")
+        .join(format!("{case}.{}.lstm", format.name()));
+    let summary = model::make_model(&MakeModel {
+        reference: util::shared_dir()
+            .join("reference")
+            .join(format!("{case}.json")),
+        format,
+        mode,
+        out: out.clone(),
+    })?;
+    eprintln!("{summary}");
+    Ok(out)
+}
+
+/// Runs a model on a machine; an error unless the firmware passed.
+fn expect_pass(model: &Path, machine: Machine) -> Result<()> {
+    let report = firmware::run_firmware(
+        model,
+        &Options {
+            machine,
+            echo: false,
+            ..Options::default()
+        },
+    )?;
+    firmware::print_summary(&report);
+    if report.passed && report.steps_mismatched == 0 && report.steps_ok > 0 {
+        Ok(())
+    } else {
+        print!("{}", report.log);
+        Err(err("the firmware failed"))
+    }
+}
+
+/// How [`negative`] breaks the demo model.
+enum Corruption {
+    /// One bit of a weight flipped (the CRC must catch it).
+    FlipBit,
+    /// The demo's weights in f32 while the firmware is built for the demo's Q4.12.
+    OtherFormat,
+}
+
+/// Builds the firmware for the demo's types but embeds a broken or
+/// mismatched model file (`LSTM_TYPES_FROM`); it must exit non-zero with
+/// `want` in its log.
+fn negative(how: Corruption, want: &str) -> Result<()> {
+    let demo = firmware::demo_model();
+    let dir = util::scratch_dir()?.join("ci");
+    std::fs::create_dir_all(&dir)?;
+    let bad = match how {
+        Corruption::FlipBit => {
+            let mut bytes = std::fs::read(&demo)?;
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x10;
+            let bad = dir.join("corrupt.lstm");
+            std::fs::write(&bad, bytes)?;
+            bad
+        }
+        Corruption::OtherFormat => reference_model(
+            "i2_h32_l1_t60_zero_state",
+            NumberFormat::F32,
+            TrainingMode::Stateful,
+        )?,
+    };
+    let elf = {
+        let mut cmd = util::cargo();
+        cmd.current_dir(util::firmware_dir())
+            .env("CARGO_TARGET_DIR", util::firmware_target_dir())
+            .args(["build", "--release"])
+            .env("LSTM_MODEL", &bad)
+            .env("LSTM_TYPES_FROM", &demo)
+            .env("LSTM_INPUTS", with_suffix(&demo, "inputs"))
+            .env("LSTM_EXPECTED", with_suffix(&demo, "expected"));
+        util::run(&mut cmd)?;
+        util::firmware_target_dir()
+            .join(Machine::Mps2An386.target())
+            .join("release")
+            .join("firmware-example")
+    };
+    let (code, log, _) = firmware::run_elf(&elf, &Options::default())?;
+    if code == Some(0) {
+        return Err(err("the firmware accepted a bad model file"));
+    }
+    if !log.contains(want) {
+        return Err(err(format!("expected `{want}` in the log")));
+    }
+    eprintln!("ok: exit {code:?}, log says `{want}`");
+    Ok(())
+}
