@@ -1,0 +1,86 @@
+//! `lstm-train cv`: rolling-origin cross-validation of a forecasting
+//! configuration over a grid of hidden sizes and layer counts.
+
+use std::path::PathBuf;
+
+use anyhow::{ensure, Context};
+use clap::Args;
+use lstm_train::cv::{cross_validate, CvConfig};
+use lstm_train::fit::TaskData;
+
+use super::fit::{DataArgs, TaskArg, TrainArgs};
+
+/// Arguments of `cv`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  lstm-train cv --data airline/data.csv --window 12 --folds 3 --hidden 16,32 --layers 1,2
+  lstm-train cv --data sunspots/data.csv --window 22 --folds 4 --block 12 --hidden 32 --epochs 150
+  lstm-train cv --data airline/data.csv --difference --report cv.json
+
+Only the training portion of the series is used (the test split is never
+touched): fold k trains on the rows before its origin and is scored on the
+one-step-ahead forecasts of the next block (RMSE in original units).")]
+pub struct CvArgs {
+    /// Data (forecasting: --data).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Training options of every fold.
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Candidate LSTM units per layer, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub hidden: Vec<usize>,
+    /// Candidate numbers of stacked layers, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub layers: Vec<usize>,
+    /// Number of folds K.
+    #[arg(long, default_value_t = 3)]
+    pub folds: usize,
+    /// Rows per validation block (default: the validation split's length).
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// Train on first differences (for series with a trend); forecasts are
+    /// added back to the last value before scoring.
+    #[arg(long)]
+    pub difference: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Runs `cv`.
+pub fn run(args: CvArgs) -> anyhow::Result<()> {
+    let task = args.data.task()?;
+    ensure!(
+        task == TaskArg::Forecast,
+        "cv is rolling-origin cross-validation of a forecasting series: give --data <csv>"
+    );
+    let prepared = args.data.prepare()?;
+    let (TaskData::Forecast(data), lstm_train::artifact::DataSource::Forecast { config, .. }) =
+        (&prepared.data, &prepared.source)
+    else {
+        anyhow::bail!("cv needs forecasting data");
+    };
+    let fit = args
+        .train
+        .config(task, args.hidden.first().copied().unwrap_or(1), 1)?;
+    let cfg = CvConfig {
+        folds: args.folds,
+        block: args.block,
+        hidden_sizes: args.hidden.clone(),
+        layers: args.layers.clone(),
+        fit,
+        difference: args.difference,
+        verbose: !args.train.quiet,
+    };
+    let report =
+        cross_validate(data, config, &prepared.source, &cfg).context("cross-validating")?;
+    print!("{}", report.table());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report)?;
+        lstm_train::io::write_atomic(path, &json)
+            .with_context(|| format!("writing `{}`", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

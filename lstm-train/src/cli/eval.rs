@@ -1,0 +1,95 @@
+//! `lstm-train eval`: the test metric of a trained model next to the
+//! baselines, optionally also of an exported model file run by `lstm-core`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use lstm_train::artifact::TrainedModel;
+use lstm_train::core_runner::{Activations, CoreBytes, CoreRunner};
+use lstm_train::evaluate::{evaluate, predict_split, EvalOptions, Split};
+use lstm_train::export::{
+    core_test_outputs, score_core, score_trainer, trainer_test_outputs, EvalData,
+};
+use lstm_train::fit::TaskData;
+use lstm_train::plot::plot_predictions;
+
+use super::ActivationArg;
+
+/// Arguments of `eval`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  lstm-train eval --model runs/airline/trained.json --season 12
+  lstm-train eval --model runs/airline/trained.json --core airline.lstm
+  lstm-train eval --model runs/gunpoint/trained.json --metrics gunpoint-metrics.json --plot gunpoint.png
+
+The data and splits are rebuilt from what trained.json records; the test
+split is scored in original units next to the baselines (naive and
+seasonal naive for forecasting, majority class for classification).")]
+pub struct EvalArgs {
+    /// The trained model (trained.json).
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Season length m of the seasonal-naive baseline (forecasting).
+    #[arg(long)]
+    pub season: Option<usize>,
+    /// Write the evaluation as JSON to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// Draw the test predictions against the truth to this .png / .svg.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Also score this exported model file, run by lstm-core in its own number format.
+    #[arg(long)]
+    pub core: Option<PathBuf>,
+    /// lstm-core activations for --core (default: fast for fixed point, exact for f32).
+    #[arg(long, value_enum, requires = "core")]
+    pub activations: Option<ActivationArg>,
+}
+
+/// Runs `eval`.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let model = TrainedModel::load(&args.model)
+        .with_context(|| format!("loading the trained model `{}`", args.model.display()))?;
+    let data = TaskData::load(&model.data).context("rebuilding the data recorded in the model")?;
+    let eval = evaluate(
+        &model,
+        &data,
+        &EvalOptions {
+            season: args.season,
+        },
+    )
+    .context("evaluating on the test split")?;
+    print!("{}", eval.table());
+    if let Some(path) = &args.metrics {
+        eval.write_json(path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        let pred = predict_split(&model, &data, Split::Test)?;
+        plot_predictions(&pred, path, "test split: predictions vs truth")?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(core) = &args.core {
+        let ed = EvalData::load(&model.data)?;
+        let trainer = score_trainer(&model, &ed, &trainer_test_outputs(&model, &ed)?)?;
+        let bytes = CoreBytes::read(core)?;
+        let file = bytes
+            .parse()
+            .with_context(|| format!("reading the model file `{}`", core.display()))?;
+        let act = args
+            .activations
+            .map(Activations::from)
+            .unwrap_or_else(|| Activations::firmware_default(file.header.format));
+        let runner = CoreRunner::new(&file, act)?;
+        let (y, _) = core_test_outputs(&runner, &file.header, &ed)?;
+        let m = score_core(&file.header, &ed, &y)?;
+        println!("trainer f32:                          {trainer}");
+        println!(
+            "{} via lstm-core ({act} activations): {m} ({} vs the trainer)",
+            core.display(),
+            trainer.change(&m)
+        );
+    }
+    Ok(())
+}

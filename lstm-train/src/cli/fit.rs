@@ -1,0 +1,434 @@
+//! `lstm-train fit`: build the data and the training options from the flags,
+//! train (or resume), evaluate on the test split next to the baselines, and
+//! write the run's files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context};
+use clap::{Args, ValueEnum};
+use lstm_train::artifact::DataSource;
+use lstm_train::data::{ClassConfig, ForecastConfig, MissingPolicy, ScalerKind};
+use lstm_train::evaluate::{evaluate, predict_split, EvalOptions, Split};
+use lstm_train::fit::{
+    fit, resume, FitConfig, FitMode, FitOutcome, RunFiles, StopReason, TaskData,
+};
+use lstm_train::plot::{plot_history, plot_predictions};
+
+/// The task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    /// One-step-ahead forecasting of a CSV series (`--data`).
+    Forecast,
+    /// Sequence classification (`--train`, `--test`).
+    Classify,
+}
+
+/// Scaler choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScalerArg {
+    /// Min-max to [0, 1] on the fit split.
+    Minmax,
+    /// Zero mean, unit deviation on the fit split.
+    Standard,
+    /// No scaling.
+    None,
+}
+
+impl From<ScalerArg> for ScalerKind {
+    fn from(s: ScalerArg) -> Self {
+        match s {
+            ScalerArg::Minmax => ScalerKind::MinMax,
+            ScalerArg::Standard => ScalerKind::Standard,
+            ScalerArg::None => ScalerKind::None,
+        }
+    }
+}
+
+/// Missing-value policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MissingArg {
+    /// Refuse missing cells (the default).
+    Error,
+    /// Drop the row (forecasting) or series (classification).
+    Drop,
+    /// Repeat the previous value.
+    Ffill,
+    /// Linear interpolation between neighbours.
+    Interpolate,
+}
+
+impl From<MissingArg> for MissingPolicy {
+    fn from(m: MissingArg) -> Self {
+        match m {
+            MissingArg::Error => MissingPolicy::Error,
+            MissingArg::Drop => MissingPolicy::Drop,
+            MissingArg::Ffill => MissingPolicy::Ffill,
+            MissingArg::Interpolate => MissingPolicy::Interpolate,
+        }
+    }
+}
+
+/// Where the data comes from and how it is prepared (shared by `fit` and `cv`).
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Forecasting CSV (`time,value[,...]`, one row per step).
+    #[arg(long, conflicts_with_all = ["train", "test"])]
+    pub data: Option<PathBuf>,
+    /// Classification training CSV (wide `label,v0,...` or long `series_id,label,t,f0,...`).
+    #[arg(long, requires = "test")]
+    pub train: Option<PathBuf>,
+    /// Classification test CSV (same format as --train).
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// The task (default: forecast with --data, classify with --train/--test).
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
+    /// Forecasting: the target column (default: the only value column).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Forecasting: input feature columns, comma separated (default: the target).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Forecasting: window length W (past steps per input) [default: 12].
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Fraction of the training rows / series held out for validation [default: 0.1].
+    #[arg(long)]
+    pub val_split: Option<f64>,
+    /// Scaler, fitted on the fit split [default: minmax (forecast), standard (classify)].
+    #[arg(long, value_enum)]
+    pub scaler: Option<ScalerArg>,
+    /// What to do with missing cells (empty or NA).
+    #[arg(long, value_enum, default_value = "error")]
+    pub missing: MissingArg,
+}
+
+/// The prepared data and its recorded source.
+pub struct Prepared {
+    /// The task data.
+    pub data: TaskData,
+    /// Where it came from (recorded in trained.json).
+    pub source: DataSource,
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::canonicalize(p).with_context(|| format!("cannot open `{}`", p.display()))
+}
+
+impl DataArgs {
+    /// The task the flags ask for.
+    pub fn task(&self) -> anyhow::Result<TaskArg> {
+        let implied = match (&self.data, &self.train) {
+            (Some(_), _) => TaskArg::Forecast,
+            (None, Some(_)) => TaskArg::Classify,
+            (None, None) => bail!(
+                "give --data <csv> (forecasting) or --train <csv> --test <csv> (classification)"
+            ),
+        };
+        if let Some(t) = self.task {
+            ensure!(
+                t == implied,
+                "--task {} does not match the data flags ({} given)",
+                t.to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string()),
+                if implied == TaskArg::Forecast {
+                    "--data"
+                } else {
+                    "--train/--test"
+                }
+            );
+        }
+        Ok(implied)
+    }
+
+    /// Reads and prepares the data.
+    pub fn prepare(&self) -> anyhow::Result<Prepared> {
+        match self.task()? {
+            TaskArg::Forecast => {
+                let path = absolute(self.data.as_deref().unwrap_or(Path::new("")))?;
+                let d = ForecastConfig::default();
+                let scaler = self.scaler.map_or(d.scale_x, Into::into);
+                let config = ForecastConfig {
+                    target: self.target.clone(),
+                    features: self.features.clone(),
+                    window: self.window.unwrap_or(d.window),
+                    val_fraction: self.val_split.unwrap_or(d.val_fraction),
+                    missing: self.missing.into(),
+                    scale_x: scaler,
+                    scale_y: scaler,
+                    ..d
+                };
+                let data = lstm_train::data::load_forecast(&path, &config)
+                    .with_context(|| format!("preparing `{}`", path.display()))?;
+                Ok(Prepared {
+                    data: TaskData::Forecast(Box::new(data)),
+                    source: DataSource::Forecast { path, config },
+                })
+            }
+            TaskArg::Classify => {
+                for (flag, set) in [
+                    ("--target", self.target.is_some()),
+                    ("--features", self.features.is_some()),
+                    ("--window", self.window.is_some()),
+                ] {
+                    ensure!(!set, "{flag} is for forecasting (--data); classification uses every channel of whole series");
+                }
+                let train = absolute(self.train.as_deref().unwrap_or(Path::new("")))?;
+                let test = absolute(self.test.as_deref().unwrap_or(Path::new("")))?;
+                let d = ClassConfig::default();
+                let config = ClassConfig {
+                    missing: self.missing.into(),
+                    scaler: self.scaler.map_or(d.scaler, Into::into),
+                    val_fraction: self.val_split.unwrap_or(d.val_fraction),
+                    ..d
+                };
+                let data = lstm_train::data::load_classification(&train, &test, &config)
+                    .with_context(|| {
+                        format!("preparing `{}` and `{}`", train.display(), test.display())
+                    })?;
+                Ok(Prepared {
+                    data: TaskData::Classify(Box::new(data)),
+                    source: DataSource::Classify {
+                        train,
+                        test,
+                        config,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// Network and optimisation options (shared by `fit` and `cv`).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Forecasting: train stateful (contiguous chunks, carried state) instead of windowed.
+    #[arg(long)]
+    pub stateful: bool,
+    /// Stateful: truncated-BPTT chunk length.
+    #[arg(long, requires = "stateful", default_value_t = 24)]
+    pub chunk: usize,
+    /// Stateful: number of parallel contiguous streams (batch rows).
+    #[arg(long, requires = "stateful", default_value_t = 1)]
+    pub streams: usize,
+    /// Maximum epochs [default: 300 forecast, 200 classify].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Windows / series per mini-batch [default: 16].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate [default: 0.005].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Early-stopping patience in epochs, 0 = off [default: 40 forecast, 30 classify].
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Reduce-LR-on-plateau patience in epochs, 0 = off [default: 15 forecast, 10 classify].
+    #[arg(long)]
+    pub reduce_lr_patience: Option<usize>,
+    /// Clip the gradient to this global L2 norm, 0 = off [default: 1].
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
+    /// L1 penalty on the weights.
+    #[arg(long, default_value_t = 0.0)]
+    pub l1: f64,
+    /// L2 penalty on the weights.
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Dropout rate between stacked layers and before the head.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    /// Seed of initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// No progress bar or per-epoch lines.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    /// The training options for `task` with `layers` LSTM layers of `hidden` units.
+    pub fn config(&self, task: TaskArg, hidden: usize, layers: usize) -> anyhow::Result<FitConfig> {
+        let base = match task {
+            TaskArg::Forecast => FitConfig::forecasting(),
+            TaskArg::Classify => FitConfig::classification(),
+        };
+        ensure!(
+            !(self.stateful && task == TaskArg::Classify),
+            "--stateful is for forecasting; classification series are independent"
+        );
+        ensure!(layers >= 1, "--layers must be at least 1");
+        let mut early_stopping = base.early_stopping;
+        if let Some(p) = self.patience {
+            early_stopping = (p > 0).then(|| lstm_train::fit::EarlyStoppingConfig {
+                patience: p,
+                ..base.early_stopping.unwrap_or_default()
+            });
+        }
+        let mut reduce_lr = base.reduce_lr;
+        if let Some(p) = self.reduce_lr_patience {
+            reduce_lr = (p > 0).then(|| lstm_train::fit::ReduceLrConfig {
+                patience: p,
+                ..base.reduce_lr.unwrap_or_default()
+            });
+        }
+        let clip_norm = match self.clip_norm {
+            Some(c) => (c != 0.0).then_some(c),
+            None => base.clip_norm,
+        };
+        let cfg = FitConfig {
+            hidden_sizes: vec![hidden; layers],
+            epochs: self.epochs.unwrap_or(base.epochs),
+            batch_size: self.batch_size.unwrap_or(base.batch_size),
+            lr: self.lr.unwrap_or(base.lr),
+            clip_norm,
+            l1: self.l1,
+            l2: self.l2,
+            dropout: self.dropout,
+            seed: self.seed,
+            mode: if self.stateful {
+                FitMode::Stateful {
+                    chunk: self.chunk,
+                    streams: self.streams,
+                }
+            } else {
+                FitMode::Windowed
+            },
+            early_stopping,
+            reduce_lr,
+            quiet: self.quiet,
+            ..base
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Arguments of `fit`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  lstm-train fit --data airline/data.csv --window 12 --season 12 --out-dir runs/airline
+  lstm-train fit --data sunspots/data.csv --window 22 --hidden 32 --epochs 200 --out-dir runs/sunspots
+  lstm-train fit --data airline/data.csv --stateful --chunk 24 --out-dir runs/airline-stateful
+  lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --out-dir runs/gunpoint
+  lstm-train fit --data airline/data.csv --out-dir runs/airline --epochs 400 --resume
+
+Writes to --out-dir: trained.json (the model to export), checkpoint.json,
+best.json, history.csv, metrics.json (test split next to baselines),
+predictions.png and history.png.")]
+pub struct FitArgs {
+    /// Data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Training options.
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// LSTM units per layer.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    /// Stacked LSTM layers.
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// Season m of the seasonal-naive baseline in the evaluation (forecasting).
+    #[arg(long)]
+    pub season: Option<usize>,
+    /// Folder for the run's files [default: runs/<data name>].
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Continue the run in --out-dir from its checkpoint.json (same options;
+    /// --epochs may be raised).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// `runs/<name>`: the data file's folder name for `data.csv` / `train.csv`,
+/// else the file's stem.
+fn default_out_dir(data: &DataArgs) -> PathBuf {
+    let file = data.data.as_ref().or(data.train.as_ref());
+    let name = file
+        .and_then(|f| {
+            let stem = f.file_stem()?.to_string_lossy().into_owned();
+            if stem == "data" || stem == "train" {
+                f.parent()?
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            } else {
+                Some(stem)
+            }
+        })
+        .unwrap_or_else(|| "model".into());
+    PathBuf::from("runs").join(name)
+}
+
+/// Runs `fit`.
+pub fn run(args: FitArgs) -> anyhow::Result<()> {
+    let task = args.data.task()?;
+    let prepared = args.data.prepare()?;
+    let out_dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&args.data));
+    let cfg = FitConfig {
+        out_dir: Some(out_dir.clone()),
+        ..args.train.config(task, args.hidden, args.layers)?
+    };
+    let outcome = if args.resume {
+        let ck = RunFiles::in_dir(&out_dir).checkpoint;
+        ensure!(
+            ck.exists(),
+            "--resume: no checkpoint `{}` (run fit with this --out-dir first)",
+            ck.display()
+        );
+        resume(&cfg, &prepared.data, prepared.source.clone(), &ck)
+            .with_context(|| format!("resuming from `{}`", ck.display()))?
+    } else {
+        fit(&cfg, &prepared.data, prepared.source.clone()).context("training")?
+    };
+    finish(&outcome, &prepared, &out_dir, args.season, args.train.quiet)
+}
+
+/// Saves the model, evaluates it and draws the plots.
+fn finish(
+    o: &FitOutcome,
+    p: &Prepared,
+    dir: &Path,
+    season: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let trained = dir.join("trained.json");
+    o.model
+        .save(&trained)
+        .with_context(|| format!("saving `{}`", trained.display()))?;
+    let eval = evaluate(&o.model, &p.data, &EvalOptions { season })
+        .context("evaluating on the test split")?;
+    let metrics = dir.join("metrics.json");
+    eval.write_json(&metrics)?;
+    let pred = predict_split(&o.model, &p.data, Split::Test)?;
+    let pred_png = dir.join("predictions.png");
+    plot_predictions(&pred, &pred_png, "test split: predictions vs truth")?;
+    let hist_png = dir.join("history.png");
+    plot_history(&o.history, &hist_png, "training history")?;
+    let stop = match o.stop {
+        StopReason::Completed => "all epochs run".to_string(),
+        StopReason::EarlyStopped { epoch } => format!("early stopping after epoch {epoch}"),
+        StopReason::Interrupted { epoch } => format!("interrupted after epoch {epoch}"),
+    };
+    let best = match (o.best, o.restored_best) {
+        (Some((e, v)), true) => format!("; best epoch {e} (monitored {v:.6}) restored"),
+        (Some((e, v)), false) => format!("; best epoch {e} (monitored {v:.6})"),
+        _ => String::new(),
+    };
+    println!(
+        "trained {} epochs in {:.1} s ({stop}{best})",
+        o.epochs_run, o.seconds
+    );
+    print!("{}", eval.table());
+    if !quiet {
+        println!("wrote {}: trained.json, checkpoint.json, best.json, history.csv, metrics.json, predictions.png, history.png", dir.display());
+        println!(
+            "next: lstm-train export --model {} --format q4.12",
+            trained.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! `lstm-train predict`: model + CSV → CSV of predictions.
+//!
+//! * With a model file (`.lstm`, recognised by its magic bytes) the
+//!   predictions are computed by `lstm-core`'s `DynModel` in the file's number
+//!   format, from raw values scaled by the file's own scaling, exactly as on
+//!   the device.
+//! * With a trained model (`trained.json`) by the trainer's `f32` forward.
+//!
+//! Forecasting: one row per prediction, the one-step-ahead forecast in
+//! original units of the value after row `time` (windowed models: from the
+//! row's last `W` rows; stateful models: the state carried over all rows).
+//! Classification: one row per series with the predicted class name and the
+//! softmax score of every class.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context};
+use clap::Args;
+use lstm_core::file::{Task, TrainingMode};
+use lstm_train::artifact::{DataSource, TaskKind, TrainMode, TrainedModel};
+use lstm_train::core_runner::{scale_raw, unscale_raw, Activations, CoreBytes, CoreRunner};
+use lstm_train::data::{ForecastColumns, Table};
+use lstm_train::export::pad_scaled;
+use lstm_train::net::{Batch, HeadMode, Mode, NetConfig, Network};
+use ndarray::{s, Array2, Array3, Axis};
+
+use super::ActivationArg;
+
+/// Arguments of `predict`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  lstm-train predict --model airline.lstm --data airline.csv --out preds.csv
+  lstm-train predict --model runs/airline/trained.json --data airline.csv
+  lstm-train predict --model gunpoint.lstm --data GunPoint/test.csv --out classes.csv
+
+Forecasting CSV for a model file: the model's input columns, optionally preceded
+by a time column. Classification CSV: wide (`[label,]v0,v1,...`) or long
+(`series_id,[label,]t,f0,...`); the label column is optional.
+Without --out the CSV is printed; with --out it is written atomically.")]
+pub struct PredictArgs {
+    /// A model file (exported by `export`) or a trained model (trained.json).
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// The CSV to predict from.
+    #[arg(long, short = 'd')]
+    pub data: PathBuf,
+    /// Output CSV (default: standard output).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// lstm-core activations for a model file (default: fast for fixed point,
+    /// as the firmware; exact for f32).
+    #[arg(long, value_enum)]
+    pub activations: Option<ActivationArg>,
+}
+
+/// Runs `predict`.
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let bytes = lstm_train::io::read(&args.model)?;
+    let (csv, rows) = if bytes.starts_with(&lstm_core::file::MAGIC) {
+        predict_with_file(&bytes, &args)
+    } else {
+        ensure!(
+            args.activations.is_none(),
+            "--activations applies to model files (lstm-core); `{}` is a trained model",
+            args.model.display()
+        );
+        let model = TrainedModel::load(&args.model)
+            .with_context(|| format!("loading the model `{}`", args.model.display()))?;
+        predict_with_trained(&model, &args.data)
+    }
+    .with_context(|| {
+        format!(
+            "predicting `{}` with `{}`",
+            args.data.display(),
+            args.model.display()
+        )
+    })?;
+    match &args.out {
+        Some(out) => {
+            lstm_train::io::write_atomic(out, csv.as_bytes())
+                .with_context(|| format!("writing predictions to `{}`", out.display()))?;
+            eprintln!("wrote {rows} predictions to {}", out.display());
+        }
+        None => print!("{csv}"),
+    }
+    Ok(())
+}
+
+/// A CSV being built in memory (written at once, atomically, at the end).
+struct CsvOut {
+    w: csv::Writer<Vec<u8>>,
+    rows: usize,
+}
+
+impl CsvOut {
+    fn new(header: &[String]) -> anyhow::Result<Self> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(header)?;
+        Ok(CsvOut { w, rows: 0 })
+    }
+
+    fn row(&mut self, fields: &[String]) -> anyhow::Result<()> {
+        self.w.write_record(fields)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<(String, usize)> {
+        let bytes = self.w.into_inner().context("finishing the CSV")?;
+        Ok((String::from_utf8(bytes)?, self.rows))
+    }
+}
+
+/// Raw forecasting inputs: time labels and values `[rows][features]`.
+struct Series {
+    times: Vec<String>,
+    values: Array2<f64>,
+}
+
+/// Reads a forecasting CSV for a model file: `features` value columns,
+/// optionally preceded by a time column.
+fn read_series_for_file(path: &Path, features: usize) -> anyhow::Result<Series> {
+    let table = Table::from_path(path)?;
+    let cols = table.header.len();
+    let first_value = if cols == features + 1 {
+        1
+    } else if cols == features {
+        0
+    } else {
+        bail!(
+            "{}: {cols} columns ({}), but the model takes {features} input value(s) per step: \
+             give {features} value column(s), optionally preceded by a time column",
+            table.file,
+            table.header_text()
+        );
+    };
+    let n = table.rows.len();
+    let mut values = Array2::zeros((n, features));
+    for r in 0..n {
+        for j in 0..features {
+            values[[r, j]] = table
+                .number(r, first_value + j)?
+                .ok_or_else(|| table.missing_error(r, first_value + j))?;
+        }
+    }
+    let times = (0..n)
+        .map(|r| {
+            if first_value == 1 {
+                table.text(r, 0).to_string()
+            } else {
+                r.to_string()
+            }
+        })
+        .collect();
+    Ok(Series { times, values })
+}
+
+/// Labelled (or unlabelled) series from a classification CSV.
+struct SeriesSet {
+    ids: Vec<String>,
+    labels: Option<Vec<String>>,
+    series: Vec<Array2<f64>>,
+}
+
+/// Reads a classification CSV, wide (`[label,]v0,...`, trailing empty cells
+/// end a shorter series) or long (`series_id,[label,]t,f0,...`), with an
+/// optional label column; checks the number of channels.
+fn read_series_set(path: &Path, channels: usize) -> anyhow::Result<SeriesSet> {
+    let table = Table::from_path(path)?;
+    let label = table.find_column("label");
+    let (id_col, t_col) = (table.find_column("series_id"), table.find_column("t"));
+    let mut out = SeriesSet {
+        ids: Vec::new(),
+        labels: label.map(|_| Vec::new()),
+        series: Vec::new(),
+    };
+    if let (Some(id_col), Some(t_col)) = (id_col, t_col) {
+        let feats: Vec<usize> = (0..table.header.len())
+            .filter(|&c| c != id_col && c != t_col && Some(c) != label)
+            .collect();
+        ensure!(
+            feats.len() == channels,
+            "{}: long format with {} feature column(s), but the model takes {channels}",
+            table.file,
+            feats.len()
+        );
+        let mut r = 0;
+        while r < table.rows.len() {
+            let id = table.text(r, id_col).to_string();
+            let start = r;
+            while r < table.rows.len() && table.text(r, id_col) == id {
+                r += 1;
+            }
+            ensure!(
+                !out.ids.contains(&id),
+                "{}: line {}: the rows of series `{id}` are not contiguous",
+                table.file,
+                table.line(r - 1)
+            );
+            let mut arr = Array2::zeros((r - start, channels));
+            for (i, row) in (start..r).enumerate() {
+                for (j, &c) in feats.iter().enumerate() {
+                    arr[[i, j]] = table
+                        .number(row, c)?
+                        .ok_or_else(|| table.missing_error(row, c))?;
+                }
+            }
+            if let (Some(l), Some(labels)) = (label, out.labels.as_mut()) {
+                labels.push(table.text(start, l).to_string());
+            }
+            out.ids.push(id);
+            out.series.push(arr);
+        }
+    } else {
+        ensure!(
+            channels == 1,
+            "{}: wide format (one univariate series per row), but the model takes {channels} channels: \
+             use the long format series_id,label,t,f0,...",
+            table.file
+        );
+        let values: Vec<usize> = (0..table.header.len())
+            .filter(|&c| Some(c) != label)
+            .collect();
+        ensure!(!values.is_empty(), "{}: no value columns", table.file);
+        for r in 0..table.rows.len() {
+            let mut v = Vec::with_capacity(values.len());
+            let mut ended = false;
+            for &c in &values {
+                match table.number(r, c)? {
+                    Some(x) if !ended => v.push(x),
+                    Some(_) => bail!(
+                        "{}: line {}: a value after a missing cell in column `{}` (only trailing cells may be empty)",
+                        table.file,
+                        table.line(r),
+                        table.header[c]
+                    ),
+                    None => ended = true,
+                }
+            }
+            ensure!(!v.is_empty(), table.missing_error(r, values[0]));
+            if let (Some(l), Some(labels)) = (label, out.labels.as_mut()) {
+                labels.push(table.text(r, l).to_string());
+            }
+            out.ids.push(r.to_string());
+            out.series.push(Array2::from_shape_vec((v.len(), 1), v)?);
+        }
+    }
+    Ok(out)
+}
+
+fn softmax(logits: ndarray::ArrayView1<'_, f32>) -> Vec<f64> {
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let e: Vec<f64> = logits.iter().map(|&v| f64::from(v - m).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / sum).collect()
+}
+
+fn class_csv(
+    set: &SeriesSet,
+    classes: &[String],
+    logits: &Array2<f32>,
+) -> anyhow::Result<(String, usize)> {
+    let mut header = vec!["id".to_string()];
+    if set.labels.is_some() {
+        header.push("label".into());
+    }
+    header.push("predicted".into());
+    header.extend(classes.iter().map(|c| format!("score_{c}")));
+    let mut csv = CsvOut::new(&header)?;
+    for (i, row) in logits.outer_iter().enumerate() {
+        let scores = softmax(row);
+        let best = (0..scores.len()).fold(0, |b, k| if scores[k] > scores[b] { k } else { b });
+        let mut fields = vec![set.ids[i].clone()];
+        if let Some(l) = &set.labels {
+            fields.push(l[i].clone());
+        }
+        fields.push(classes[best].clone());
+        fields.extend(scores.iter().map(|s| format!("{s:.6}")));
+        csv.row(&fields)?;
+    }
+    csv.finish()
+}
+
+fn forecast_csv(
+    times: &[String],
+    first: usize,
+    column: &str,
+    pred: &[f64],
+) -> anyhow::Result<(String, usize)> {
+    let mut csv = CsvOut::new(&["time".to_string(), column.to_string()])?;
+    for (k, p) in pred.iter().enumerate() {
+        csv.row(&[times[first + k].clone(), format!("{p}")])?;
+    }
+    csv.finish()
+}
+
+/// Windows ending at every row from `w - 1` on: `[n - w + 1][w][F]`.
+fn all_windows(x: &Array2<f32>, w: usize) -> anyhow::Result<Array3<f32>> {
+    let n = x.nrows();
+    ensure!(n >= w, "{n} rows, but the model needs windows of {w} rows");
+    let mut out = Array3::zeros((n - w + 1, w, x.ncols()));
+    for i in 0..=n - w {
+        out.slice_mut(s![i, .., ..])
+            .assign(&x.slice(s![i..i + w, ..]));
+    }
+    Ok(out)
+}
+
+fn predict_with_file(bytes: &[u8], args: &PredictArgs) -> anyhow::Result<(String, usize)> {
+    let aligned = CoreBytes::new(bytes);
+    let file = aligned.parse().context("reading the model file")?;
+    let h = &file.header;
+    let act = args
+        .activations
+        .map(Activations::from)
+        .unwrap_or_else(|| Activations::firmware_default(h.format));
+    let runner = CoreRunner::new(&file, act).context("loading the model file")?;
+    match &h.task {
+        Task::Regression => {
+            let series = read_series_for_file(&args.data, h.input_size())?;
+            let x = scale_raw(&h.input_scaling, series.values.view());
+            let (y, first) = match h.mode {
+                TrainingMode::Windowed { window } => {
+                    let w = window as usize;
+                    (
+                        runner.run_windows(all_windows(&x, w)?.view(), None)?.0,
+                        w - 1,
+                    )
+                }
+                TrainingMode::Stateful => (runner.run_sequence(x.view())?, 0),
+            };
+            let pred = unscale_raw(&h.output_scaling, y.view());
+            forecast_csv(
+                &series.times,
+                first,
+                "forecast_next",
+                &pred.column(0).to_vec(),
+            )
+        }
+        Task::Classification { classes } => {
+            let set = read_series_set(&args.data, h.input_size())?;
+            let (x, lengths) = pad_scaled(&h.input_scaling, &set.series);
+            let (y, _) = runner.run_windows(x.view(), Some(&lengths))?;
+            let names: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
+            class_csv(&set, &names, &y)
+        }
+    }
+}
+
+fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(String, usize)> {
+    match (&model.task, &model.data) {
+        (TaskKind::Regression { target }, DataSource::Forecast { config, .. }) => {
+            let cols = ForecastColumns::read(data, config)?;
+            let x = model
+                .scaler_x
+                .transform(cols.features.view())
+                .mapv(|v| v as f32);
+            let (y, first) = match model.mode {
+                TrainMode::Windowed { window } => {
+                    let windows = all_windows(&x, window)?;
+                    let mut net = Network::<f32>::new(NetConfig {
+                        head: HeadMode::LastStep,
+                        ..model.net.clone()
+                    })?;
+                    (
+                        net.predict(&model.params, &Batch::new(windows.view()))?,
+                        window - 1,
+                    )
+                }
+                TrainMode::Stateful { .. } => {
+                    let mut net = Network::<f32>::new(NetConfig {
+                        head: HeadMode::EveryStep,
+                        ..model.net.clone()
+                    })?;
+                    let xb = x.view().insert_axis(Axis(0));
+                    net.forward(&model.params, &Batch::new(xb), Mode::Eval)?;
+                    (net.step_outputs()?.index_axis(Axis(0), 0).to_owned(), 0)
+                }
+            };
+            let pred = model
+                .scaler_y
+                .inverse_transform_column(0, y.column(0).mapv(f64::from).view());
+            forecast_csv(
+                &cols.times,
+                first,
+                &format!("{target}_next"),
+                &pred.to_vec(),
+            )
+        }
+        (TaskKind::Classification { classes }, DataSource::Classify { .. }) => {
+            let set = read_series_set(data, model.net.input_size)?;
+            let scaled: Vec<Array2<f64>> = set
+                .series
+                .iter()
+                .map(|s| model.scaler_x.transform(s.view()))
+                .collect();
+            let (x, lengths) = pad_scaled(&lstm_core::file::Scaling::Identity, &scaled);
+            let mut net = Network::<f32>::new(NetConfig {
+                head: HeadMode::LastStep,
+                ..model.net.clone()
+            })?;
+            let y = net.predict(&model.params, &Batch::new(x.view()).with_lengths(&lengths))?;
+            class_csv(&set, classes, &y)
+        }
+        _ => bail!("the trained model's task and data source do not match"),
+    }
+}

@@ -1,0 +1,332 @@
+//! Runs an exported model file with `lstm-core`'s [`DynModel`]: the very
+//! same cell and head code (and the same fixed-point arithmetic) as the
+//! firmware, with the shapes read from the file at run time.
+//!
+//! The trainer uses it to score an exported file (the "after quantization"
+//! metric of `export`) and to predict from a model file (`predict`), so that
+//! what is measured on the laptop is what the device computes.
+//!
+//! Values cross the boundary as `f32` in model units (scaled): they are
+//! converted with [`Scalar::from_f32`] (round to nearest, saturate) on the way
+//! in and [`Scalar::to_f32`] on the way out, exactly as a device converts its
+//! scaled sensor samples. [`scale_raw`] and [`unscale_raw`] apply the file's
+//! own scalings in `f32`, as the device does.
+//!
+//! ```
+//! use lstm_core::file::{to_vec, Header, Scaling, Task, TrainingMode};
+//! use lstm_core::{LayerShape, NumberFormat};
+//! use lstm_train::core_runner::{Activations, CoreBytes, CoreRunner};
+//! let header = Header {
+//!     format: NumberFormat::Q4_12,
+//!     layers: heapless::Vec::from_slice(&[
+//!         LayerShape::Lstm { input: 1, hidden: 2 },
+//!         LayerShape::Dense { input: 2, output: 1 },
+//!     ]).unwrap(),
+//!     input_scaling: Scaling::Identity,
+//!     output_scaling: Scaling::Identity,
+//!     mode: TrainingMode::Windowed { window: 3 },
+//!     task: Task::Regression,
+//! };
+//! let bytes = CoreBytes::new(&to_vec(&header, &vec![0.1; header.parameter_count().unwrap()]).unwrap());
+//! let file = bytes.parse().unwrap();
+//! let runner = CoreRunner::new(&file, Activations::Fast).unwrap();
+//! let y = runner.run_sequence(ndarray::array![[0.5f32], [0.25], [1.0]].view()).unwrap();
+//! assert_eq!(y.dim(), (3, 1));
+//! ```
+
+use std::path::Path;
+
+use lstm_core::dynamic::DynModel;
+use lstm_core::file::{ModelFile, Scaling};
+use lstm_core::{Activation, Error, Exact, Fast, NumberFormat, Scalar, Q16_16, Q4_12};
+use ndarray::{Array2, ArrayView2, ArrayView3};
+
+use crate::io::{self, IoError};
+
+/// The bytes of a model file in a buffer aligned to 16 bytes, as
+/// [`ModelFile::model`] and [`DynModel::from_file`] need for borrowing the
+/// weights in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreBytes {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl CoreBytes {
+    /// Copies `bytes` into an aligned buffer.
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut words = vec![0u128; bytes.len().div_ceil(16)];
+        let view: &mut [u8] = bytemuck_bytes_mut(&mut words);
+        view[..bytes.len()].copy_from_slice(bytes);
+        CoreBytes {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    /// Reads a model file from disk into an aligned buffer.
+    pub fn read(path: &Path) -> Result<Self, IoError> {
+        Ok(Self::new(&io::read(path)?))
+    }
+
+    /// The file's bytes (aligned to 16).
+    pub fn bytes(&self) -> &[u8] {
+        let all: &[u8] = bytemuck_bytes(&self.words);
+        &all[..self.len]
+    }
+
+    /// Checks the frame, CRC and header ([`ModelFile::parse`]).
+    pub fn parse(&self) -> Result<ModelFile<'_>, Error> {
+        ModelFile::parse(self.bytes())
+    }
+}
+
+fn bytemuck_bytes(words: &[u128]) -> &[u8] {
+    bytemuck::cast_slice(words)
+}
+
+fn bytemuck_bytes_mut(words: &mut [u128]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(words)
+}
+
+/// Which sigmoid / tanh implementation the core uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activations {
+    /// `libm` (exact to the format's rounding).
+    Exact,
+    /// The fast approximations: `micromath` for `f32`, interpolated tables for
+    /// fixed point (what the firmware example uses).
+    Fast,
+}
+
+impl Activations {
+    /// What the firmware runs for `format`: [`Activations::Fast`] for fixed
+    /// point, [`Activations::Exact`] for `f32` (which the export check
+    /// compares with the trainer to 1e-5).
+    pub fn firmware_default(format: NumberFormat) -> Self {
+        match format {
+            NumberFormat::F32 => Activations::Exact,
+            NumberFormat::Q4_12 | NumberFormat::Q16_16 => Activations::Fast,
+        }
+    }
+
+    /// `exact` or `fast`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activations::Exact => "exact",
+            Activations::Fast => "fast",
+        }
+    }
+}
+
+impl std::fmt::Display for Activations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a run saw of the state, in the core's own number format: the largest
+/// `|c|` and `|h|` of any layer, and how many output values hit the format's
+/// limits (saturated).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunStats {
+    /// Largest `|c|` of any unit of any layer at any step.
+    pub max_abs_c: f32,
+    /// Largest `|h|`.
+    pub max_abs_h: f32,
+    /// Cell-state values that sat at the format's limit (saturated).
+    pub saturated_c: usize,
+    /// Head outputs that sat at the format's limit.
+    pub saturated_outputs: usize,
+    /// Steps run.
+    pub steps: usize,
+}
+
+impl RunStats {
+    fn merge(&mut self, o: &RunStats) {
+        self.max_abs_c = self.max_abs_c.max(o.max_abs_c);
+        self.max_abs_h = self.max_abs_h.max(o.max_abs_h);
+        self.saturated_c += o.saturated_c;
+        self.saturated_outputs += o.saturated_outputs;
+        self.steps += o.steps;
+    }
+}
+
+/// One sequence through a typed `DynModel`, from the zero state.
+trait SequenceRun {
+    fn run(&self, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) -> Result<RunStats, Error>;
+}
+
+fn at_limit<T: Scalar>(v: T) -> bool {
+    T::FORMAT != NumberFormat::F32 && (v == T::MAX || v == T::MIN)
+}
+
+impl<T: Scalar, A: Activation<T>> SequenceRun for DynModel<'_, T, A> {
+    fn run(&self, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) -> Result<RunStats, Error> {
+        let mut state = self.zero_state();
+        let mut stats = RunStats::default();
+        let mut xin: Vec<T> = Vec::with_capacity(x.ncols());
+        for (t, row) in x.rows().into_iter().enumerate() {
+            xin.clear();
+            xin.extend(row.iter().map(|&v| T::from_f32(v)));
+            let y = self.step(&mut state, &xin)?;
+            for c in state.c.iter().flatten() {
+                stats.max_abs_c = stats.max_abs_c.max(c.to_f32().abs());
+                stats.saturated_c += usize::from(at_limit(*c));
+            }
+            for h in state.h.iter().flatten() {
+                stats.max_abs_h = stats.max_abs_h.max(h.to_f32().abs());
+            }
+            for (o, v) in out.row_mut(t).iter_mut().zip(&y) {
+                *o = v.to_f32();
+                stats.saturated_outputs += usize::from(at_limit(*v));
+            }
+            stats.steps += 1;
+        }
+        Ok(stats)
+    }
+}
+
+/// A parsed model file ready to run, in its own number format with the
+/// chosen [`Activations`].
+pub struct CoreRunner<'a> {
+    model: Box<dyn SequenceRun + 'a>,
+    format: NumberFormat,
+    activations: Activations,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl std::fmt::Debug for CoreRunner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreRunner")
+            .field("format", &self.format)
+            .field("activations", &self.activations)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish()
+    }
+}
+
+fn boxed<'a, T: Scalar, A: Activation<T> + 'a>(
+    file: &ModelFile<'a>,
+) -> Result<Box<dyn SequenceRun + 'a>, Error> {
+    Ok(Box::new(DynModel::<'a, T, A>::from_file(file)?))
+}
+
+impl<'a> CoreRunner<'a> {
+    /// Builds the runtime-shaped model of `file` in the file's number format
+    /// (the bytes must be aligned: see [`CoreBytes`]).
+    pub fn new(file: &ModelFile<'a>, activations: Activations) -> Result<Self, Error> {
+        let model = match (file.header.format, activations) {
+            (NumberFormat::F32, Activations::Exact) => boxed::<f32, Exact>(file)?,
+            (NumberFormat::F32, Activations::Fast) => boxed::<f32, Fast>(file)?,
+            (NumberFormat::Q4_12, Activations::Exact) => boxed::<Q4_12, Exact>(file)?,
+            (NumberFormat::Q4_12, Activations::Fast) => boxed::<Q4_12, Fast>(file)?,
+            (NumberFormat::Q16_16, Activations::Exact) => boxed::<Q16_16, Exact>(file)?,
+            (NumberFormat::Q16_16, Activations::Fast) => boxed::<Q16_16, Fast>(file)?,
+        };
+        Ok(CoreRunner {
+            model,
+            format: file.header.format,
+            activations,
+            inputs: file.header.input_size(),
+            outputs: file.header.output_size(),
+        })
+    }
+
+    /// The number format the model computes in.
+    pub fn format(&self) -> NumberFormat {
+        self.format
+    }
+
+    /// The activations in use.
+    pub fn activations(&self) -> Activations {
+        self.activations
+    }
+
+    /// Inputs per step.
+    pub fn input_size(&self) -> usize {
+        self.inputs
+    }
+
+    /// Outputs per step.
+    pub fn output_size(&self) -> usize {
+        self.outputs
+    }
+
+    /// Runs one sequence `x` (`[T][IN]`, model units) from the zero state,
+    /// carrying the state from step to step; returns the head's output at
+    /// every step, `[T][OUT]`.
+    pub fn run_sequence(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>, Error> {
+        Ok(self.run_sequence_stats(x)?.0)
+    }
+
+    /// [`CoreRunner::run_sequence`], also returning what the state did.
+    pub fn run_sequence_stats(
+        &self,
+        x: ArrayView2<'_, f32>,
+    ) -> Result<(Array2<f32>, RunStats), Error> {
+        if x.ncols() != self.inputs {
+            return Err(Error::LengthMismatch {
+                expected: self.inputs,
+                found: x.ncols(),
+            });
+        }
+        let mut out = Array2::zeros((x.nrows(), self.outputs));
+        let stats = self.model.run(x, &mut out)?;
+        Ok((out, stats))
+    }
+
+    /// Runs every window `x[i]` (`[N][T][IN]`, model units) from the zero
+    /// state over its first `lengths[i]` steps (all `T` if `None`) and
+    /// returns each window's output at its last step, `[N][OUT]`.
+    pub fn run_windows(
+        &self,
+        x: ArrayView3<'_, f32>,
+        lengths: Option<&[usize]>,
+    ) -> Result<(Array2<f32>, RunStats), Error> {
+        let (n, t, _) = x.dim();
+        if let Some(l) = lengths {
+            if l.len() != n {
+                return Err(Error::LengthMismatch {
+                    expected: n,
+                    found: l.len(),
+                });
+            }
+        }
+        let mut out = Array2::zeros((n, self.outputs));
+        let mut stats = RunStats::default();
+        for i in 0..n {
+            let len = lengths.map_or(t, |l| l[i]).min(t);
+            if len == 0 {
+                continue;
+            }
+            let seq = x.slice(ndarray::s![i, ..len, ..]);
+            let (y, s) = self.run_sequence_stats(seq)?;
+            out.row_mut(i).assign(&y.row(len - 1));
+            stats.merge(&s);
+        }
+        Ok((out, stats))
+    }
+}
+
+/// Scales raw values `[rows][features]` with the file's input scaling, in
+/// `f32`, as a device does.
+pub fn scale_raw(scaling: &Scaling, raw: ArrayView2<'_, f64>) -> Array2<f32> {
+    let mut out = Array2::zeros(raw.dim());
+    for ((r, j), v) in raw.indexed_iter() {
+        out[[r, j]] = scaling.scale(j, *v as f32);
+    }
+    out
+}
+
+/// Maps model outputs `[rows][outputs]` back to raw units with the file's
+/// output scaling, in `f32`, as a device does.
+pub fn unscale_raw(scaling: &Scaling, y: ArrayView2<'_, f32>) -> Array2<f64> {
+    let mut out = Array2::zeros(y.dim());
+    for ((r, j), v) in y.indexed_iter() {
+        out[[r, j]] = f64::from(scaling.unscale(j, *v));
+    }
+    out
+}

@@ -1,0 +1,540 @@
+//! Post-training quantization: calibration, exact rescaling, clipping report.
+//!
+//! The fixed-point formats have a fixed range (Q4.12: \[−8, 8), Q16.16:
+//! \[−32768, 32768)) and a fixed resolution, and the model file has no
+//! per-tensor scale field, so the quantizer works in three steps:
+//!
+//! 1. **Calibration** ([`calibrate`]): the trainer's `f32` LSTM equations
+//!    (PyTorch's, gate order i, f, g, o) are run over the training inputs and
+//!    the largest `|x|` of every scaled input feature, of every gate's
+//!    pre-activation, of `c` and `h` per layer and of every head output is
+//!    recorded.
+//! 2. **Exact rescaling** ([`fold_scales`]): power-of-two factors are folded
+//!    where this leaves the function unchanged (up to rounding):
+//!    * an input feature `j` whose scaled values would saturate is divided by
+//!      `s` — its scaler divisor is multiplied by `s` and column `j` of the
+//!      first layer's `weight_ih` by `s`, so `W·x` is unchanged (the device
+//!      applies the file's scaling, so nothing changes on its side); the same
+//!      fold in the other direction brings a too-large input weight column
+//!      into range when the inputs have room;
+//!    * a head whose outputs or weights would saturate is divided by `s`:
+//!      weights and bias ÷ `s`, and for regression the output scaling's
+//!      divisor × `s` (exact), for classification the logits are simply
+//!      smaller (the argmax, hence the predicted class, is unchanged; the
+//!      per-class softmax scores become less peaked — reported).
+//!
+//!    Scaling by a power of two is exact in `f32`. Nothing inside the LSTM
+//!    can be rescaled exactly (σ and tanh are not homogeneous), so recurrent
+//!    weights beyond the range and a cell state `|c|` beyond it are reported,
+//!    not fixed.
+//! 3. **Report** ([`analyze`]): weights that had to be clipped (outside the
+//!    format's range), calibrated inputs / `c` / `h` / outputs that would
+//!    saturate, and — separately, because it is harmless for σ and tanh
+//!    (σ(8) = 0.99966, tanh(8) = 1 − 2·10⁻⁷, within a few LSB of their limits)
+//!    — gate pre-activations beyond the range.
+
+use std::fmt;
+
+use lstm_core::NumberFormat;
+use ndarray::{Array1, Array2, ArrayView2};
+
+use crate::export::ExportPlan;
+use crate::net::Params;
+
+/// Largest representable value of `format` (`f32::MAX` for `f32`).
+pub fn format_limit(format: NumberFormat) -> f32 {
+    match format {
+        NumberFormat::F32 => f32::MAX,
+        NumberFormat::Q4_12 => i16::MAX as f32 / 4096.0,
+        NumberFormat::Q16_16 => (i32::MAX as f64 / 65536.0) as f32,
+    }
+}
+
+/// Resolution (one LSB) of `format` (0 for `f32`).
+pub fn format_lsb(format: NumberFormat) -> f32 {
+    match format {
+        NumberFormat::F32 => 0.0,
+        NumberFormat::Q4_12 => 1.0 / 4096.0,
+        NumberFormat::Q16_16 => 1.0 / 65536.0,
+    }
+}
+
+/// Whether writing `w` in `format` saturates (rounds to a value more than
+/// half an LSB away because it is outside the range).
+pub fn clips(format: NumberFormat, w: f32) -> bool {
+    if format == NumberFormat::F32 {
+        return !w.is_finite();
+    }
+    let (hi, lsb) = (format_limit(format), format_lsb(format));
+    let lo = -hi - lsb; // the most negative value, e.g. −8 for Q4.12
+    w > hi + lsb / 2.0 || w < lo - lsb / 2.0
+}
+
+/// Largest magnitudes seen in one LSTM layer during calibration.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerStats {
+    /// Largest `|x|` of the layer's input.
+    pub input: f32,
+    /// Largest `|pre-activation|` per gate (i, f, g, o), before σ / tanh.
+    pub pre: [f32; 4],
+    /// Largest `|c|`.
+    pub c: f32,
+    /// Largest `|h|`.
+    pub h: f32,
+}
+
+/// What a calibration pass saw (trainer's scaled units).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Calibration {
+    /// Largest `|x_j|` of each scaled input feature.
+    pub input_features: Vec<f32>,
+    /// Per LSTM layer, bottom first.
+    pub layers: Vec<LayerStats>,
+    /// Largest `|y_k|` of each head output (at the steps that count).
+    pub outputs: Vec<f32>,
+    /// Sequences run.
+    pub sequences: usize,
+    /// Steps run.
+    pub steps: usize,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Runs one sequence `x` (`[T][IN]`, scaled) from the zero state through the
+/// LSTM equations of the trainer (PyTorch's, `f32`), returning the head's
+/// output at every step (`[T][OUT]`) and updating `stats` (if given) with
+/// the magnitudes seen; the head counts at every step if `every_step`, else
+/// at the last step only.
+fn run(
+    params: &Params<f32>,
+    x: ArrayView2<'_, f32>,
+    mut stats: Option<&mut Calibration>,
+    every_step: bool,
+) -> Array2<f32> {
+    let layers = &params.layers;
+    let biases: Vec<Array1<f32>> = layers.iter().map(|l| l.bias()).collect();
+    let mut h: Vec<Array1<f32>> = layers
+        .iter()
+        .map(|l| Array1::zeros(l.hidden_size()))
+        .collect();
+    let mut c = h.clone();
+    let outs = params.dense.bias.len();
+    let mut y = Array2::zeros((x.nrows(), outs));
+    let steps = x.nrows();
+    for (t, row) in x.rows().into_iter().enumerate() {
+        let mut input: Array1<f32> = row.to_owned();
+        if let Some(s) = stats.as_deref_mut() {
+            for (m, v) in s.input_features.iter_mut().zip(input.iter()) {
+                *m = m.max(v.abs());
+            }
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            let hid = layer.hidden_size();
+            let pre = layer.weight_ih.dot(&input) + layer.weight_hh.dot(&h[l]) + &biases[l];
+            for j in 0..hid {
+                let (pi, pf, pg, po) = (pre[j], pre[hid + j], pre[2 * hid + j], pre[3 * hid + j]);
+                let cn = sigmoid(pf) * c[l][j] + sigmoid(pi) * pg.tanh();
+                c[l][j] = cn;
+                h[l][j] = sigmoid(po) * cn.tanh();
+                if let Some(s) = stats.as_deref_mut() {
+                    let st = &mut s.layers[l];
+                    for (g, p) in [pi, pf, pg, po].into_iter().enumerate() {
+                        st.pre[g] = st.pre[g].max(p.abs());
+                    }
+                    st.c = st.c.max(cn.abs());
+                    st.h = st.h.max(h[l][j].abs());
+                }
+            }
+            if let Some(s) = stats.as_deref_mut() {
+                let st = &mut s.layers[l];
+                st.input = input.iter().fold(st.input, |m, v| m.max(v.abs()));
+            }
+            input = h[l].clone();
+        }
+        let out = params.dense.weight.dot(&input) + &params.dense.bias;
+        if let Some(s) = stats.as_deref_mut() {
+            if every_step || t + 1 == steps {
+                for (m, v) in s.outputs.iter_mut().zip(out.iter()) {
+                    *m = m.max(v.abs());
+                }
+            }
+        }
+        y.row_mut(t).assign(&out);
+    }
+    y
+}
+
+/// The head's output at every step of one sequence run from the zero state
+/// by the calibration forward (the trainer's equations in `f32`); used to
+/// check that calibration sees what the trainer computes.
+pub fn reference_outputs(params: &Params<f32>, x: ArrayView2<'_, f32>) -> Array2<f32> {
+    run(params, x, None, true)
+}
+
+/// Runs every sequence (scaled, `[T][IN]`, each from the zero state) and
+/// records the largest magnitudes (see [`Calibration`]). The head output
+/// counts at every step if `head_every_step` (stateful models) or only at
+/// each sequence's last step (windowed models and classifiers).
+pub fn calibrate<'a>(
+    params: &Params<f32>,
+    sequences: impl IntoIterator<Item = ArrayView2<'a, f32>>,
+    head_every_step: bool,
+) -> Calibration {
+    let mut cal = Calibration {
+        input_features: vec![0.0; params.layers.first().map_or(0, |l| l.input_size())],
+        layers: vec![LayerStats::default(); params.layers.len()],
+        outputs: vec![0.0; params.dense.bias.len()],
+        sequences: 0,
+        steps: 0,
+    };
+    for x in sequences {
+        if x.nrows() == 0 {
+            continue;
+        }
+        run(params, x, Some(&mut cal), head_every_step);
+        cal.sequences += 1;
+        cal.steps += x.nrows();
+    }
+    cal
+}
+
+/// Where a folded scale factor went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fold {
+    /// Input feature `feature` is divided by `factor`: its scaler divisor ×
+    /// `factor`, column `feature` of `weight_ih_l0` × `factor`.
+    Input {
+        /// Feature index.
+        feature: usize,
+        /// The factor (a power of two, may be below 1).
+        factor: f64,
+    },
+    /// The head's outputs are divided by `factor`: weights and bias ÷
+    /// `factor`; regression: output divisor × `factor`; classification: the
+    /// logits are smaller (argmax unchanged).
+    Head {
+        /// The factor (a power of two).
+        factor: f64,
+    },
+}
+
+/// One folded scale factor and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adjustment {
+    /// What was folded.
+    pub fold: Fold,
+    /// Why (the calibrated or weight magnitudes that needed it).
+    pub reason: String,
+}
+
+impl fmt::Display for Adjustment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.fold {
+            Fold::Input { feature, factor } => write!(
+                f,
+                "input feature {feature}: scaled values ÷ {factor} (scaler divisor × {factor}, \
+                 weight_ih_l0 column {feature} × {factor}; exact): {}",
+                self.reason
+            ),
+            Fold::Head { factor } => write!(
+                f,
+                "head: outputs ÷ {factor} (dense weight and bias ÷ {factor}; {}",
+                self.reason
+            ),
+        }
+    }
+}
+
+fn max_abs(xs: impl IntoIterator<Item = f32>) -> f32 {
+    xs.into_iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// Folds power-of-two scale factors into the plan where exact (see the
+/// module docs) so that calibrated inputs and head outputs stay within half
+/// the format's range (headroom for test data beyond the training range) and
+/// the first layer's input weights and the head's weights within the range.
+/// Without calibration only weights are considered. Returns what was done.
+pub fn fold_scales(plan: &mut ExportPlan, cal: Option<&Calibration>) -> Vec<Adjustment> {
+    let limit = f64::from(format_limit(plan.format));
+    if plan.format == NumberFormat::F32 {
+        return Vec::new();
+    }
+    let half = limit / 2.0;
+    let mut done = Vec::new();
+    let Some(first) = plan.lstm.first_mut() else {
+        return done;
+    };
+    let n_in = first.input;
+    // Inputs (needs calibration: the input range is not in the weights).
+    if let Some(cal) = cal {
+        for j in 0..n_in {
+            let mx = f64::from(cal.input_features.get(j).copied().unwrap_or(0.0));
+            let mw = f64::from(max_abs(first.w_ih.iter().skip(j).step_by(n_in).copied()));
+            let mut s = 1.0f64;
+            // Too-large inputs: shrink them while the weights have room.
+            while mx / s > half && mw * s * 2.0 < limit {
+                s *= 2.0;
+            }
+            // Too-large weights: shrink them while the inputs have room.
+            while mw * s >= limit && mx / (s / 2.0) <= half {
+                s /= 2.0;
+            }
+            if s != 1.0 {
+                for w in first.w_ih.iter_mut().skip(j).step_by(n_in) {
+                    *w = (f64::from(*w) * s) as f32;
+                }
+                plan.input.rescale(j, s);
+                done.push(Adjustment {
+                    fold: Fold::Input {
+                        feature: j,
+                        factor: s,
+                    },
+                    reason: format!(
+                        "calibrated max |x| {mx:.4} → {:.4}, max |weight| {mw:.4} → {:.4}",
+                        mx / s,
+                        mw * s
+                    ),
+                });
+            }
+        }
+    }
+    // Head.
+    let my = f64::from(cal.map_or(0.0, |c| max_abs(c.outputs.iter().copied())));
+    let mw = f64::from(max_abs(plan.dense_w.iter().chain(&plan.dense_b).copied()));
+    let mut s = 1.0f64;
+    while (my / s > half || mw / s >= limit) && s < 1e9 {
+        s *= 2.0;
+    }
+    if s != 1.0 {
+        for w in plan.dense_w.iter_mut().chain(plan.dense_b.iter_mut()) {
+            *w = (f64::from(*w) / s) as f32;
+        }
+        let effect = match &mut plan.output {
+            Some(out) => {
+                for k in 0..out.len() {
+                    out.rescale(k, s);
+                }
+                "output scaling divisor × factor; exact)".to_string()
+            }
+            None => {
+                plan.logit_divisor *= s;
+                "classifier logits ÷ factor: argmax exact, softmax scores less peaked)".to_string()
+            }
+        };
+        done.push(Adjustment {
+            fold: Fold::Head { factor: s },
+            reason: format!(
+                "{effect}: calibrated max |y| {my:.4} → {:.4}, max |weight| {mw:.4} → {:.4}",
+                my / s,
+                mw / s
+            ),
+        });
+    }
+    done
+}
+
+/// Range check of one weight tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorRange {
+    /// PyTorch-style name.
+    pub name: String,
+    /// Values.
+    pub count: usize,
+    /// Largest `|w|`.
+    pub max_abs: f32,
+    /// Values outside the format's range (written saturated).
+    pub clipped: usize,
+}
+
+/// A calibrated magnitude at or beyond the format's range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saturation {
+    /// What (e.g. `layer 0 c`, `input feature 2`, `layer 1 pre-activation g`).
+    pub what: String,
+    /// Its calibrated largest magnitude (after folding).
+    pub max_abs: f32,
+}
+
+/// The quantization report of one export (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantReport {
+    /// Number format.
+    pub format: NumberFormat,
+    /// Largest representable value.
+    pub limit: f32,
+    /// Resolution.
+    pub lsb: f32,
+    /// Scale factors folded into the plan.
+    pub adjustments: Vec<Adjustment>,
+    /// Every weight tensor's range.
+    pub weights: Vec<TensorRange>,
+    /// Whether a calibration pass was run (else nothing is known about
+    /// activations and states).
+    pub calibrated: bool,
+    /// Inputs, `c`, `h` or head outputs whose calibrated magnitude reaches
+    /// the range: these saturate and change the result.
+    pub saturating: Vec<Saturation>,
+    /// The same, between half the range and the range (test data beyond the
+    /// training range may saturate).
+    pub near_limit: Vec<Saturation>,
+    /// Gate pre-activations beyond the range: saturated, but harmless for σ
+    /// and tanh.
+    pub preactivations: Vec<Saturation>,
+    /// Classification: the file's logits are the trainer's ÷ this.
+    pub logit_divisor: f64,
+}
+
+impl QuantReport {
+    /// Total number of clipped weights.
+    pub fn clipped_weights(&self) -> usize {
+        self.weights.iter().map(|t| t.clipped).sum()
+    }
+}
+
+/// Checks the plan's weights against the format's range and the calibrated
+/// magnitudes (adjusted for the folds in `adjustments`) against it.
+pub fn analyze(
+    plan: &ExportPlan,
+    cal: Option<&Calibration>,
+    adjustments: Vec<Adjustment>,
+) -> QuantReport {
+    let format = plan.format;
+    let limit = format_limit(format);
+    let weights = plan
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| TensorRange {
+            name,
+            count: t.len(),
+            max_abs: max_abs(t.iter().copied()),
+            clipped: t.iter().filter(|&&w| clips(format, w)).count(),
+        })
+        .collect();
+    let mut saturating = Vec::new();
+    let mut near_limit = Vec::new();
+    let mut preactivations = Vec::new();
+    if let Some(cal) = cal {
+        let mut check = |what: String, v: f32| {
+            if v >= limit {
+                saturating.push(Saturation { what, max_abs: v });
+            } else if v >= limit / 2.0 {
+                near_limit.push(Saturation { what, max_abs: v });
+            }
+        };
+        for (j, &m) in cal.input_features.iter().enumerate() {
+            let s = adjustments
+                .iter()
+                .filter_map(|a| match a.fold {
+                    Fold::Input { feature, factor } if feature == j => Some(factor),
+                    _ => None,
+                })
+                .product::<f64>();
+            check(format!("input feature {j}"), (f64::from(m) / s) as f32);
+        }
+        for (l, st) in cal.layers.iter().enumerate() {
+            check(format!("layer {l} c"), st.c);
+            check(format!("layer {l} h"), st.h);
+            for (g, name) in ["i", "f", "g", "o"].iter().enumerate() {
+                if st.pre[g] >= limit {
+                    preactivations.push(Saturation {
+                        what: format!("layer {l} pre-activation {name}"),
+                        max_abs: st.pre[g],
+                    });
+                }
+            }
+        }
+        let head: f64 = adjustments
+            .iter()
+            .filter_map(|a| match a.fold {
+                Fold::Head { factor } => Some(factor),
+                _ => None,
+            })
+            .product();
+        for (k, &m) in cal.outputs.iter().enumerate() {
+            check(format!("head output {k}"), (f64::from(m) / head) as f32);
+        }
+    }
+    QuantReport {
+        format,
+        limit,
+        lsb: format_lsb(format),
+        adjustments,
+        weights,
+        calibrated: cal.is_some(),
+        saturating,
+        near_limit,
+        preactivations,
+        logit_divisor: plan.logit_divisor,
+    }
+}
+
+impl fmt::Display for QuantReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.format == NumberFormat::F32 {
+            let bad = self.clipped_weights();
+            return writeln!(f, "f32: no quantization ({bad} non-finite weights)");
+        }
+        writeln!(
+            f,
+            "{}: range ±{}, resolution {:e}",
+            self.format, self.limit, self.lsb
+        )?;
+        if self.adjustments.is_empty() {
+            writeln!(f, "  rescaling: none needed")?;
+        }
+        for a in &self.adjustments {
+            writeln!(f, "  rescaled {a}")?;
+        }
+        let clipped = self.clipped_weights();
+        writeln!(f, "  clipped weights: {clipped}")?;
+        for t in self.weights.iter().filter(|t| t.clipped > 0) {
+            writeln!(
+                f,
+                "    {}: {} of {} outside the range (max |w| {:.4})",
+                t.name, t.clipped, t.count, t.max_abs
+            )?;
+        }
+        if !self.calibrated {
+            return writeln!(f, "  activations: not calibrated (no data)");
+        }
+        if self.saturating.is_empty() {
+            writeln!(f, "  saturating inputs / c / h / outputs: none")?;
+        }
+        for s in &self.saturating {
+            writeln!(
+                f,
+                "  SATURATES: {} (calibrated max |x| {:.4})",
+                s.what, s.max_abs
+            )?;
+        }
+        for s in &self.near_limit {
+            writeln!(
+                f,
+                "  near the limit: {} (calibrated max |x| {:.4} ≥ half the range)",
+                s.what, s.max_abs
+            )?;
+        }
+        if self.preactivations.is_empty() {
+            writeln!(f, "  gate pre-activations beyond the range: none")?;
+        } else {
+            writeln!(
+                f,
+                "  gate pre-activations beyond the range (harmless: σ and tanh are flat there):"
+            )?;
+            for s in &self.preactivations {
+                writeln!(f, "    {} (max |x| {:.4})", s.what, s.max_abs)?;
+            }
+        }
+        if self.logit_divisor != 1.0 {
+            writeln!(
+                f,
+                "  note: the file's logits are the trainer's ÷ {} (same predicted class; \
+                 softmax scores less peaked)",
+                self.logit_divisor
+            )?;
+        }
+        Ok(())
+    }
+}
