@@ -2,6 +2,7 @@
 //!
 //! | command | what it does |
 //! |---|---|
+//! | `demo` | trains on the bundled airline data, exports Q4.12, runs the firmware under QEMU, prints host vs device |
 //! | `setup` | installs what the others need (thumb targets, QEMU, binutils, defmt-print) |
 //! | `make-model` | writes a model file + held-out inputs from a `shared/reference/` case |
 //! | `firmware` | builds the firmware for a model, runs it under QEMU, checks it against the host |
@@ -13,6 +14,7 @@
 
 mod bench;
 mod ci;
+mod demo;
 mod firmware;
 mod golden;
 mod insn;
@@ -29,6 +31,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  demo                           train on the bundled airline data, export Q4.12, run the firmware
+                                 under QEMU, print host vs device, the metric, instructions, sizes
   setup                          install thumb targets, qemu-system-arm, binutils-arm-none-eabi, defmt-print
   make-model --from-reference <case.json> [--format f32|q4.12|q16.16] [--mode stateful|windowed:W] --out <file>
                                  write a model file (and <file>.inputs) from a shared/reference case
@@ -45,6 +49,7 @@ commands:
 
 fn dispatch(command: &str, args: Args) -> Result<()> {
     match command {
+        "demo" => demo::cmd(args),
         "setup" => setup::cmd(args),
         "make-model" => model::cmd(args),
         "firmware" => firmware::cmd(args),

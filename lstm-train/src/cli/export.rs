@@ -17,6 +17,7 @@ use super::{ActivationArg, FormatArg};
   lstm-train export --model runs/airline/trained.json --format q4.12 --out airline.lstm
   lstm-train export --model trained.json --format f32 --out model.f32.lstm
   lstm-train export --model trained.json --format q16.16 --no-rescale
+  lstm-train export --model trained.json --format q4.12 --out m.lstm --heldout m.lstm.inputs
 
 The training data recorded in trained.json is read again to calibrate the
 quantizer and to score the test split before (trainer, f32) and after
@@ -39,6 +40,12 @@ pub struct ExportArgs {
     /// (only the weights are checked against the format's range).
     #[arg(long)]
     pub no_data: bool,
+    /// Also write the held-out input stream for a device (raw little-endian
+    /// f32, IN values per step: the test split, preceded by the rows the
+    /// model needs first), e.g. `model.lstm.inputs` for `cargo xtask firmware`.
+    /// Forecasting models only.
+    #[arg(long, value_name = "FILE")]
+    pub heldout: Option<PathBuf>,
     /// Activations lstm-core scores the export with (default: fast for fixed
     /// point, as the firmware; exact for f32).
     #[arg(long, value_enum)]
@@ -62,6 +69,23 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_out_path(&args.model, format));
+    if let Some(path) = &args.heldout {
+        anyhow::ensure!(!args.no_data, "--heldout needs the data: drop --no-data");
+        let data = lstm_train::export::EvalData::load(&model.data)
+            .context("rebuilding the data for the held-out inputs")?;
+        let bytes = lstm_train::core_runner::CoreBytes::new(&report.bytes);
+        let file = bytes.parse().context("parsing the exported file")?;
+        let inputs = lstm_train::export::heldout_inputs(&file.header, &data)
+            .context("collecting the held-out inputs")?;
+        let raw: Vec<u8> = inputs.iter().flat_map(|v| v.to_le_bytes()).collect();
+        lstm_train::io::write_atomic(path, &raw)
+            .with_context(|| format!("writing the held-out inputs `{}`", path.display()))?;
+        println!(
+            "wrote {} ({} steps of held-out inputs for the device)",
+            path.display(),
+            inputs.len() / file.header.input_size().max(1)
+        );
+    }
     lstm_train::io::write_atomic(&out, &report.bytes)
         .with_context(|| format!("writing the model file `{}`", out.display()))?;
     print_report(&args, &out, &report);

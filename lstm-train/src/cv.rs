@@ -1,0 +1,293 @@
+//! Rolling-origin (time-series) cross-validation of forecasting models over
+//! a grid of hidden sizes and layer counts.
+//!
+//! Only the training portion of the series (rows `0 .. n_train`, the fit
+//! and validation splits) is used; the test split is never touched. With
+//! `K` folds and a block of `b` rows, fold `k` (0-based) has the origin
+//! `o_k = n_train - (K - k) · b`: it trains on rows `0 .. o_k` (scalers
+//! fitted on those rows only) and is scored on the one-step-ahead forecasts
+//! of the next block, rows `o_k .. o_k + b` (RMSE in original units; inputs
+//! may reach back before the origin, as in the test evaluation). Every
+//! candidate is trained with the same [`FitConfig`] and seed, with the
+//! callbacks watching the training loss so the scored block never steers
+//! training.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::DataSource;
+use crate::data::{ForecastColumns, ForecastConfig, ForecastData, Metrics};
+use crate::evaluate::{predict_with, Predictions, Split};
+use crate::fit::{differenced, fit, FitConfig, FitError, Monitor, Result, TaskData};
+
+/// Options of [`cross_validate`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvConfig {
+    /// Number of folds `K` (at least 1).
+    pub folds: usize,
+    /// Rows per validation block `b`; `None`: the data's validation length
+    /// (`n_train - n_fit`), or `n_train / (K + 2)` if that is 0.
+    pub block: Option<usize>,
+    /// Candidate hidden sizes.
+    pub hidden_sizes: Vec<usize>,
+    /// Candidate numbers of layers.
+    pub layers: Vec<usize>,
+    /// Training options of every fold (`hidden_sizes`, `monitor`, `quiet`
+    /// and `out_dir` are overridden).
+    pub fit: FitConfig,
+    /// Train on first differences ([`crate::fit::differenced`]).
+    pub difference: bool,
+    /// Print one line per trained fold on stderr.
+    pub verbose: bool,
+}
+
+impl Default for CvConfig {
+    fn default() -> Self {
+        CvConfig {
+            folds: 3,
+            block: None,
+            hidden_sizes: vec![16, 32, 64],
+            layers: vec![1, 2],
+            fit: FitConfig::forecasting(),
+            difference: false,
+            verbose: false,
+        }
+    }
+}
+
+/// One fold: train rows `0 .. origin`, scored rows `origin .. end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    /// First scored row (= number of training rows).
+    pub origin: usize,
+    /// One past the last scored row.
+    pub end: usize,
+}
+
+/// Results of one candidate architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvCandidate {
+    /// Hidden size of every layer.
+    pub hidden: usize,
+    /// Number of layers.
+    pub layers: usize,
+    /// Validation RMSE (original units) of each fold.
+    pub fold_rmse: Vec<f64>,
+    /// Mean of `fold_rmse`.
+    pub mean: f64,
+    /// Sample standard deviation of `fold_rmse` (0 for one fold).
+    pub std: f64,
+    /// Total training time of the candidate, seconds.
+    pub seconds: f64,
+}
+
+/// What [`cross_validate`] returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvReport {
+    /// The folds, in order.
+    pub folds: Vec<Fold>,
+    /// One entry per candidate (hidden sizes outer, layers inner).
+    pub candidates: Vec<CvCandidate>,
+    /// Index in `candidates` of the lowest mean RMSE.
+    pub best: usize,
+}
+
+/// The columns of rows `0 .. end` of `d`.
+fn prefix(d: &ForecastData, end: usize) -> ForecastColumns {
+    ForecastColumns {
+        file: d.file.clone(),
+        times: d.times[..end].to_vec(),
+        lines: (0..end as u64).map(|r| r + 2).collect(),
+        feature_names: d.feature_names.clone(),
+        target_name: d.target_name.clone(),
+        features: d.features_raw.slice(ndarray::s![..end, ..]).to_owned(),
+        target: d.target_raw.slice(ndarray::s![..end]).to_owned(),
+        dropped: 0,
+    }
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let std = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    (mean, std)
+}
+
+/// Runs rolling-origin cross-validation on the training portion of `data`,
+/// which was prepared with `data_cfg` (window and scaler kinds are reused
+/// per fold; the fractions are set per fold). `source` is recorded in the
+/// fold models (it is not read).
+///
+/// Errors: [`FitError::InvalidConfig`] (no candidates, zero folds, a first
+/// origin too small for the window), and those of [`fit`].
+pub fn cross_validate(
+    data: &ForecastData,
+    data_cfg: &ForecastConfig,
+    source: &DataSource,
+    cfg: &CvConfig,
+) -> Result<CvReport> {
+    if cfg.folds == 0 || cfg.hidden_sizes.is_empty() || cfg.layers.is_empty() {
+        return Err(FitError::InvalidConfig(
+            "cross-validation needs at least one fold, hidden size and layer count".into(),
+        ));
+    }
+    if cfg.hidden_sizes.contains(&0) || cfg.layers.contains(&0) {
+        return Err(FitError::InvalidConfig(
+            "hidden sizes and layer counts must be > 0".into(),
+        ));
+    }
+    let n_train = data.n_train;
+    let block = match cfg.block {
+        Some(b) => b,
+        None if n_train > data.n_fit => n_train - data.n_fit,
+        None => n_train / (cfg.folds + 2),
+    };
+    let need = cfg.folds * block;
+    let min_origin = data.window + 2 + usize::from(cfg.difference);
+    if block == 0 || need + min_origin > n_train {
+        return Err(FitError::InvalidConfig(format!(
+            "{} folds of {block} rows need more than the {n_train} training rows (window {})",
+            cfg.folds, data.window
+        )));
+    }
+    let folds: Vec<Fold> = (0..cfg.folds)
+        .map(|k| {
+            let origin = n_train - (cfg.folds - k) * block;
+            Fold {
+                origin,
+                end: origin + block,
+            }
+        })
+        .collect();
+    // Prepared data of every fold: rows 0..end, fit = 0..origin, val = the block.
+    let mut fold_data = Vec::with_capacity(folds.len());
+    for f in &folds {
+        let fc = ForecastConfig {
+            test_fraction: 0.0,
+            val_fraction: block as f64 / f.end as f64,
+            ..data_cfg.clone()
+        };
+        let d = ForecastData::new(prefix(data, f.end), &fc)?;
+        if d.n_fit != f.origin || d.n_train != f.end {
+            return Err(FitError::InvalidConfig(format!(
+                "fold split {}..{} came out as {}..{}",
+                f.origin, f.end, d.n_fit, d.n_train
+            )));
+        }
+        let train = if cfg.difference {
+            TaskData::Forecast(Box::new(differenced(&d, data_cfg)?))
+        } else {
+            TaskData::Forecast(Box::new(d.clone()))
+        };
+        fold_data.push((TaskData::Forecast(Box::new(d)), train));
+    }
+    let mut candidates = Vec::new();
+    for &hidden in &cfg.hidden_sizes {
+        for &layers in &cfg.layers {
+            let fit_cfg = FitConfig {
+                hidden_sizes: vec![hidden; layers],
+                monitor: Monitor::TrainLoss,
+                quiet: true,
+                out_dir: None,
+                ..cfg.fit.clone()
+            };
+            let started = std::time::Instant::now();
+            let mut fold_rmse = Vec::with_capacity(folds.len());
+            for (k, (orig, train)) in fold_data.iter().enumerate() {
+                let out = fit(&fit_cfg, train, source.clone())?;
+                let pred = predict_with(&out.model, orig, Split::Val, cfg.difference)?;
+                let rmse = match pred {
+                    Predictions::Forecast(p) => Metrics::of(&p.truth, &p.pred)?.rmse,
+                    Predictions::Classify(_) => {
+                        return Err(FitError::InvalidConfig("not a forecast".into()))
+                    }
+                };
+                if cfg.verbose {
+                    eprintln!(
+                        "cv: hidden {hidden} x {layers} layer(s), fold {}/{} (rows {}..{}): RMSE {rmse:.4}",
+                        k + 1,
+                        folds.len(),
+                        folds[k].origin,
+                        folds[k].end
+                    );
+                }
+                fold_rmse.push(rmse);
+            }
+            let (mean, std) = mean_std(&fold_rmse);
+            candidates.push(CvCandidate {
+                hidden,
+                layers,
+                fold_rmse,
+                mean,
+                std,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    let best = candidates
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean))
+        .map_or(0, |(i, _)| i);
+    Ok(CvReport {
+        folds,
+        candidates,
+        best,
+    })
+}
+
+impl CvReport {
+    /// The best candidate.
+    pub fn best(&self) -> Option<&CvCandidate> {
+        self.candidates.get(self.best)
+    }
+
+    /// An aligned text table: one row per candidate with the per-fold RMSE,
+    /// mean ± std, and the best marked.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let folds: Vec<String> = self
+            .folds
+            .iter()
+            .map(|f| format!("{}..{}", f.origin, f.end))
+            .collect();
+        let _ = writeln!(
+            s,
+            "rolling-origin cross-validation, {} folds (validation rows {}); RMSE in original units",
+            self.folds.len(),
+            folds.join(", ")
+        );
+        let _ = write!(s, "{:>6}  {:>6}", "hidden", "layers");
+        for k in 0..self.folds.len() {
+            let _ = write!(s, "  {:>10}", format!("fold {}", k + 1));
+        }
+        let _ = writeln!(s, "  {:>10}  {:>10}  {:>8}", "mean", "std", "seconds");
+        for (i, c) in self.candidates.iter().enumerate() {
+            let _ = write!(s, "{:>6}  {:>6}", c.hidden, c.layers);
+            for r in &c.fold_rmse {
+                let _ = write!(s, "  {r:>10.4}");
+            }
+            let _ = writeln!(
+                s,
+                "  {:>10.4}  {:>10.4}  {:>8.1}{}",
+                c.mean,
+                c.std,
+                c.seconds,
+                if i == self.best { "  <- best" } else { "" }
+            );
+        }
+        if let Some(b) = self.best() {
+            let _ = writeln!(
+                s,
+                "best: hidden {} x {} layer(s), RMSE {:.4} ± {:.4}",
+                b.hidden, b.layers, b.mean, b.std
+            );
+        }
+        s
+    }
+}
