@@ -1,7 +1,7 @@
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-//! lstm-core (work in progress)
+#![doc = include_str!("../README.md")]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

@@ -20,7 +20,10 @@ type Model<'a> = Stack<Lstm<'a, f32, Exact, 1, HIDDEN>, Dense<'a, f32, HIDDEN, 1
 #[test]
 fn sunspots_trained_exported_and_run_by_the_core_agree_with_the_trainer() {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sunspots.csv"));
-    let config = ForecastConfig { window: WINDOW, ..ForecastConfig::default() };
+    let config = ForecastConfig {
+        window: WINDOW,
+        ..ForecastConfig::default()
+    };
     let source = DataSource::Forecast { path, config };
     let data = TaskData::load(&source).expect("the bundled sunspots CSV loads");
     let fit_config = FitConfig {
@@ -41,13 +44,22 @@ fn sunspots_trained_exported_and_run_by_the_core_agree_with_the_trainer() {
     let buf: &mut [u8] = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut aligned)[..bytes.len()];
     buf.copy_from_slice(&bytes);
     let file = ModelFile::parse(buf).expect("the exported file parses");
-    assert_eq!(file.header.mode, TrainingMode::Windowed { window: WINDOW as u32 });
-    let model: Model = file.model().expect("shapes and format match the compiled types");
+    assert_eq!(
+        file.header.mode,
+        TrainingMode::Windowed {
+            window: WINDOW as u32
+        }
+    );
+    let model: Model = file
+        .model()
+        .expect("shapes and format match the compiled types");
 
     // The trainer's scaled test predictions, and the core's on the same raw inputs.
     let eval = EvalData::load(&source).expect("data");
     let trainer = trainer_test_outputs(&outcome.model, &eval).expect("trainer forward");
-    let EvalData::Forecast(d) = &eval else { panic!("forecasting data") };
+    let EvalData::Forecast(d) = &eval else {
+        panic!("forecasting data")
+    };
     let raw = d.features_raw.column(0);
     let mut compared = 0;
     for (i, &row) in d.test.rows.iter().enumerate() {
@@ -64,7 +76,10 @@ fn sunspots_trained_exported_and_run_by_the_core_agree_with_the_trainer() {
         );
         compared += 1;
     }
-    assert_eq!(compared, 62, "sunspots has 62 test rows (shared/datasets/README.md)");
+    assert_eq!(
+        compared, 62,
+        "sunspots has 62 test rows (shared/datasets/README.md)"
+    );
     // The same model through the zero-state layer API gives the same last output.
     let mut state = model.zero_state();
     let _ = model.step(&mut state, &[0.5]);

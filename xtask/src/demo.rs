@@ -25,7 +25,13 @@ pub fn cmd(args: Args) -> Result<()> {
     let root = util::root();
     let out = root.join("target").join("demo");
     std::fs::create_dir_all(&out)?;
-    util::run(util::cargo().current_dir(&root).args(["build", "--release", "--quiet", "-p", "lstm-train"]))?;
+    util::run(util::cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "lstm-train",
+    ]))?;
     let trainer = root.join("target").join("release").join("lstm-train");
 
     // 1. Train (seconds) and 2. export in the 16-bit format with the held-out stream.
@@ -74,7 +80,10 @@ pub fn cmd(args: Args) -> Result<()> {
     ]))?;
 
     // 4. The firmware under QEMU.
-    let opts = Options { machine: Machine::Mps2An386, ..Options::default() };
+    let opts = Options {
+        machine: Machine::Mps2An386,
+        ..Options::default()
+    };
     let report = firmware::run_firmware(&model, &opts)?;
     if !report.passed {
         print!("{}", report.log);
@@ -100,8 +109,13 @@ fn series(path: &Path) -> Result<Vec<(String, f64)>> {
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let (t, v) = l.split_once(',').ok_or_else(|| err(format!("{}: bad row {l}", path.display())))?;
-            let v: f64 = v.trim().parse().map_err(|_| err(format!("{}: bad value in {l}", path.display())))?;
+            let (t, v) = l
+                .split_once(',')
+                .ok_or_else(|| err(format!("{}: bad row {l}", path.display())))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("{}: bad value in {l}", path.display())))?;
             Ok((t.to_owned(), v))
         })
         .collect()
@@ -112,7 +126,12 @@ fn device_outputs(log: &str) -> Vec<f32> {
     log.lines()
         .filter_map(|l| {
             let rest = &l[l.find(": y = [")? + ": y = [".len()..];
-            rest[..rest.find(']')?].split(',').next()?.trim().parse().ok()
+            rest[..rest.find(']')?]
+                .split(',')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
         })
         .collect()
 }
@@ -128,7 +147,10 @@ fn side_by_side(data: &Path, host_csv: &Path, log: &str) -> Result<()> {
     let first_test = n * 8 / 10; // the trainer's chronological split: first ⌊0.8·n⌋ rows train
     let start = n - 1 - device.len(); // the device streamed rows start ..= n-2
     println!("\none-step-ahead forecasts on the held-out test split (yearly mean sunspot number)");
-    println!("{:<8} {:>8} {:>10} {:>10}", "year", "truth", "host", "device");
+    println!(
+        "{:<8} {:>8} {:>10} {:>10}",
+        "year", "truth", "host", "device"
+    );
     let (mut se, mut ae, mut count) = (0.0, 0.0, 0usize);
     for (k, &y) in device.iter().enumerate() {
         let row = start + k + 1; // the prediction after streaming row start + k is for row start + k + 1
@@ -136,7 +158,7 @@ fn side_by_side(data: &Path, host_csv: &Path, log: &str) -> Result<()> {
             continue;
         }
         let device_value = y as f64; // the firmware logs outputs in original units
-        // `predict` writes one row per time t with the forecast for t + 1.
+                                     // `predict` writes one row per time t with the forecast for t + 1.
         let previous = &truth[row - 1].0;
         let host_value = host
             .iter()
@@ -146,7 +168,9 @@ fn side_by_side(data: &Path, host_csv: &Path, log: &str) -> Result<()> {
         let (time, actual) = &truth[row];
         println!("{time:<8} {actual:>8.1} {host_value:>10.3} {device_value:>10.3}");
         if (host_value - device_value).abs() > 1e-3 * host_value.abs().max(1.0) {
-            return Err(err(format!("{time}: host {host_value} and device {device_value} differ")));
+            return Err(err(format!(
+                "{time}: host {host_value} and device {device_value} differ"
+            )));
         }
         se += (device_value - actual).powi(2);
         ae += (device_value - actual).abs();
