@@ -115,7 +115,7 @@ fn interpolate(table: &[i32; 513], half_range: i32, shift: u32, x: i32) -> i32 {
             let delta = (b as i64 - a as i64) * frac;
             (a as i64 + ((delta + (1 << (shift - 1))) >> shift)) as i32
         }
-        _ => table[table.len() - 1],
+        _ => table.last().copied().unwrap_or(0),
     }
 }
 

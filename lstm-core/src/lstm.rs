@@ -143,7 +143,7 @@ impl<T: Scalar, A: Activation<T>, const IN: usize, const H: usize> Layer<T, IN, 
 /// `w[start..start + n]`, or an empty slice if out of range.
 #[inline]
 fn row<T>(w: &[T], start: usize, n: usize) -> &[T] {
-    w.get(start..start + n).unwrap_or(&[])
+    w.get(start..start.saturating_add(n)).unwrap_or(&[])
 }
 
 /// One LSTM step over flat slices: the one implementation of the cell, used
@@ -167,7 +167,11 @@ pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
     let (input, hidden) = (x.len(), h_out.len());
     let pre = |g: usize, j: usize| -> T {
         let acc = bias.get(g * hidden + j).map_or(T::ZERO, |&b| b).to_acc();
-        let acc = T::dot(acc, row(w_ih, (g * hidden + j) * input, input), x);
+        let acc = T::dot(
+            acc,
+            row(w_ih, (g * hidden + j).saturating_mul(input), input),
+            x,
+        );
         T::from_acc(T::dot(
             acc,
             row(w_hh, (g * hidden + j) * hidden, hidden),

@@ -835,9 +835,11 @@ pub fn heldout_inputs(header: &Header<'_>, data: &EvalData) -> Result<Vec<f32>, 
         ExportError::Unsupported("the test split is empty: no held-out inputs".into())
     })?;
     let start = match header.mode {
-        TrainingMode::Windowed { window } => first_test.checked_sub(window as usize).ok_or_else(|| {
-            ExportError::Unsupported("the window reaches before the start of the series".into())
-        })?,
+        TrainingMode::Windowed { window } => {
+            first_test.checked_sub(window as usize).ok_or_else(|| {
+                ExportError::Unsupported("the window reaches before the start of the series".into())
+            })?
+        }
         TrainingMode::Stateful => 0,
     };
     let rows = d.features_raw.slice(s![start..d.n - 1, ..]);

@@ -21,7 +21,11 @@ pub struct IoError {
 impl IoError {
     /// Wraps `source` with the action and path.
     pub fn new(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        IoError { action, path: path.to_path_buf(), source }
+        IoError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -34,7 +38,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(|e| IoError::new("creating folder for", path, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
@@ -65,8 +72,11 @@ mod tests {
         write_atomic(&path, b"first").unwrap();
         write_atomic(&path, b"second").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
-        let leftovers: Vec<_> =
-            fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -2,16 +2,16 @@
 //! CSV data pipeline, quantized export and the `lstm-train` CLI.
 
 pub mod artifact;
+pub mod core_runner;
+pub mod cv;
 pub mod data;
+pub mod evaluate;
+pub mod export;
+pub mod fit;
+pub mod inspect;
 pub mod io;
 pub mod net;
 pub mod optim;
-pub mod reference;
-pub mod core_runner;
-pub mod export;
-pub mod inspect;
-pub mod quantize;
-pub mod cv;
-pub mod evaluate;
-pub mod fit;
 pub mod plot;
+pub mod quantize;
+pub mod reference;

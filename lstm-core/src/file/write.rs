@@ -63,19 +63,25 @@ pub fn write_to_slice(
         &(header_len as u32).to_le_bytes(),
         &(weights_len as u32).to_le_bytes(),
     ];
+    let too_small = Error::BufferTooSmall {
+        needed: total,
+        available,
+    };
+    let (body, crc_out) = out.split_at_mut(total - CRC_LEN);
     let mut at = 0;
     for part in prefix {
-        out[at..at + part.len()].copy_from_slice(part);
+        body.get_mut(at..at + part.len())
+            .ok_or(too_small)?
+            .copy_from_slice(part);
         at += part.len();
     }
-    let blob = &mut out[weights_start..weights_start + weights_len];
+    let blob = body.get_mut(weights_start..).ok_or(too_small)?;
     match header.format {
         NumberFormat::F32 => put_values::<f32>(weights, blob),
         NumberFormat::Q4_12 => put_values::<Q4_12>(weights, blob),
         NumberFormat::Q16_16 => put_values::<Q16_16>(weights, blob),
     }
-    let crc = CRC.checksum(&out[..total - CRC_LEN]);
-    out[total - CRC_LEN..].copy_from_slice(&crc.to_le_bytes());
+    crc_out.copy_from_slice(&CRC.checksum(body).to_le_bytes());
     Ok(total)
 }
 
