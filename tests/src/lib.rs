@@ -3,7 +3,7 @@
 //! The integration tests live in `tests/tests/`; this library holds the
 //! helpers they share:
 //!
-//! * [`reference`]: reads a PyTorch reference case (`../shared/reference/*.json`,
+//! * [`mod@reference`]: reads a PyTorch reference case (`../shared/reference/*.json`,
 //!   or a folder named by `LSTM_REFERENCE_DIR`) and prepares its weights for
 //!   `lstm-core` (file order, folded biases, model files in any format).
 //! * [`model`]: builds const-generic `lstm-core` models from such weights and
