@@ -4,11 +4,12 @@
 //! `torch_train_step.py`).
 //!
 //! First prints one JSON line per config from a plain timing loop (5 warm-up
-//! steps, then the mean over at least 50 steps / 1 s), the same way the
-//! PyTorch script measures, then runs the criterion benchmarks (skip them
-//! with `LSTM_BENCH_QUICK=1`). Matrix-product threading follows
-//! `matrixmultiply` (`MATRIXMULTIPLY_THREADS`, only when built with its
-//! `threading` feature). `LSTM_BENCH_ONLY=<config>` restricts the plain
+//! steps, then at least 50 steps / 1 s, each step timed): `ms_per_step` is
+//! the median step time, `mean_ms_per_step` the mean. Then runs the criterion
+//! benchmarks (skip them with `LSTM_BENCH_QUICK=1`). Threads: the network
+//! splits large batches over `LSTM_THREADS` threads (default: the available
+//! parallelism; set `LSTM_THREADS=1` for a single-thread comparison with
+//! `torch_train_step.py 1`). `LSTM_BENCH_ONLY=<config>` restricts the plain
 //! timing to one configuration (for profiling).
 
 use std::hint::black_box;
@@ -101,34 +102,43 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 fn plain_timing() {
-    let threads = std::env::var("MATRIXMULTIPLY_THREADS").unwrap_or_else(|_| "1".into());
     let only = std::env::var("LSTM_BENCH_ONLY").ok();
     for c in CONFIGS
         .iter()
         .filter(|c| only.as_deref().is_none_or(|o| o == c.0))
     {
         let mut s = Setup::new(c);
+        let threads = s.net.threads();
         for _ in 0..5 {
             black_box(s.step());
         }
+        let mut times = Vec::with_capacity(256);
         let t0 = Instant::now();
         let c0 = thread_cpu_ns();
-        let mut iters = 0u32;
-        while iters < 50 || t0.elapsed().as_secs_f64() < 1.0 {
+        while times.len() < 50 || t0.elapsed().as_secs_f64() < 1.0 {
+            let ts = Instant::now();
             black_box(s.step());
-            iters += 1;
+            times.push(ts.elapsed().as_secs_f64());
         }
-        let dt = t0.elapsed().as_secs_f64() / iters as f64;
+        let iters = times.len();
+        let mean = t0.elapsed().as_secs_f64() / iters as f64;
+        times.sort_by(|a, b| a.total_cmp(b));
+        let median = if iters % 2 == 1 {
+            times[iters / 2]
+        } else {
+            0.5 * (times[iters / 2 - 1] + times[iters / 2])
+        };
         let cpu_ms = match (c0, thread_cpu_ns()) {
             (Some(a), Some(b)) => format!("{:.3}", (b - a) as f64 / iters as f64 / 1e6),
             _ => "null".into(),
         };
         println!(
-            "{{\"config\": \"{}\", \"ms_per_step\": {:.3}, \"main_thread_cpu_ms_per_step\": {}, \"samples_per_s\": {:.0}, \"iters\": {}, \"matrixmultiply_threads\": \"{}\", \"impl\": \"lstm-train f32\"}}",
+            "{{\"config\": \"{}\", \"ms_per_step\": {:.3}, \"mean_ms_per_step\": {:.3}, \"main_thread_cpu_ms_per_step\": {}, \"samples_per_s\": {:.0}, \"iters\": {}, \"threads\": {}, \"impl\": \"lstm-train f32\"}}",
             c.0,
-            dt * 1e3,
+            median * 1e3,
+            mean * 1e3,
             cpu_ms,
-            c.6 as f64 / dt,
+            c.6 as f64 / median,
             iters,
             threads
         );

@@ -79,27 +79,40 @@ impl Scalar for f32 {
     }
 }
 
+/// Constants of [`fast_exp_f32`] (shared with the AVX2 cell kernels, which
+/// evaluate the same operations in the same order).
+pub(crate) mod exp_consts {
+    pub(crate) const LO: f32 = -87.0;
+    pub(crate) const HI: f32 = 88.0;
+    pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+    pub(crate) const C1: f32 = 0.693_359_4;
+    pub(crate) const C2: f32 = -2.121_944_4e-4;
+    /// 1.5 * 2^23: adding it rounds to an integer.
+    pub(crate) const MAGIC: f32 = 12_582_912.0;
+    /// Bits of `MAGIC`.
+    pub(crate) const MAGIC_BITS: i32 = 0x4B40_0000;
+    pub(crate) const P0: f32 = 1.987_569_1e-4;
+    pub(crate) const P1: f32 = 1.398_2e-3;
+    pub(crate) const P2: f32 = 8.333_452e-3;
+    pub(crate) const P3: f32 = 4.166_579_6e-2;
+    pub(crate) const P4: f32 = 1.666_666_5e-1;
+}
+
 /// Branch-free `e^x` for `f32` (Cephes polynomial, relative error about
 /// 2 ulp), saturating to `e^-87` / `e^88` outside that range; NaN stays NaN.
 #[inline(always)]
 pub(crate) fn fast_exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: rounds to an integer
-    let x = if x < -87.0 { -87.0 } else { x };
-    let x = if x > 88.0 { 88.0 } else { x };
+    use exp_consts::*;
+    let x = if x < LO { LO } else { x };
+    let x = if x > HI { HI } else { x };
     let t = x * LOG2E + MAGIC;
     let n = t - MAGIC;
     let r = x - n * C1 - n * C2;
     let z = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
+    let p = ((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + 0.5;
     let y = p * z + r + 1.0;
     // integer n sits in the low mantissa bits of t
-    let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
+    let ni = (t.to_bits() as i32).wrapping_sub(MAGIC_BITS);
     let scale = f32::from_bits((ni.wrapping_add(127) << 23) as u32);
     y * scale
 }
