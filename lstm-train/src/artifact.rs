@@ -81,6 +81,14 @@ pub struct TrainedModel {
     pub scaler_y: Scaler,
     /// The data it was trained on.
     pub data: DataSource,
+    /// Trained on first differences (`fit --difference`): the model is fed
+    /// the first differences `x[t] - x[t-1]` of the raw features (scaled
+    /// by `scaler_x`) and predicts the next difference of the target
+    /// (unscaled by `scaler_y`); a forecast in original units adds it to
+    /// the last observed target value. `false` in models saved before
+    /// the field existed.
+    #[serde(default)]
+    pub difference: bool,
 }
 
 /// Errors reading or writing a [`TrainedModel`].
@@ -103,7 +111,10 @@ pub enum ArtifactError {
 impl TrainedModel {
     /// Writes the model as JSON, atomically.
     pub fn save(&self, path: &Path) -> Result<(), ArtifactError> {
-        let json = serde_json::to_vec(self).map_err(|source| ArtifactError::Json { path: path.into(), source })?;
+        let json = serde_json::to_vec(self).map_err(|source| ArtifactError::Json {
+            path: path.into(),
+            source,
+        })?;
         io::write_atomic(path, &json)?;
         Ok(())
     }
@@ -111,6 +122,9 @@ impl TrainedModel {
     /// Reads a model written by [`TrainedModel::save`].
     pub fn load(path: &Path) -> Result<Self, ArtifactError> {
         let bytes = io::read(path)?;
-        serde_json::from_slice(&bytes).map_err(|source| ArtifactError::Json { path: path.into(), source })
+        serde_json::from_slice(&bytes).map_err(|source| ArtifactError::Json {
+            path: path.into(),
+            source,
+        })
     }
 }

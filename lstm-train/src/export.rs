@@ -243,7 +243,18 @@ pub fn training_mode(mode: TrainMode) -> Result<TrainingMode, ExportError> {
 impl ExportPlan {
     /// The plan of `model` in `format`, with the model's own weights and
     /// scalers (nothing folded yet).
+    ///
+    /// Errors: [`ExportError::Unsupported`] for a model trained on first
+    /// differences ([`TrainedModel::difference`]), which the file format
+    /// cannot express, and those of [`ExportPlan::from_parts`].
     pub fn from_model(model: &TrainedModel, format: NumberFormat) -> Result<Self, ExportError> {
+        if model.difference {
+            return Err(ExportError::Unsupported(
+                "the model was trained on first differences (--difference); the model file \
+                 cannot express differencing yet: retrain without --difference to export"
+                    .into(),
+            ));
+        }
         Self::from_parts(
             &model.net,
             &model.params,

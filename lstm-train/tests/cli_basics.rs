@@ -54,6 +54,7 @@ fn small_model() -> TrainedModel {
                 ..ForecastConfig::default()
             },
         },
+        difference: false,
     }
 }
 

@@ -54,6 +54,7 @@ fn constant_model(
         scaler_x,
         scaler_y,
         data,
+        difference: false,
     }
 }
 

@@ -47,6 +47,7 @@ fn model(net: NetConfig, params: Params<f32>, task: TaskKind, mode: TrainMode) -
             path: PathBuf::from(AIRLINE),
             config: ForecastConfig::default(),
         },
+        difference: false,
     }
 }
 

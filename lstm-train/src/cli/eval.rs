@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use lstm_train::artifact::TrainedModel;
 use lstm_train::core_runner::{Activations, CoreBytes, CoreRunner};
-use lstm_train::evaluate::{evaluate, predict_split, EvalOptions, Split};
+use lstm_train::evaluate::{evaluate, evaluate_differenced, predict_with, EvalOptions, Split};
 use lstm_train::export::{
     core_test_outputs, score_core, score_trainer, trainer_test_outputs, EvalData,
 };
@@ -52,13 +52,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = TrainedModel::load(&args.model)
         .with_context(|| format!("loading the trained model `{}`", args.model.display()))?;
     let data = TaskData::load(&model.data).context("rebuilding the data recorded in the model")?;
-    let eval = evaluate(
-        &model,
-        &data,
-        &EvalOptions {
-            season: args.season,
-        },
-    )
+    let opts = EvalOptions {
+        season: args.season,
+    };
+    // A model trained with `fit --difference` is fed the differenced series
+    // and scored in original units.
+    let eval = if model.difference {
+        evaluate_differenced(&model, &data, &opts)
+    } else {
+        evaluate(&model, &data, &opts)
+    }
     .context("evaluating on the test split")?;
     print!("{}", eval.table());
     if let Some(path) = &args.metrics {
@@ -66,7 +69,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.plot {
-        let pred = predict_split(&model, &data, Split::Test)?;
+        let pred = predict_with(&model, &data, Split::Test, model.difference)?;
         plot_predictions(&pred, path, "test split: predictions vs truth")?;
         println!("wrote {}", path.display());
     }

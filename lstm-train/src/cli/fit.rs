@@ -8,9 +8,9 @@ use anyhow::{bail, ensure, Context};
 use clap::{Args, ValueEnum};
 use lstm_train::artifact::DataSource;
 use lstm_train::data::{ClassConfig, ForecastConfig, MissingPolicy, ScalerKind};
-use lstm_train::evaluate::{evaluate, predict_split, EvalOptions, Split};
+use lstm_train::evaluate::{evaluate, evaluate_differenced, predict_with, EvalOptions, Split};
 use lstm_train::fit::{
-    fit, resume, FitConfig, FitMode, FitOutcome, RunFiles, StopReason, TaskData,
+    differenced, fit, resume, FitConfig, FitMode, FitOutcome, RunFiles, StopReason, TaskData,
 };
 use lstm_train::plot::{plot_history, plot_predictions};
 
@@ -310,6 +310,7 @@ impl TrainArgs {
   lstm-train fit --data airline/data.csv --window 12 --season 12 --out-dir runs/airline
   lstm-train fit --data sunspots/data.csv --window 22 --hidden 32 --epochs 200 --out-dir runs/sunspots
   lstm-train fit --data airline/data.csv --stateful --chunk 24 --out-dir runs/airline-stateful
+  lstm-train fit --data airline/data.csv --difference --window 12 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-diff
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --out-dir runs/gunpoint
   lstm-train fit --data airline/data.csv --out-dir runs/airline --epochs 400 --resume
 
@@ -339,6 +340,12 @@ pub struct FitArgs {
     /// --epochs may be raised).
     #[arg(long)]
     pub resume: bool,
+    /// Forecasting: train on first differences x[t] - x[t-1] of the series
+    /// (for series with a trend); the model predicts the next difference and
+    /// its forecast adds it to the last observed value. Recorded in
+    /// trained.json; metrics are in original units.
+    #[arg(long)]
+    pub difference: bool,
 }
 
 /// `runs/<name>`: the data file's folder name for `data.csv` / `train.csv`,
@@ -363,13 +370,33 @@ fn default_out_dir(data: &DataArgs) -> PathBuf {
 /// Runs `fit`.
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let task = args.data.task()?;
+    ensure!(
+        !(args.difference && task == TaskArg::Classify),
+        "--difference is for forecasting (--data); classification series (--train/--test) are not differenced"
+    );
     let prepared = args.data.prepare()?;
+    // With --difference the model trains on the differenced series; the
+    // evaluation and the plots use the original one.
+    let diffed = if args.difference {
+        match (&prepared.data, &prepared.source) {
+            (TaskData::Forecast(d), DataSource::Forecast { config, .. }) => {
+                Some(TaskData::Forecast(Box::new(
+                    differenced(d, config).context("differencing the series")?,
+                )))
+            }
+            _ => bail!("--difference is for forecasting (--data)"),
+        }
+    } else {
+        None
+    };
+    let train_data = diffed.as_ref().unwrap_or(&prepared.data);
     let out_dir = args
         .out_dir
         .clone()
         .unwrap_or_else(|| default_out_dir(&args.data));
     let cfg = FitConfig {
         out_dir: Some(out_dir.clone()),
+        difference: args.difference,
         ..args.train.config(task, args.hidden, args.layers)?
     };
     let outcome = if args.resume {
@@ -379,10 +406,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
             "--resume: no checkpoint `{}` (run fit with this --out-dir first)",
             ck.display()
         );
-        resume(&cfg, &prepared.data, prepared.source.clone(), &ck)
+        resume(&cfg, train_data, prepared.source.clone(), &ck)
             .with_context(|| format!("resuming from `{}`", ck.display()))?
     } else {
-        fit(&cfg, &prepared.data, prepared.source.clone()).context("training")?
+        fit(&cfg, train_data, prepared.source.clone()).context("training")?
     };
     finish(&outcome, &prepared, &out_dir, args.season, args.train.quiet)
 }
@@ -399,11 +426,16 @@ fn finish(
     o.model
         .save(&trained)
         .with_context(|| format!("saving `{}`", trained.display()))?;
-    let eval = evaluate(&o.model, &p.data, &EvalOptions { season })
-        .context("evaluating on the test split")?;
+    let opts = EvalOptions { season };
+    let eval = if o.model.difference {
+        evaluate_differenced(&o.model, &p.data, &opts)
+    } else {
+        evaluate(&o.model, &p.data, &opts)
+    }
+    .context("evaluating on the test split")?;
     let metrics = dir.join("metrics.json");
     eval.write_json(&metrics)?;
-    let pred = predict_split(&o.model, &p.data, Split::Test)?;
+    let pred = predict_with(&o.model, &p.data, Split::Test, o.model.difference)?;
     let pred_png = dir.join("predictions.png");
     plot_predictions(&pred, &pred_png, "test split: predictions vs truth")?;
     let hist_png = dir.join("history.png");

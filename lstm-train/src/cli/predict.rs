@@ -351,10 +351,19 @@ fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(St
     match (&model.task, &model.data) {
         (TaskKind::Regression { target }, DataSource::Forecast { config, .. }) => {
             let cols = ForecastColumns::read(data, config)?;
-            let x = model
-                .scaler_x
-                .transform(cols.features.view())
-                .mapv(|v| v as f32);
+            // A model trained with `fit --difference` is fed the first
+            // differences of the raw features (row `r` of `feats` is row
+            // `r + 1` of the CSV) and predicts the next difference.
+            let feats = if model.difference {
+                ensure!(
+                    cols.features.nrows() >= 2,
+                    "a model trained on first differences needs at least 2 rows"
+                );
+                &cols.features.slice(s![1.., ..]) - &cols.features.slice(s![..-1, ..])
+            } else {
+                cols.features.clone()
+            };
+            let x = model.scaler_x.transform(feats.view()).mapv(|v| v as f32);
             let (y, first) = match model.mode {
                 TrainMode::Windowed { window } => {
                     let windows = all_windows(&x, window)?;
@@ -377,15 +386,21 @@ fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(St
                     (net.step_outputs()?.index_axis(Axis(0), 0).to_owned(), 0)
                 }
             };
-            let pred = model
+            let mut pred = model
                 .scaler_y
-                .inverse_transform_column(0, y.column(0).mapv(f64::from).view());
-            forecast_csv(
-                &cols.times,
-                first,
-                &format!("{target}_next"),
-                &pred.to_vec(),
-            )
+                .inverse_transform_column(0, y.column(0).mapv(f64::from).view())
+                .to_vec();
+            let first = if model.difference {
+                // Difference row `first + k` ends at CSV row `first + k + 1`:
+                // the forecast is that row's value plus the predicted change.
+                for (k, p) in pred.iter_mut().enumerate() {
+                    *p += cols.target[first + k + 1];
+                }
+                first + 1
+            } else {
+                first
+            };
+            forecast_csv(&cols.times, first, &format!("{target}_next"), &pred)
         }
         (TaskKind::Classification { classes }, DataSource::Classify { .. }) => {
             let set = read_series_set(data, model.net.input_size)?;

@@ -141,6 +141,11 @@ pub struct FitConfig {
     /// Folder for `checkpoint.json`, `best.json` and `history.csv`
     /// (`None`: nothing is written).
     pub out_dir: Option<PathBuf>,
+    /// The forecasting data given to the fit are first differences of the
+    /// series ([`crate::fit::differenced`]); recorded in the model (and its
+    /// checkpoints) as [`crate::artifact::TrainedModel::difference`].
+    #[serde(default)]
+    pub difference: bool,
 }
 
 impl Default for FitConfig {
@@ -184,6 +189,7 @@ impl FitConfig {
             explode_factor: 1e6,
             quiet: false,
             out_dir: None,
+            difference: false,
         }
     }
 

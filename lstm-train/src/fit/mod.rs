@@ -284,6 +284,11 @@ fn check_data(cfg: &FitConfig, data: &TaskData) -> Result<()> {
         },
         TaskData::Classify(c) => c.train.is_empty(),
     };
+    if cfg.difference && !matches!(data, TaskData::Forecast(_)) {
+        return Err(FitError::InvalidConfig(
+            "differencing is for forecasting; classification series are not differenced".into(),
+        ));
+    }
     if empty {
         return Err(FitError::InvalidConfig(
             "the training split has no samples".into(),
@@ -342,6 +347,7 @@ pub fn fit_with_callback(
             scaler_x,
             scaler_y,
             data: source,
+            difference: cfg.difference,
         },
         adam,
         epoch: 0,

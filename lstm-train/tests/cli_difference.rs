@@ -1,0 +1,152 @@
+//! `fit --difference` through the binary: on the airline series, training
+//! on first differences beats the seasonal-naive baseline; the model
+//! records it, resumes with it, and refuses to be exported; classification
+//! refuses the flag.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lstm-train");
+const AIRLINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/airline.csv");
+
+fn lstm_train(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("running lstm-train")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = lstm_train(args);
+    assert!(
+        out.status.success(),
+        "lstm-train {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn airline_differenced_beats_seasonal_naive_and_refuses_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // The settings of tests/fit_datasets.rs (up to 600 epochs there; 200
+    // here to keep the debug build fast, which already reaches RMSE ≈ 18).
+    ok(&[
+        "fit",
+        "--data",
+        AIRLINE,
+        "--difference",
+        "--window",
+        "12",
+        "--hidden",
+        "32",
+        "--lr",
+        "0.002",
+        "--epochs",
+        "200",
+        "--val-split",
+        "0",
+        "--season",
+        "12",
+        "--seed",
+        "42",
+        "--quiet",
+        "--out-dir",
+        p(&run),
+    ]);
+    let m = json(&run.join("metrics.json"));
+    assert_eq!(m["differenced"], true, "{m}");
+    let rmse = m["model"]["rmse"].as_f64().unwrap();
+    let seasonal = m["baselines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "seasonal_naive_m12")
+        .expect("seasonal-naive baseline in metrics.json")["metrics"]["rmse"]
+        .as_f64()
+        .unwrap();
+    eprintln!("airline --difference: test RMSE {rmse:.4}, seasonal naive {seasonal:.4}");
+    assert!(
+        rmse < seasonal,
+        "differenced LSTM RMSE {rmse} is not below seasonal naive {seasonal}"
+    );
+    let trained = run.join("trained.json");
+    assert_eq!(json(&trained)["difference"], true);
+
+    // `eval` rebuilds the same differenced evaluation.
+    let e = ok(&["eval", "--model", p(&trained), "--season", "12"]);
+    assert!(String::from_utf8_lossy(&e.stdout).contains("on first differences"));
+
+    // `export` refuses, names differencing and writes nothing.
+    let out_file = dir.path().join("airline.lstm");
+    let x = lstm_train(&["export", "--model", p(&trained), "--out", p(&out_file)]);
+    assert_eq!(x.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&x.stderr);
+    assert!(err.contains("first differences"), "{err}");
+    assert!(err.contains("--difference"), "{err}");
+    assert!(!out_file.exists());
+}
+
+#[test]
+fn resume_keeps_differencing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let base = [
+        "fit",
+        "--data",
+        AIRLINE,
+        "--hidden",
+        "4",
+        "--quiet",
+        "--out-dir",
+        p(&run),
+    ];
+    ok(&[&base[..], &["--difference", "--epochs", "2"]].concat());
+    ok(&[&base[..], &["--difference", "--epochs", "4", "--resume"]].concat());
+    let trained = json(&run.join("trained.json"));
+    assert_eq!(trained["difference"], true);
+    let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 5, "{history}");
+    // Resuming a differenced run without --difference is refused.
+    let o = lstm_train(&[&base[..], &["--epochs", "5", "--resume"]].concat());
+    assert!(!o.status.success());
+}
+
+#[test]
+fn difference_is_refused_for_classification() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.csv");
+    let test = dir.path().join("test.csv");
+    let csv = "label,v0,v1,v2\na,1,2,3\nb,3,2,1\na,1,2,4\nb,4,2,1\n";
+    std::fs::write(&train, csv).unwrap();
+    std::fs::write(&test, csv).unwrap();
+    let out_dir = dir.path().join("run");
+    let o = lstm_train(&[
+        "fit",
+        "--train",
+        p(&train),
+        "--test",
+        p(&test),
+        "--difference",
+        "--out-dir",
+        p(&out_dir),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--difference is for forecasting"),
+        "unclear error: {err}"
+    );
+    assert!(!out_dir.exists());
+}
