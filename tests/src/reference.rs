@@ -21,36 +21,9 @@ pub fn shared_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference")
 }
 
-/// One LSTM layer's parameters (PyTorch layout, gate order i, f, g, o).
-#[derive(Clone, Debug, Deserialize)]
-pub struct RefLayer {
-    /// `[4H][IN_l]`.
-    pub weight_ih: Vec<Vec<f64>>,
-    /// `[4H][H]`.
-    pub weight_hh: Vec<Vec<f64>>,
-    /// `[4H]`.
-    pub bias_ih: Vec<f64>,
-    /// `[4H]`.
-    pub bias_hh: Vec<f64>,
-}
-
-/// The Dense head's parameters (`torch.nn.Linear` layout).
-#[derive(Clone, Debug, Deserialize)]
-pub struct RefDense {
-    /// `[OUT][H]`.
-    pub weight: Vec<Vec<f64>>,
-    /// `[OUT]`.
-    pub bias: Vec<f64>,
-}
-
-/// All parameters of a case.
-#[derive(Clone, Debug, Deserialize)]
-pub struct RefParams {
-    /// LSTM layers, first to last.
-    pub layers: Vec<RefLayer>,
-    /// The head.
-    pub dense: RefDense,
-}
+/// The parameter layout is the trainer's own reader of the same JSON:
+/// one definition of the reference format for the whole workspace.
+pub use lstm_train::reference::{RefDense, RefLayer, RefParams};
 
 /// The forward part of one reference case.
 #[derive(Clone, Debug, Deserialize)]
