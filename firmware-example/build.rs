@@ -234,6 +234,16 @@ fn main() {
         ));
     }
     let steps = inputs.len() / (4 * in_size);
+    // A differenced model gives no output for the first sample.
+    let lag = header.differencing.lag();
+    if steps <= lag {
+        fail(format!(
+            "{}: {steps} steps of inputs, but a differenced model needs at least {}",
+            inputs_path.display(),
+            lag + 1
+        ));
+    }
+    let outputs = steps - lag;
     let mut data = String::new();
     writeln!(
         data,
@@ -244,6 +254,11 @@ fn main() {
     writeln!(
         data,
         "/// Number of held-out steps.\npub const STEPS: usize = {steps};"
+    )
+    .unwrap();
+    writeln!(
+        data,
+        "/// Number of outputs (steps minus the samples that only prime a difference).\npub const OUTPUTS: usize = {outputs};"
     )
     .unwrap();
     writeln!(
@@ -275,20 +290,20 @@ fn main() {
             ));
         }
         let expected = read(&expected_path, "expected outputs");
-        if expected.len() != steps * out_size * size {
+        if expected.len() != outputs * out_size * size {
             fail(format!(
-                "{}: {} bytes, but {steps} steps × {out_size} outputs × {size} bytes ({}) are {}; \
+                "{}: {} bytes, but {outputs} steps × {out_size} outputs × {size} bytes ({}) are {}; \
                  stale? recompute with `cargo xtask firmware --model {}`",
                 expected_path.display(),
                 expected.len(),
                 header.format,
-                steps * out_size * size,
+                outputs * out_size * size,
                 model_path.display()
             ));
         }
         writeln!(
             data,
-            "/// The host's outputs (raw bits of `T`).\npub static EXPECTED: [[T; OUT]; STEPS] = ["
+            "/// The host's outputs (raw bits of `T`).\npub static EXPECTED: [[T; OUT]; OUTPUTS] = ["
         )
         .unwrap();
         for step in expected.chunks_exact(out_size * size) {

@@ -6,8 +6,9 @@
 use std::io::Write as _;
 
 use lstm_core::file::ModelFile;
+use lstm_core::{RawIo, Scalar};
 
-use crate::model::{self, data, Model, Streamer, MACS_PER_STEP, OUT, T};
+use crate::model::{self, data, Model, Streamer, IN, MACS_PER_STEP, OUT, T};
 
 /// Computes the expected outputs; prints them, and writes their bits to the
 /// file named by the first argument (if any).
@@ -32,8 +33,13 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         MACS_PER_STEP,
         data::STEPS
     )?;
+    let mut io = RawIo::new(&file.header);
     for (t, raw) in data::INPUTS.iter().enumerate() {
-        let x = model::scale_input(&file.header, raw);
+        let mut x = [<T as Scalar>::ZERO; IN];
+        if !io.input(raw, &mut x)? {
+            writeln!(log, "step {t}: first sample, primes the difference")?;
+            continue;
+        }
         let y = stream.step(&x);
         for v in &y {
             bytes.extend_from_slice(bytemuck::bytes_of(v));
@@ -41,7 +47,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(
             log,
             "step {t}: y = {:?} bits {:x?}",
-            model::unscale_output(&file.header, &y),
+            model::raw_output(&io, &y),
             model::output_bits(&y)
         )?;
     }

@@ -1,10 +1,10 @@
 //! What the device and the host build share: the model (its bytes and its
-//! build-time types), the held-out data, and the scaling around `step()`.
+//! build-time types), the held-out data, and the raw-unit outputs.
 
 #![allow(clippy::excessive_precision, clippy::unreadable_literal)]
 
-use lstm_core::file::{AlignedBytes, Header};
-use lstm_core::{Scalar, Q16_16, Q4_12};
+use lstm_core::file::AlignedBytes;
+use lstm_core::{RawIo, Q16_16, Q4_12};
 
 include!(concat!(env!("OUT_DIR"), "/model_types.rs"));
 
@@ -20,14 +20,15 @@ pub mod data {
 pub static MODEL: &AlignedBytes<[u8]> =
     &AlignedBytes(*include_bytes!(concat!(env!("OUT_DIR"), "/model.lstm")));
 
-/// Scales raw inputs as in training and converts them to the model's number type.
-pub fn scale_input(header: &Header<'_>, raw: &[f32; IN]) -> [T; IN] {
-    core::array::from_fn(|i| T::from_f32(header.input_scaling.scale(i, raw[i])))
-}
-
-/// Converts outputs to `f32` and maps them back to raw units (regression).
-pub fn unscale_output(header: &Header<'_>, y: &[T; OUT]) -> [f32; OUT] {
-    core::array::from_fn(|i| header.output_scaling.unscale(i, y[i].to_f32()))
+/// The model's output in raw units (unscaled, and added to the last raw
+/// value if the model is differenced); NaN if the lengths disagree, which
+/// the build-time types rule out.
+pub fn raw_output(io: &RawIo<'_, '_>, y: &[T; OUT]) -> [f32; OUT] {
+    let mut out = [f32::NAN; OUT];
+    if io.output(y, &mut out).is_err() {
+        out = [f32::NAN; OUT];
+    }
+    out
 }
 
 /// A value's raw bits, zero-extended (what the bit-identical check compares).

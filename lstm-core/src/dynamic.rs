@@ -26,7 +26,7 @@ struct DynLstm<'a, T> {
 ///
 /// ```
 /// use lstm_core::dynamic::DynModel;
-/// use lstm_core::file::{to_vec, AlignedBuf, Header, ModelFile, Scaling, Task, TrainingMode};
+/// use lstm_core::file::{Differencing, to_vec, AlignedBuf, Header, ModelFile, Scaling, Task, TrainingMode};
 /// use lstm_core::{Exact, LayerShape, NumberFormat};
 /// let header = Header {
 ///     format: NumberFormat::F32,
@@ -38,6 +38,7 @@ struct DynLstm<'a, T> {
 ///     output_scaling: Scaling::Identity,
 ///     mode: TrainingMode::Stateful,
 ///     task: Task::Regression,
+///     differencing: Differencing::None,
 /// };
 /// let bytes = to_vec(&header, &vec![0.1; header.parameter_count().unwrap()]).unwrap();
 /// let mut buf = AlignedBuf([0u8; 512]);

@@ -19,6 +19,7 @@ pub mod file;
 pub mod layer;
 pub mod lstm;
 pub mod num;
+pub mod raw;
 pub mod stream;
 
 pub use activation::{Activation, Exact, Fast};
@@ -27,4 +28,5 @@ pub use error::Error;
 pub use layer::{Layer, LayerShape, Stack};
 pub use lstm::{Lstm, LstmState, LstmWeights};
 pub use num::{NumberFormat, Scalar, Q16_16, Q4_12};
+pub use raw::RawIo;
 pub use stream::{Stream, WindowedStream};

@@ -2,7 +2,7 @@
 //! code: on any weights and inputs their outputs and states are bit-identical.
 
 use lstm_core::dynamic::DynModel;
-use lstm_core::file::{to_vec, Header, ModelFile, Scaling, Task, TrainingMode};
+use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
 use lstm_core::{
     Activation, Dense, Exact, Fast, Layer, LayerShape, Lstm, NumberFormat, Scalar, Stack, Q16_16,
     Q4_12,
@@ -34,6 +34,7 @@ fn header(format: NumberFormat) -> Header<'static> {
         output_scaling: Scaling::Identity,
         mode: TrainingMode::Stateful,
         task: Task::Regression,
+        differencing: Differencing::None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! bit flip, and mismatched types. Always an error, never a panic, never a
 //! model that loads with wrong weights.
 
-use lstm_core::file::{to_vec, Header, ModelFile, Scaling, Task, TrainingMode};
+use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
 use lstm_core::{Dense, Error, Exact, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
 use proptest::prelude::*;
 
@@ -32,6 +32,7 @@ fn header(format: NumberFormat) -> Header<'static> {
         },
         mode: TrainingMode::Windowed { window: 12 },
         task: Task::Regression,
+        differencing: Differencing::None,
     }
 }
 
@@ -176,15 +177,18 @@ fn typed_errors_name_the_problem() {
     let mut bad_magic = bytes.clone();
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
-    let mut v2 = bytes.clone();
-    v2[4] = 2;
-    assert_eq!(
-        parse_and_load(&v2),
-        Err(Error::UnsupportedVersion {
-            found: 2,
-            supported: 1
-        })
-    );
+    // Version 1 (before `differencing`) and any later version are refused.
+    for version in [1u8, 3] {
+        let mut other = bytes.clone();
+        other[4] = version;
+        assert_eq!(
+            parse_and_load(&other),
+            Err(Error::UnsupportedVersion {
+                found: version.into(),
+                supported: 2
+            })
+        );
+    }
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(matches!(parse_and_load(&longer), Err(Error::Malformed(_))));

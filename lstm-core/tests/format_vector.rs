@@ -1,13 +1,13 @@
 //! The byte-level test vector printed in `FORMAT.md`: the writer must produce
 //! exactly these bytes and the reader must read them back.
 
-use lstm_core::file::{to_vec, Header, ModelFile, Scaling, Task, TrainingMode};
+use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
 use lstm_core::{Dense, Exact, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
 
 /// FORMAT.md's example, as hex, 16 bytes per line.
 const VECTOR: &str = "
-4c53544d 0100 0000 0c000000 1c000000
-01 02 00 01 01 01 01 01 00 00 00 00 00000000
+4c53544d 0200 0000 0d000000 1c000000
+01 02 00 01 01 01 01 01 00 00 00 00 00 000000
 0008 00fc 0002 0004 00f8 0006 0010 00f4 0001 0000 0000 0001 0020 0000
 xxxxxxxx";
 
@@ -29,6 +29,7 @@ fn header() -> Header<'static> {
         output_scaling: Scaling::Identity,
         mode: TrainingMode::Stateful,
         task: Task::Regression,
+        differencing: Differencing::None,
     }
 }
 
@@ -57,7 +58,7 @@ fn writer_produces_the_documented_bytes() {
     // The CRC of this vector, as printed in FORMAT.md.
     assert_eq!(
         &written[60..],
-        &[0x66, 0xcc, 0xd8, 0x31],
+        &[0x12, 0x04, 0xab, 0x7e],
         "crc: {:02x?}",
         &written[60..]
     );

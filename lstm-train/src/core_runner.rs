@@ -9,11 +9,11 @@
 //! Values cross the boundary as `f32` in model units (scaled): they are
 //! converted with [`Scalar::from_f32`] (round to nearest, saturate) on the way
 //! in and [`Scalar::to_f32`] on the way out, exactly as a device converts its
-//! scaled sensor samples. [`scale_raw`] and [`unscale_raw`] apply the file's
-//! own scalings in `f32`, as the device does.
+//! scaled sensor samples. [`model_inputs`] and [`raw_outputs`] apply the
+//! file's own scalings and differencing in `f32`, as the device does.
 //!
 //! ```
-//! use lstm_core::file::{to_vec, Header, Scaling, Task, TrainingMode};
+//! use lstm_core::file::{Differencing, to_vec, Header, Scaling, Task, TrainingMode};
 //! use lstm_core::{LayerShape, NumberFormat};
 //! use lstm_train::core_runner::{Activations, CoreBytes, CoreRunner};
 //! let header = Header {
@@ -26,6 +26,7 @@
 //!     output_scaling: Scaling::Identity,
 //!     mode: TrainingMode::Windowed { window: 3 },
 //!     task: Task::Regression,
+//!     differencing: Differencing::None,
 //! };
 //! let bytes = CoreBytes::new(&to_vec(&header, &vec![0.1; header.parameter_count().unwrap()]).unwrap());
 //! let file = bytes.parse().unwrap();
@@ -37,7 +38,7 @@
 use std::path::Path;
 
 use lstm_core::dynamic::DynModel;
-use lstm_core::file::{ModelFile, Scaling};
+use lstm_core::file::{Header, ModelFile};
 use lstm_core::{Activation, Error, Exact, Fast, NumberFormat, Scalar, Q16_16, Q4_12};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 
@@ -311,22 +312,71 @@ impl<'a> CoreRunner<'a> {
     }
 }
 
-/// Scales raw values `[rows][features]` with the file's input scaling, in
-/// `f32`, as a device does.
-pub fn scale_raw(scaling: &Scaling, raw: ArrayView2<'_, f64>) -> Array2<f32> {
-    let mut out = Array2::zeros(raw.dim());
-    for ((r, j), v) in raw.indexed_iter() {
-        out[[r, j]] = scaling.scale(j, *v as f32);
+/// The model inputs for raw rows `[rows][features]`: each row through the
+/// file's own scaling and differencing ([`Header::model_input`], in `f32`,
+/// as a device computes them). A differenced model has no input for the
+/// first row, so row `r` of the result belongs to raw row `r + lag`, where
+/// `lag` is [`Differencing::lag`](lstm_core::file::Differencing::lag)
+/// (0 or 1).
+///
+/// Errors: [`Error::LengthMismatch`] if the rows are not the model's input width.
+pub fn model_inputs(header: &Header<'_>, raw: ArrayView2<'_, f64>) -> Result<Array2<f32>, Error> {
+    let lag = header.differencing.lag();
+    let (n, f) = raw.dim();
+    let mut out = Array2::zeros((n.saturating_sub(lag), f));
+    let mut prev: Option<Vec<f32>> = None;
+    let mut row_in = vec![0f32; f];
+    let mut row_out = vec![0f32; f];
+    let mut r = 0;
+    for raw_row in raw.rows() {
+        for (d, &v) in row_in.iter_mut().zip(raw_row) {
+            *d = v as f32;
+        }
+        if header.model_input(prev.as_deref(), &row_in, &mut row_out)? {
+            out.row_mut(r)
+                .iter_mut()
+                .zip(&row_out)
+                .for_each(|(o, &v)| *o = v);
+            r += 1;
+        }
+        prev = Some(row_in.clone());
     }
-    out
+    Ok(out)
 }
 
-/// Maps model outputs `[rows][outputs]` back to raw units with the file's
-/// output scaling, in `f32`, as a device does.
-pub fn unscale_raw(scaling: &Scaling, y: ArrayView2<'_, f32>) -> Array2<f64> {
-    let mut out = Array2::zeros(y.dim());
-    for ((r, j), v) in y.indexed_iter() {
-        out[[r, j]] = f64::from(scaling.unscale(j, *v));
+/// Model outputs `y` (`[rows][outputs]`, model units) in raw units
+/// ([`Header::raw_output`], in `f32`, as a device computes them); row `i`
+/// of `y` came after the model saw raw row `last_raw[i]` (which a
+/// differenced model adds its output to).
+///
+/// Errors: [`Error::LengthMismatch`] on mismatched shapes.
+pub fn raw_outputs(
+    header: &Header<'_>,
+    y: ArrayView2<'_, f32>,
+    last_raw: ArrayView2<'_, f64>,
+) -> Result<Array2<f64>, Error> {
+    if last_raw.nrows() != y.nrows() {
+        return Err(Error::LengthMismatch {
+            expected: y.nrows(),
+            found: last_raw.nrows(),
+        });
     }
-    out
+    let mut out = Array2::zeros(y.dim());
+    let mut last = vec![0f32; last_raw.ncols()];
+    let mut yv = vec![0f32; y.ncols()];
+    let mut o = vec![0f32; y.ncols()];
+    for ((yr, lr), mut orow) in y
+        .rows()
+        .into_iter()
+        .zip(last_raw.rows())
+        .zip(out.rows_mut())
+    {
+        last.iter_mut().zip(lr).for_each(|(d, &v)| *d = v as f32);
+        yv.iter_mut().zip(yr).for_each(|(d, &v)| *d = v);
+        header.raw_output(&last, &yv, &mut o)?;
+        orow.iter_mut()
+            .zip(&o)
+            .for_each(|(d, &v)| *d = f64::from(v));
+    }
+    Ok(out)
 }

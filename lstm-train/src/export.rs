@@ -22,13 +22,14 @@
 use std::path::{Path, PathBuf};
 
 use lstm_core::file::{
-    to_vec, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES, MAX_LAYERS,
+    to_vec, Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES,
+    MAX_LAYERS,
 };
 use lstm_core::{LayerShape, NumberFormat};
 use ndarray::{s, Array2, Array3, Axis};
 
 use crate::artifact::{ArtifactError, DataSource, TaskKind, TrainMode, TrainedModel};
-use crate::core_runner::{scale_raw, unscale_raw, Activations, CoreBytes, CoreRunner, RunStats};
+use crate::core_runner::{model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner, RunStats};
 use crate::data::{
     load_classification, load_forecast, ClassConfig, ClassDataset, DataError, ForecastData,
     LabelledSeries, Metrics, Scaler,
@@ -225,6 +226,10 @@ pub struct ExportPlan {
     /// by this factor (folded into the head to avoid saturation; the argmax
     /// is unchanged). 1 when nothing was folded.
     pub logit_divisor: f64,
+    /// Trained on first differences: for each output, the input feature
+    /// whose last raw value the forecast difference is added to
+    /// ([`Differencing::First`]); `None` when not differenced.
+    pub difference_targets: Option<Vec<u8>>,
 }
 
 /// The training mode as the file records it.
@@ -244,17 +249,12 @@ impl ExportPlan {
     /// The plan of `model` in `format`, with the model's own weights and
     /// scalers (nothing folded yet).
     ///
-    /// Errors: [`ExportError::Unsupported`] for a model trained on first
-    /// differences ([`TrainedModel::difference`]), which the file format
-    /// cannot express, and those of [`ExportPlan::from_parts`].
+    /// A model trained on first differences ([`TrainedModel::difference`])
+    /// also needs [`ExportPlan::difference_targets`], which
+    /// [`export_model`] finds in the data ([`difference_targets`]).
+    ///
+    /// Errors: those of [`ExportPlan::from_parts`].
     pub fn from_model(model: &TrainedModel, format: NumberFormat) -> Result<Self, ExportError> {
-        if model.difference {
-            return Err(ExportError::Unsupported(
-                "the model was trained on first differences (--difference); the model file \
-                 cannot express differencing yet: retrain without --difference to export"
-                    .into(),
-            ));
-        }
         Self::from_parts(
             &model.net,
             &model.params,
@@ -328,6 +328,7 @@ impl ExportPlan {
             mode: training_mode(mode)?,
             classes,
             logit_divisor: 1.0,
+            difference_targets: None,
         })
     }
 
@@ -369,6 +370,17 @@ impl ExportPlan {
             output_scaling,
             mode: self.mode,
             task,
+            differencing: match &self.difference_targets {
+                None => Differencing::None,
+                Some(t) => Differencing::First {
+                    targets: heapless::Vec::from_slice(t).map_err(|()| {
+                        ExportError::Unsupported(format!(
+                            "{} differenced outputs; a model file describes at most {MAX_FEATURES}",
+                            t.len()
+                        ))
+                    })?,
+                },
+            },
         };
         header.validate()?;
         Ok(header)
@@ -628,50 +640,73 @@ pub fn score_trainer(
 }
 
 /// Test predictions of an exported file run by `lstm-core` ([`CoreRunner`])
-/// from raw inputs scaled by the file's own scaling, in the mode the model
-/// was trained in; returns the outputs in the file's units (scaled
-/// regression values or logits) and what the state did.
+/// from raw inputs passed through the file's own scaling and differencing
+/// ([`model_inputs`]), in the mode the model was trained in; returns the
+/// outputs in the file's units (scaled regression values or logits), one row
+/// per test row, and what the state did.
 pub fn core_test_outputs(
     runner: &CoreRunner<'_>,
     header: &Header<'_>,
     data: &EvalData,
 ) -> Result<(Array2<f32>, RunStats), ExportError> {
+    let lag = header.differencing.lag();
     match (data, header.mode) {
         (EvalData::Forecast(d), TrainingMode::Windowed { window }) => {
             let w = window as usize;
-            let scaled = scale_raw(&header.input_scaling, d.features_raw.view());
+            // Row r of `x` is the input of raw row r + lag.
+            let x = model_inputs(header, d.features_raw.view())?;
             let rows = &d.test.rows;
-            let mut x = Array3::<f32>::zeros((rows.len(), w, scaled.ncols()));
+            let mut windows = Array3::<f32>::zeros((rows.len(), w, x.ncols()));
             for (i, &t) in rows.iter().enumerate() {
-                x.slice_mut(s![i, .., ..])
-                    .assign(&scaled.slice(s![t - w..t, ..]));
+                // The forecast of row t sees raw rows up to t - 1.
+                let end = t.checked_sub(lag).filter(|&e| e >= w).ok_or_else(|| {
+                    ExportError::Unsupported(format!(
+                        "test row {t} has no full window of {w} inputs before it"
+                    ))
+                })?;
+                windows
+                    .slice_mut(s![i, .., ..])
+                    .assign(&x.slice(s![end - w..end, ..]));
             }
-            Ok(runner.run_windows(x.view(), None)?)
+            Ok(runner.run_windows(windows.view(), None)?)
         }
         (EvalData::Forecast(d), TrainingMode::Stateful) => {
-            let scaled = scale_raw(
-                &header.input_scaling,
-                d.features_raw.slice(s![..d.n - 1, ..]),
-            );
-            let (y, stats) = runner.run_sequence_stats(scaled.view())?;
-            Ok((y.slice(s![d.n_train - 1..d.n - 1, ..]).to_owned(), stats))
+            let x = model_inputs(header, d.features_raw.slice(s![..d.n - 1, ..]))?;
+            let (y, stats) = runner.run_sequence_stats(x.view())?;
+            let first = (d.n_train - 1).checked_sub(lag).ok_or_else(|| {
+                ExportError::Unsupported("no training rows before the test split".into())
+            })?;
+            Ok((y.slice(s![first.., ..]).to_owned(), stats))
         }
         (EvalData::Classify { raw_test, .. }, _) => {
-            let (x, lengths) = pad_scaled(&header.input_scaling, &raw_test.series);
+            let (x, lengths) = pad_scaled(header, &raw_test.series)?;
             Ok(runner.run_windows(x.view(), Some(&lengths))?)
         }
     }
 }
 
-/// Scales raw series with the file's scaling and zero-pads them into
-/// `[N][T_max][F]`, returning the lengths.
-pub fn pad_scaled(scaling: &Scaling, series: &[Array2<f64>]) -> (Array3<f32>, Vec<usize>) {
+/// Passes raw series through the file's scaling ([`model_inputs`]) and
+/// zero-pads them into `[N][T_max][F]`, returning the lengths.
+///
+/// Errors: [`ExportError::Core`] if a series is not the model's input width.
+pub fn pad_scaled(
+    header: &Header<'_>,
+    series: &[Array2<f64>],
+) -> Result<(Array3<f32>, Vec<usize>), ExportError> {
+    let inputs = series
+        .iter()
+        .map(|s| model_inputs(header, s.view()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(pad_series(&inputs, header.input_size()))
+}
+
+/// Zero-pads series of `features` columns into `[N][T_max][F]`, returning
+/// the lengths.
+pub fn pad_series(series: &[Array2<f32>], features: usize) -> (Array3<f32>, Vec<usize>) {
     let t_max = series.iter().map(|s| s.nrows()).max().unwrap_or(0);
-    let f = series.first().map_or(0, |s| s.ncols());
-    let mut x = Array3::<f32>::zeros((series.len(), t_max, f));
+    let mut x = Array3::<f32>::zeros((series.len(), t_max, features));
     for (i, s) in series.iter().enumerate() {
-        x.slice_mut(s![i, ..s.nrows(), ..])
-            .assign(&scale_raw(scaling, s.view()));
+        x.slice_mut(s![i, ..s.nrows(), ..]).assign(s);
     }
     (x, series.iter().map(|s| s.nrows()).collect())
 }
@@ -684,7 +719,10 @@ pub fn score_core(
 ) -> Result<Metric, ExportError> {
     match data {
         EvalData::Forecast(d) => {
-            let pred = unscale_raw(&header.output_scaling, outputs.view());
+            // The forecast of test row t came after raw row t - 1.
+            let last: Vec<usize> = d.test.rows.iter().map(|&t| t.saturating_sub(1)).collect();
+            let last_raw = d.features_raw.select(Axis(0), &last);
+            let pred = raw_outputs(header, outputs.view(), last_raw.view())?;
             Ok(Metric::Regression(Metrics::of(
                 &d.test.y_raw.to_vec(),
                 &pred.column(0).to_vec(),
@@ -748,6 +786,70 @@ pub struct ExportReport {
     pub core_stats: Option<RunStats>,
 }
 
+/// The input feature holding the target of a forecasting model trained on
+/// first differences: the device adds its forecast difference to that
+/// feature's last raw value.
+///
+/// Errors: [`ExportError::Unsupported`] if the target is not an input
+/// feature (the device would not know its last value).
+pub fn difference_targets(d: &ForecastData) -> Result<Vec<u8>, ExportError> {
+    d.feature_names
+        .iter()
+        .position(|f| *f == d.target_name)
+        .and_then(|i| u8::try_from(i).ok())
+        .map(|i| vec![i])
+        .ok_or_else(|| {
+            ExportError::Unsupported(format!(
+                "the model forecasts first differences of `{}`, which is not one of its input \
+                 features ({}): a device could not add the forecast difference to its last \
+                 value; train with the target among the features",
+                d.target_name,
+                d.feature_names.join(", ")
+            ))
+        })
+}
+
+/// The first differences of `d` the model was trained on.
+fn differenced_data(model: &TrainedModel, d: &ForecastData) -> Result<ForecastData, ExportError> {
+    let DataSource::Forecast { config, .. } = &model.data else {
+        return Err(ExportError::Unsupported(
+            "only a forecasting model can be trained on first differences".into(),
+        ));
+    };
+    crate::fit::differenced(d, config)
+        .map_err(|e| ExportError::Unsupported(format!("differencing the data: {e}")))
+}
+
+/// The trainer's own (`f32`) test metric of `model` on `data` (original
+/// units); `model_data` is the differenced data of a model trained on first
+/// differences, whose forecasts are added to the last observed value.
+pub fn trainer_metric(
+    model: &TrainedModel,
+    data: &EvalData,
+    model_data: Option<&EvalData>,
+) -> Result<Metric, ExportError> {
+    match (data, model_data) {
+        (EvalData::Forecast(d), Some(dd @ EvalData::Forecast(diff))) => {
+            let y = trainer_test_outputs(model, dd)?;
+            let steps = model
+                .scaler_y
+                .inverse_transform_column(0, y.column(0).mapv(f64::from).view());
+            // Differenced row r is original row r + 1: the forecast of
+            // original row t = r + 1 adds to the value at row r.
+            let pred: Vec<f64> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, v)| d.target_raw[diff.n_train + i] + v)
+                .collect();
+            Ok(Metric::Regression(Metrics::of(
+                &d.test.y_raw.to_vec(),
+                &pred,
+            )?))
+        }
+        _ => score_trainer(model, data, &trainer_test_outputs(model, data)?),
+    }
+}
+
 /// The whole `export`: plan, calibrate on the training data, fold scale
 /// factors, analyse clipping, encode, and score before / after.
 pub fn export_model(
@@ -755,12 +857,26 @@ pub fn export_model(
     opts: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let mut plan = ExportPlan::from_model(model, opts.format)?;
-    let data = if opts.use_data {
+    // A differenced model needs the data to know its target feature.
+    let data = if opts.use_data || model.difference {
         Some(EvalData::load(&model.data)?)
     } else {
         None
     };
-    let calibration = match &data {
+    // What the network itself was trained on (first differences, or not).
+    let model_data = match (&data, model.difference) {
+        (Some(EvalData::Forecast(d)), true) => {
+            plan.difference_targets = Some(difference_targets(d)?);
+            Some(EvalData::Forecast(Box::new(differenced_data(model, d)?)))
+        }
+        (Some(_), true) => {
+            return Err(ExportError::Unsupported(
+                "only a forecasting model can be trained on first differences".into(),
+            ))
+        }
+        _ => None,
+    };
+    let calibration = match model_data.as_ref().or(data.as_ref()) {
         Some(d) => {
             let (seqs, every_step) = d.calibration_sequences(model.mode);
             Some(quantize::calibrate(
@@ -782,8 +898,8 @@ pub fn export_model(
         .activations
         .unwrap_or_else(|| Activations::firmware_default(opts.format));
     let (before, after, core_stats) = match &data {
-        Some(d) => {
-            let before = score_trainer(model, d, &trainer_test_outputs(model, d)?)?;
+        Some(d) if opts.use_data => {
+            let before = trainer_metric(model, d, model_data.as_ref())?;
             let aligned = CoreBytes::new(&bytes);
             let file = aligned.parse()?;
             let runner = CoreRunner::new(&file, activations)?;
@@ -791,7 +907,7 @@ pub fn export_model(
             let after = score_core(&file.header, d, &y)?;
             (Some(before), Some(after), Some(stats))
         }
-        None => (None, None, None),
+        _ => (None, None, None),
     };
     Ok(ExportReport {
         bytes,
@@ -832,7 +948,8 @@ pub fn default_out_path(model_path: &Path, format: NumberFormat) -> PathBuf {
 /// predictions: raw (unscaled) feature rows, `IN` values per step, in time
 /// order, starting where the device must start in the model's mode
 /// (windowed: `W` rows before the first test row, so that the window is
-/// full at the first test prediction; stateful: the series' first row).
+/// full at the first test prediction, and one more for a differenced
+/// model; stateful: the series' first row).
 /// The prediction after the last row of the returned sequence is for the
 /// last test row. Forecasting only: a classifier's test set is a set of
 /// separate series, not one stream.
@@ -846,11 +963,11 @@ pub fn heldout_inputs(header: &Header<'_>, data: &EvalData) -> Result<Vec<f32>, 
         ExportError::Unsupported("the test split is empty: no held-out inputs".into())
     })?;
     let start = match header.mode {
-        TrainingMode::Windowed { window } => {
-            first_test.checked_sub(window as usize).ok_or_else(|| {
+        TrainingMode::Windowed { window } => first_test
+            .checked_sub(window as usize + header.differencing.lag())
+            .ok_or_else(|| {
                 ExportError::Unsupported("the window reaches before the start of the series".into())
-            })?
-        }
+            })?,
         TrainingMode::Stateful => 0,
     };
     let rows = d.features_raw.slice(s![start..d.n - 1, ..]);

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lstm_core::file::{ModelFile, Scaling, Task, TrainingMode, FORMAT_VERSION};
+use lstm_core::file::{Differencing, ModelFile, Scaling, Task, TrainingMode, FORMAT_VERSION};
 use lstm_core::{Error, LayerShape, NumberFormat};
 
 use crate::core_runner::{Activations, CoreBytes, CoreRunner};
@@ -126,6 +126,19 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
             let _ = writeln!(
                 out,
                 "training mode: windowed, W = {window} (each prediction from the last {window} samples, zero state)"
+            );
+        }
+    }
+    match &h.differencing {
+        Differencing::None => {
+            let _ = writeln!(out, "differencing: none");
+        }
+        Differencing::First { targets } => {
+            let t: Vec<String> = targets.iter().map(|t| format!("input {t}")).collect();
+            let _ = writeln!(
+                out,
+                "differencing: first differences (inputs x[t] - x[t-1]; output k adds to the last raw value of {})",
+                t.join(", ")
             );
         }
     }

@@ -115,13 +115,14 @@ fn inspect_shows_every_format() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         let s = text(&out.stdout);
         for needle in [
-            "format version: 1".to_string(),
+            "format version: 2".to_string(),
             format!("number format: {name}"),
             "LSTM  input 1, hidden 4".into(),
             "parameters: 101".into(),
             "[0] min 100, max 600".into(),
             "training mode: windowed, W = 3".into(),
             "task: regression".into(),
+            "differencing: none".into(),
             "(valid)".into(),
         ] {
             assert!(s.contains(&needle), "missing `{needle}` in:\n{s}");

@@ -1,7 +1,8 @@
 //! `fit --difference` through the binary: on the airline series, training
 //! on first differences beats the seasonal-naive baseline; the model
-//! records it, resumes with it, and refuses to be exported; classification
-//! refuses the flag.
+//! records it, resumes with it, and exports a model file that `lstm-core`
+//! runs from raw values (differencing and un-differencing on the device's
+//! side) within the 16-bit bar; classification refuses the flag.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -37,7 +38,7 @@ fn json(path: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn airline_differenced_beats_seasonal_naive_and_refuses_export() {
+fn airline_differenced_beats_seasonal_naive_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     // The settings of tests/fit_datasets.rs (up to 600 epochs there; 200
@@ -88,14 +89,76 @@ fn airline_differenced_beats_seasonal_naive_and_refuses_export() {
     let e = ok(&["eval", "--model", p(&trained), "--season", "12"]);
     assert!(String::from_utf8_lossy(&e.stdout).contains("on first differences"));
 
-    // `export` refuses, names differencing and writes nothing.
+    // `export` writes a differenced Q4.12 file; lstm-core, fed raw values,
+    // scores it within 1 % of the trainer and still beats seasonal naive.
     let out_file = dir.path().join("airline.lstm");
-    let x = lstm_train(&["export", "--model", p(&trained), "--out", p(&out_file)]);
-    assert_eq!(x.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&x.stderr);
-    assert!(err.contains("first differences"), "{err}");
-    assert!(err.contains("--difference"), "{err}");
-    assert!(!out_file.exists());
+    let heldout = dir.path().join("airline.lstm.inputs");
+    let x = ok(&[
+        "export",
+        "--model",
+        p(&trained),
+        "--format",
+        "q4.12",
+        "--out",
+        p(&out_file),
+        "--heldout",
+        p(&heldout),
+    ]);
+    let report = String::from_utf8_lossy(&x.stdout);
+    let rmse_of = |prefix: &str| -> f64 {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in\n{report}"));
+        let after = &line[line.find("RMSE ").expect("RMSE") + 5..];
+        after.split(',').next().unwrap().trim().parse().unwrap()
+    };
+    let before = rmse_of("test metric before");
+    let after = rmse_of("test metric after");
+    eprintln!("airline --difference export: RMSE before {before:.4}, after {after:.4}");
+    assert!(
+        (before - rmse).abs() < 1e-3,
+        "{before} vs metrics.json {rmse}"
+    );
+    assert!(after <= before * 1.01, "{after} vs {before}\n{report}");
+    assert!(after < seasonal, "{after} vs seasonal naive {seasonal}");
+    // The held-out stream starts one row earlier (the first sample only
+    // primes the difference): W = 12, + 1, + the 29 test rows (115..144) - 1.
+    let steps = std::fs::read(&heldout).unwrap().len() / 4;
+    assert_eq!(steps, 12 + 1 + 29 - 1);
+    let i = ok(&["inspect", p(&out_file)]);
+    let text = String::from_utf8_lossy(&i.stdout);
+    assert!(text.contains("differencing: first differences"), "{text}");
+
+    // `predict` with the file forecasts from raw values: the last forecast
+    // (after the last row) is near the last value, within the series' scale.
+    let pr = dir.path().join("pred.csv");
+    ok(&[
+        "predict",
+        "--model",
+        p(&out_file),
+        "--data",
+        AIRLINE,
+        "--out",
+        p(&pr),
+    ]);
+    let csv = std::fs::read_to_string(&pr).unwrap();
+    // W = 12 rows for the first window after the one priming row: the
+    // first forecast comes after CSV row 13 (1-based, without the header).
+    assert_eq!(csv.lines().count() - 1, 144 - 12, "{csv}");
+    let last: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (last - 432.0).abs() < 100.0,
+        "forecast after the last value 432: {last}"
+    );
 }
 
 #[test]

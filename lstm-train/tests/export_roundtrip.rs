@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use lstm_core::file::Scaling;
 use lstm_core::NumberFormat;
 use lstm_train::artifact::{DataSource, TaskKind, TrainMode, TrainedModel};
-use lstm_train::core_runner::{scale_raw, unscale_raw, Activations, CoreBytes, CoreRunner};
+use lstm_train::core_runner::{model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner};
 use lstm_train::data::{ForecastConfig, Scaler};
 use lstm_train::export::{export_model, Affine, ExportOptions, ExportPlan};
 use lstm_train::inspect::inspect_bytes;
@@ -351,14 +351,15 @@ fn rescaling_is_exact_and_removes_saturation() {
         let bytes = CoreBytes::new(&p.encode().unwrap());
         let file = bytes.parse().unwrap();
         let runner = CoreRunner::new(&file, Activations::Exact).unwrap();
-        let xs = scale_raw(&file.header.input_scaling, raw.view());
+        let xs = model_inputs(&file.header, raw.view()).unwrap();
         let mut w = Array3::zeros((windows.len(), 6, 2));
         for i in 0..windows.len() {
             w.index_axis_mut(Axis(0), i)
                 .assign(&xs.slice(ndarray::s![i..i + 6, ..]));
         }
         let (y, _) = runner.run_windows(w.view(), None).unwrap();
-        unscale_raw(&file.header.output_scaling, y.view())
+        let last = raw.slice(ndarray::s![5..5 + windows.len(), ..]);
+        raw_outputs(&file.header, y.view(), last).unwrap()
     };
     let (a, b) = (run(&plain), run(&folded));
     for (u, v) in a.iter().zip(&b) {
@@ -369,14 +370,15 @@ fn rescaling_is_exact_and_removes_saturation() {
         let bytes = CoreBytes::new(&plan.encode().unwrap());
         let file = bytes.parse().unwrap();
         let runner = CoreRunner::new(&file, Activations::Fast).unwrap();
-        let xs = scale_raw(&file.header.input_scaling, raw.view());
+        let xs = model_inputs(&file.header, raw.view()).unwrap();
         let mut w = Array3::zeros((windows.len(), 6, 2));
         for i in 0..windows.len() {
             w.index_axis_mut(Axis(0), i)
                 .assign(&xs.slice(ndarray::s![i..i + 6, ..]));
         }
         let (y, _) = runner.run_windows(w.view(), None).unwrap();
-        let y = unscale_raw(&file.header.output_scaling, y.view());
+        let last = raw.slice(ndarray::s![5..5 + windows.len(), ..]);
+        let y = raw_outputs(&file.header, y.view(), last).unwrap();
         y.iter().zip(&a).fold(0.0, |m, (p, t)| m.max((p - t).abs()))
     };
     let (err_plain, err_folded) = (q(&plain), q(&folded));

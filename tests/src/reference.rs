@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lstm_core::file::{Header, Scaling, Task, TrainingMode, MAX_LAYERS};
+use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode, MAX_LAYERS};
 use lstm_core::{LayerShape, NumberFormat};
 use serde::Deserialize;
 
@@ -220,6 +220,7 @@ impl Case {
             output_scaling: Scaling::Identity,
             mode: TrainingMode::Stateful,
             task: Task::Regression,
+            differencing: Differencing::None,
         })
     }
 

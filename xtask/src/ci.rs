@@ -7,7 +7,9 @@
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
 //!    formats from `shared/reference/` (stacked layers, windowed, Q16.16),
 //!    and the device's own rejection of a corrupt and a mismatched model file;
-//! 5. the golden logs.
+//! 5. `cargo xtask demo` on both bundled series (train, export Q4.12, QEMU,
+//!    host and device identical; airline is trained on first differences);
+//! 6. the golden logs.
 
 use std::path::Path;
 use std::process::Command;
@@ -148,6 +150,11 @@ pub fn cmd(args: Args) -> Result<()> {
                 expect_pass(&model, Machine::Mps2An386)
             },
         );
+    }
+    for dataset in ["sunspots", "airline"] {
+        s.step(&format!("demo --dataset {dataset}"), || {
+            crate::demo::run(dataset)
+        });
     }
     s.step("firmware rejects a corrupt model file", || {
         negative(Corruption::FlipBit, "model file rejected: CrcMismatch")

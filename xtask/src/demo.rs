@@ -1,24 +1,78 @@
-//! `cargo xtask demo`: the whole path on a fresh machine. Installs what is
-//! missing, trains a small LSTM on the bundled yearly sunspot numbers with
-//! `lstm-train`, exports it in Q4.12, builds the firmware with it, runs it
-//! under QEMU (Cortex-M4F), and prints host vs device predictions side by
-//! side, the metric on the held-out data, instructions per step, and flash
-//! and RAM use.
+//! `cargo xtask demo [--dataset sunspots|airline]`: the whole path on a
+//! fresh machine. Installs what is missing, trains a small LSTM on a bundled
+//! series with `lstm-train` (yearly sunspot numbers by default; monthly
+//! airline passengers, trained on first differences, with
+//! `--dataset airline`), exports it in Q4.12, builds the firmware with it,
+//! runs it under QEMU (Cortex-M4F), and prints host vs device predictions
+//! side by side, the metric on the held-out data next to the baselines,
+//! instructions per step, and flash and RAM use.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::firmware::{self, Machine, Options};
 use crate::util::{self, err, Args, Result};
 
-/// The bundled dataset.
-fn dataset() -> PathBuf {
-    util::root().join("data").join("sunspots.csv")
+/// A bundled series and how the demo trains on it.
+struct Dataset {
+    /// Name (`data/<name>.csv`, `--dataset <name>`).
+    name: &'static str,
+    /// What one value is, for the table's title.
+    what: &'static str,
+    /// `lstm-train fit` options besides the data and output directory.
+    fit: &'static [&'static str],
+    /// A reference figure from `shared/datasets/README.md`.
+    reference: &'static str,
 }
 
+const DATASETS: [Dataset; 2] = [
+    Dataset {
+        name: "sunspots",
+        what: "yearly mean sunspot number",
+        fit: &[
+            "--window", "12", "--season", "11", "--hidden", "32", "--seed", "42",
+        ],
+        reference: "ARIMA(9,0,0) RMSE 19.476",
+    },
+    Dataset {
+        name: "airline",
+        what: "monthly airline passengers, thousands; trained on first differences",
+        fit: &[
+            "--difference",
+            "--window",
+            "12",
+            "--hidden",
+            "32",
+            "--lr",
+            "0.002",
+            "--epochs",
+            "600",
+            "--val-split",
+            "0",
+            "--season",
+            "12",
+            "--seed",
+            "42",
+        ],
+        reference: "SARIMA RMSE about 16",
+    },
+];
+
 /// `cargo xtask demo`.
-pub fn cmd(args: Args) -> Result<()> {
+pub fn cmd(mut args: Args) -> Result<()> {
+    let name = args
+        .value("--dataset")?
+        .unwrap_or_else(|| "sunspots".into());
     args.finish()?;
+    run(&name)
+}
+
+/// The demo on the bundled dataset `name` (what `cargo xtask ci` runs too).
+pub fn run(name: &str) -> Result<()> {
+    let ds = DATASETS
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| err(format!("--dataset {name}: expected sunspots or airline")))?;
     let start = Instant::now();
     crate::setup::ensure()?;
 
@@ -35,26 +89,20 @@ pub fn cmd(args: Args) -> Result<()> {
     let trainer = root.join("target").join("release").join("lstm-train");
 
     // 1. Train (seconds) and 2. export in the 16-bit format with the held-out stream.
-    let run_dir = out.join("sunspots");
-    let data = dataset();
-    util::run(std::process::Command::new(&trainer).args([
-        "fit".as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-        "--window".as_ref(),
-        "12".as_ref(),
-        "--season".as_ref(),
-        "11".as_ref(),
-        "--hidden".as_ref(),
-        "32".as_ref(),
-        "--seed".as_ref(),
-        "42".as_ref(),
-        "--quiet".as_ref(),
-        "--out-dir".as_ref(),
-        run_dir.as_os_str(),
-    ]))?;
-    let model = out.join("sunspots.q4_12.lstm");
-    let inputs = out.join("sunspots.q4_12.lstm.inputs");
+    let run_dir = out.join(ds.name);
+    let data = root.join("data").join(format!("{}.csv", ds.name));
+    util::run(
+        std::process::Command::new(&trainer)
+            .args(["fit".as_ref(), "--data".as_ref(), data.as_os_str()])
+            .args(ds.fit)
+            .args([
+                "--quiet".as_ref(),
+                "--out-dir".as_ref(),
+                run_dir.as_os_str(),
+            ]),
+    )?;
+    let model = out.join(format!("{}.q4_12.lstm", ds.name));
+    let inputs = out.join(format!("{}.q4_12.lstm.inputs", ds.name));
     util::run(std::process::Command::new(&trainer).args([
         "export".as_ref(),
         "--model".as_ref(),
@@ -68,7 +116,7 @@ pub fn cmd(args: Args) -> Result<()> {
     ]))?;
 
     // 3. Host predictions of the same file (lstm-core on the host, via `predict`).
-    let host_csv = out.join("sunspots.host-predictions.csv");
+    let host_csv = out.join(format!("{}.host-predictions.csv", ds.name));
     util::run(std::process::Command::new(&trainer).args([
         "predict".as_ref(),
         "--model".as_ref(),
@@ -93,7 +141,13 @@ pub fn cmd(args: Args) -> Result<()> {
         )));
     }
 
-    side_by_side(&data, &host_csv, &report.log)?;
+    side_by_side(
+        ds,
+        &data,
+        &run_dir.join("metrics.json"),
+        &host_csv,
+        &report.log,
+    )?;
     firmware::print_summary(&report);
     let insn = crate::insn::measure(&model, &opts, false)?;
     crate::insn::print_table(&[insn]);
@@ -139,17 +193,31 @@ fn device_outputs(log: &str) -> Vec<f32> {
 /// Prints truth, host and device predictions for every held-out test step,
 /// with RMSE and MAE in original units, and fails unless the device's
 /// values equal the host's.
-fn side_by_side(data: &Path, host_csv: &Path, log: &str) -> Result<()> {
+fn side_by_side(
+    ds: &Dataset,
+    data: &Path,
+    metrics: &Path,
+    host_csv: &Path,
+    log: &str,
+) -> Result<()> {
     let truth = series(data)?;
     let host = series(host_csv)?;
     let device = device_outputs(log);
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(metrics)?)
+        .map_err(|e| err(format!("{}: {e}", metrics.display())))?;
     let n = truth.len();
-    let first_test = n * 8 / 10; // the trainer's chronological split: first ⌊0.8·n⌋ rows train
-    let start = n - 1 - device.len(); // the device streamed rows start ..= n-2
-    println!("\none-step-ahead forecasts on the held-out test split (yearly mean sunspot number)");
+    // The test rows the trainer scored (its chronological split).
+    let first_test = metrics["rows"][0]
+        .as_u64()
+        .ok_or_else(|| err("metrics.json has no test rows"))? as usize;
+    let start = n - 1 - device.len(); // the device gave forecasts after rows start ..= n-2
+    println!(
+        "\none-step-ahead forecasts on the held-out test split ({})",
+        ds.what
+    );
     println!(
         "{:<8} {:>8} {:>10} {:>10}",
-        "year", "truth", "host", "device"
+        "time", "truth", "host", "device"
     );
     let (mut se, mut ae, mut count) = (0.0, 0.0, 0usize);
     for (k, &y) in device.iter().enumerate() {
@@ -179,10 +247,27 @@ fn side_by_side(data: &Path, host_csv: &Path, log: &str) -> Result<()> {
     if count == 0 {
         return Err(err("no test predictions in the firmware log"));
     }
+    let baselines: Vec<String> = metrics["baselines"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .map(|b| {
+                    format!(
+                        "{} RMSE {:.3}",
+                        b["name"].as_str().unwrap_or("?"),
+                        b["metrics"]["rmse"].as_f64().unwrap_or(f64::NAN)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     println!(
-        "device on {count} held-out years: RMSE {:.3}, MAE {:.3} (baselines on the same years: naive RMSE 33.276, seasonal naive m=11 37.861, ARIMA(9,0,0) 19.476; shared/datasets/README.md)",
+        "device on {count} held-out steps: RMSE {:.3}, MAE {:.3} (trainer f32: RMSE {:.3}; baselines on the same steps: {}; {} in shared/datasets/README.md)",
         (se / count as f64).sqrt(),
-        ae / count as f64
+        ae / count as f64,
+        metrics["model"]["rmse"].as_f64().unwrap_or(f64::NAN),
+        baselines.join(", "),
+        ds.reference
     );
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lstm_core::file::{to_vec, Header, Scaling, Task, TrainingMode};
+use lstm_core::file::{to_vec, Differencing, Header, Scaling, Task, TrainingMode};
 use lstm_core::{LayerShape, NumberFormat};
 use serde_json::Value;
 
@@ -158,6 +158,7 @@ pub fn make_model(spec: &MakeModel) -> Result<String> {
         output_scaling: Scaling::Identity,
         mode: spec.mode,
         task: Task::Regression,
+        differencing: Differencing::None,
     };
     let bytes = to_vec(&header, &weights)?;
 

@@ -8,7 +8,7 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes before the postcard header: magic, version, flags, two lengths.
 pub const PREFIX_LEN: usize = 16;
 /// The weights blob starts at a multiple of this offset from the file's start.

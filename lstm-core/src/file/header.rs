@@ -122,6 +122,34 @@ pub enum TrainingMode {
     },
 }
 
+/// A transform of the raw series applied before the input scaling and
+/// undone after the output scaling (forecasting models of series with a
+/// trend, which bounded activations cannot extrapolate).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Differencing {
+    /// Raw samples go to the input scaling as they are.
+    None,
+    /// First differences: the model sees `scale(x[t] − x[t−1])`, feature by
+    /// feature, so the first raw sample only primes the difference and gives
+    /// no output; output `k`, unscaled, is a difference that is added to the
+    /// last raw value of input feature `targets[k]` (the forecast
+    /// `ŷ[t+1] = y[t] + d̂[t+1]`).
+    First {
+        /// For each output, the input feature holding the forecast series.
+        targets: Vec<u8, MAX_FEATURES>,
+    },
+}
+
+impl Differencing {
+    /// Raw samples needed before the first model input (0 or 1).
+    pub fn lag(&self) -> usize {
+        match self {
+            Differencing::None => 0,
+            Differencing::First { .. } => 1,
+        }
+    }
+}
+
 /// What the model's outputs mean.
 // The class names live inline: there is no heap to box them on.
 #[allow(clippy::large_enum_variant)]
@@ -153,6 +181,8 @@ pub struct Header<'a> {
     /// Regression or classification.
     #[serde(borrow)]
     pub task: Task<'a>,
+    /// Differencing of the raw series around the scalings.
+    pub differencing: Differencing,
 }
 
 impl Header<'_> {
@@ -234,6 +264,23 @@ impl Header<'_> {
                 if !self.output_scaling.is_empty() {
                     return Err(Error::Malformed("a classifier's outputs are not scaled"));
                 }
+            }
+        }
+        if let Differencing::First { targets } = &self.differencing {
+            if !matches!(self.task, Task::Regression) {
+                return Err(Error::Malformed(
+                    "only a regression model can be differenced",
+                ));
+            }
+            if targets.len() != self.output_size() {
+                return Err(Error::Malformed(
+                    "differencing needs one target feature per output",
+                ));
+            }
+            if targets.iter().any(|&t| usize::from(t) >= self.input_size()) {
+                return Err(Error::Malformed(
+                    "a differencing target is not an input feature",
+                ));
             }
         }
         if let TrainingMode::Windowed { window: 0 } = self.mode {

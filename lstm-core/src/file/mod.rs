@@ -9,7 +9,7 @@
 //! number format, every layer's shape and the buffer's alignment.
 //!
 //! ```
-//! use lstm_core::file::{Header, ModelFile, Scaling, Task, TrainingMode, write_to_slice, encoded_len};
+//! use lstm_core::file::{Differencing, Header, ModelFile, Scaling, Task, TrainingMode, write_to_slice, encoded_len};
 //! use lstm_core::{Dense, Exact, LayerShape, Lstm, NumberFormat, Stack, Stream};
 //!
 //! // A 1-input, 2-unit LSTM with a 1-output head, weights in PyTorch order.
@@ -23,6 +23,7 @@
 //!     output_scaling: Scaling::Identity,
 //!     mode: TrainingMode::Stateful,
 //!     task: Task::Regression,
+//!     differencing: Differencing::None,
 //! };
 //! let weights: Vec<f32> = (0..header.parameter_count().unwrap()).map(|k| k as f32 * 0.01).collect();
 //! let mut buf = lstm_core::file::AlignedBuf([0u8; 512]);
@@ -43,7 +44,9 @@ mod load;
 mod write;
 
 pub use frame::{ModelFile, CRC, FORMAT_VERSION, MAGIC, PREFIX_LEN, WEIGHTS_ALIGN};
-pub use header::{Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES, MAX_LAYERS};
+pub use header::{
+    Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES, MAX_LAYERS,
+};
 pub use load::{FromModelFile, LayerReader};
 #[cfg(feature = "std")]
 pub use write::to_vec;

@@ -18,9 +18,9 @@ use anyhow::{bail, ensure, Context};
 use clap::Args;
 use lstm_core::file::{Task, TrainingMode};
 use lstm_train::artifact::{DataSource, TaskKind, TrainMode, TrainedModel};
-use lstm_train::core_runner::{scale_raw, unscale_raw, Activations, CoreBytes, CoreRunner};
+use lstm_train::core_runner::{model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner};
 use lstm_train::data::{ForecastColumns, Table};
-use lstm_train::export::pad_scaled;
+use lstm_train::export::{pad_scaled, pad_series};
 use lstm_train::net::{Batch, HeadMode, Mode, NetConfig, Network};
 use ndarray::{s, Array2, Array3, Axis};
 
@@ -318,18 +318,27 @@ fn predict_with_file(bytes: &[u8], args: &PredictArgs) -> anyhow::Result<(String
     match &h.task {
         Task::Regression => {
             let series = read_series_for_file(&args.data, h.input_size())?;
-            let x = scale_raw(&h.input_scaling, series.values.view());
+            // Row r of `x` is the input of raw row r + lag (a differenced
+            // model has no input for the first row).
+            let lag = h.differencing.lag();
+            ensure!(
+                series.values.nrows() > lag,
+                "a differenced model needs at least 2 rows"
+            );
+            let x = model_inputs(h, series.values.view())?;
             let (y, first) = match h.mode {
                 TrainingMode::Windowed { window } => {
                     let w = window as usize;
                     (
                         runner.run_windows(all_windows(&x, w)?.view(), None)?.0,
-                        w - 1,
+                        w - 1 + lag,
                     )
                 }
-                TrainingMode::Stateful => (runner.run_sequence(x.view())?, 0),
+                TrainingMode::Stateful => (runner.run_sequence(x.view())?, lag),
             };
-            let pred = unscale_raw(&h.output_scaling, y.view());
+            // Forecast k came after raw row first + k.
+            let last_raw = series.values.slice(s![first..first + y.nrows(), ..]);
+            let pred = raw_outputs(h, y.view(), last_raw)?;
             forecast_csv(
                 &series.times,
                 first,
@@ -339,7 +348,7 @@ fn predict_with_file(bytes: &[u8], args: &PredictArgs) -> anyhow::Result<(String
         }
         Task::Classification { classes } => {
             let set = read_series_set(&args.data, h.input_size())?;
-            let (x, lengths) = pad_scaled(&h.input_scaling, &set.series);
+            let (x, lengths) = pad_scaled(h, &set.series)?;
             let (y, _) = runner.run_windows(x.view(), Some(&lengths))?;
             let names: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
             class_csv(&set, &names, &y)
@@ -404,12 +413,12 @@ fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(St
         }
         (TaskKind::Classification { classes }, DataSource::Classify { .. }) => {
             let set = read_series_set(data, model.net.input_size)?;
-            let scaled: Vec<Array2<f64>> = set
+            let scaled: Vec<Array2<f32>> = set
                 .series
                 .iter()
-                .map(|s| model.scaler_x.transform(s.view()))
+                .map(|s| model.scaler_x.transform(s.view()).mapv(|v| v as f32))
                 .collect();
-            let (x, lengths) = pad_scaled(&lstm_core::file::Scaling::Identity, &scaled);
+            let (x, lengths) = pad_series(&scaled, model.net.input_size);
             let mut net = Network::<f32>::new(NetConfig {
                 head: HeadMode::LastStep,
                 ..model.net.clone()
