@@ -5,6 +5,10 @@ use core::hint::black_box;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame, STACK_PAINT_VALUE};
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
+// The defmt logger: semihosting under QEMU, RTT on a real board (`rtt`).
+#[cfg(feature = "rtt")]
+use defmt_rtt as _;
+#[cfg(not(feature = "rtt"))]
 use defmt_semihosting as _;
 use lstm_core::file::ModelFile;
 use lstm_core::{RawIo, Scalar};

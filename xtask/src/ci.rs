@@ -9,7 +9,9 @@
 //!    and the device's own rejection of a corrupt and a mismatched model file;
 //! 5. `cargo xtask demo` on both bundled series (train, export Q4.12, QEMU,
 //!    host and device identical; airline is trained on first differences);
-//! 6. the golden logs.
+//! 6. the golden logs;
+//! 7. the README's board build (`FIRMWARE_MACHINE=stm32f411`, feature
+//!    `rtt`), its vector table at the STM32's flash address.
 
 use std::path::Path;
 use std::process::Command;
@@ -168,6 +170,7 @@ pub fn cmd(args: Args) -> Result<()> {
     s.step("golden", || {
         crate::golden::check(&crate::golden::MACHINES, false)
     });
+    s.step("firmware for a real board (stm32f411, rtt)", board_build);
 
     eprintln!("\n==== ci summary");
     for (name, secs) in &s.times {
@@ -278,5 +281,39 @@ fn negative(how: Corruption, want: &str) -> Result<()> {
         return Err(err(format!("expected `{want}` in the log")));
     }
     eprintln!("ok: exit {code:?}, log says `{want}`");
+    Ok(())
+}
+
+/// The README's board build: `FIRMWARE_MACHINE=stm32f411 cargo build
+/// --release --features rtt` in `firmware-example`; the reset vector must
+/// point into the STM32F411's flash (0x0800_0000..0x0808_0000) and the RTT
+/// control block must be there.
+fn board_build() -> Result<()> {
+    util::run(
+        firmware_cargo(&["build", "--release", "--features", "rtt"])
+            .env("FIRMWARE_MACHINE", "stm32f411"),
+    )?;
+    let elf = util::firmware_target_dir()
+        .join("thumbv7em-none-eabihf")
+        .join("release")
+        .join("firmware-example");
+    let nm = util::stdout_of(Command::new("arm-none-eabi-nm").arg(&elf))?;
+    let address = |name: &str| -> Option<u64> {
+        nm.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            let (a, _, n) = (w.next()?, w.next()?, w.next()?);
+            (n == name).then(|| u64::from_str_radix(a, 16).ok())?
+        })
+    };
+    let reset = address("Reset").ok_or_else(|| err("no `Reset` symbol in the board ELF"))?;
+    if !(0x0800_0000..0x0808_0000).contains(&reset) {
+        return Err(err(format!(
+            "Reset at {reset:#x}, not in the STM32F411's flash"
+        )));
+    }
+    if address("_SEGGER_RTT").is_none() {
+        return Err(err("no RTT control block (`_SEGGER_RTT`) in the board ELF"));
+    }
+    eprintln!("board ELF: Reset at {reset:#010x}, RTT control block present");
     Ok(())
 }
