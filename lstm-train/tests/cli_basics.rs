@@ -263,3 +263,27 @@ fn export_without_its_data_explains_and_no_data_still_exports() {
     assert!(s.contains("test metrics: skipped"), "{s}");
     assert!(out_file.exists());
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // `lstm-train inspect m.lstm | head -0`: the reader is gone before the
+    // first line; the tool must not print a panic (exit 141, or 0 if it
+    // wrote everything before the pipe closed).
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_model_file(dir.path(), NumberFormat::Q4_12);
+    let mut child = Command::new(BIN)
+        .args(["inspect", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.status.code() == Some(141) || out.status.success(),
+        "{:?}: {err}",
+        out.status
+    );
+}

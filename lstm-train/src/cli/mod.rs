@@ -104,9 +104,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Ends the process quietly, like other command-line tools, when stdout is
+/// closed early (`lstm-train inspect m.lstm | head -3`): Rust's `println!`
+/// panics on a broken pipe; this exits with 141 (128 + SIGPIPE) instead of
+/// printing a panic. Every other panic goes to the default hook.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
+}
+
 /// Parses the arguments (clap exits with code 2 on a usage error), runs the
 /// command, and prints an error chain on failure (exit code 1).
 pub fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
