@@ -17,6 +17,8 @@ mod model;
 
 #[cfg(target_os = "none")]
 mod device;
+#[cfg(target_os = "none")]
+mod selftest;
 
 #[cfg(not(target_os = "none"))]
 mod host;

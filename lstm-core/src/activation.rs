@@ -103,17 +103,21 @@ impl Activation<f32> for Fast {
 
 /// Linear interpolation in `table` (Q16.16 values sampled every `2^-(16-shift)`
 /// from `-half_range`), at the Q16.16 point `x`; saturates at the ends.
+///
+/// Everything fits in an `i32` (no 64-bit arithmetic on 32-bit cores): the
+/// offset is below 2·`half_range` ≤ 2²¹ and the table values lie in
+/// \[−2¹⁶, 2¹⁶\], so `|b − a|·frac < 2¹⁷·2¹² = 2²⁹`.
 #[inline]
 fn interpolate(table: &[i32; 513], half_range: i32, shift: u32, x: i32) -> i32 {
     let lo = -half_range;
     let hi = half_range - 1;
-    let offset = x.clamp(lo, hi) as i64 - lo as i64; // 0 ..= 2·half_range − 1
+    let offset = x.clamp(lo, hi).wrapping_sub(lo); // 0 ..= 2·half_range − 1
     let idx = (offset >> shift) as usize; // 0 ..= 511
     let frac = offset & ((1 << shift) - 1);
     match (table.get(idx), table.get(idx + 1)) {
         (Some(&a), Some(&b)) => {
-            let delta = (b as i64 - a as i64) * frac;
-            (a as i64 + ((delta + (1 << (shift - 1))) >> shift)) as i32
+            let delta = b.wrapping_sub(a).wrapping_mul(frac);
+            a.wrapping_add(delta.wrapping_add(1 << (shift - 1)) >> shift)
         }
         _ => table.last().copied().unwrap_or(0),
     }
@@ -200,6 +204,40 @@ impl Activation<Q16_16> for Fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The interpolation as first written, in `i64`: the `i32` version must
+    /// agree on every input either format can give it.
+    fn interpolate_i64(table: &[i32; 513], half_range: i32, shift: u32, x: i32) -> i32 {
+        let lo = -half_range;
+        let hi = half_range - 1;
+        let offset = x.clamp(lo, hi) as i64 - lo as i64;
+        let idx = (offset >> shift) as usize;
+        let frac = offset & ((1 << shift) - 1);
+        match (table.get(idx), table.get(idx + 1)) {
+            (Some(&a), Some(&b)) => {
+                let delta = (b as i64 - a as i64) * frac;
+                (a as i64 + ((delta + (1 << (shift - 1))) >> shift)) as i32
+            }
+            _ => table.last().copied().unwrap_or(0),
+        }
+    }
+
+    #[test]
+    fn interpolation_in_i32_equals_i64() {
+        let xs = (i32::MIN..=i32::MAX)
+            .step_by(65_521)
+            .chain((-(17 << 16)..=(17 << 16)).step_by(7))
+            .chain([i32::MIN, i32::MAX, -1, 0, 1]);
+        for x in xs {
+            for (table, half, shift) in [(&SIGMOID_Q16, 16 << 16, 12), (&TANH_Q16, 8 << 16, 11)] {
+                assert_eq!(
+                    interpolate(table, half, shift, x),
+                    interpolate_i64(table, half, shift, x),
+                    "x = {x}"
+                );
+            }
+        }
+    }
 
     fn sigmoid64(x: f64) -> f64 {
         1.0 / (1.0 + libm::exp(-x))

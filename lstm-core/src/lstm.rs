@@ -12,7 +12,7 @@ use core::marker::PhantomData;
 
 use crate::activation::Activation;
 use crate::layer::Layer;
-use crate::num::Scalar;
+use crate::num::{row, Scalar};
 
 /// Index of each gate in the weight blocks (PyTorch's order).
 pub mod gate {
@@ -126,13 +126,14 @@ impl<T: Scalar, A: Activation<T>, const IN: usize, const H: usize> Layer<T, IN, 
     #[inline]
     fn step(&self, state: &mut Self::State, x: &[T; IN]) -> [T; H] {
         let w = &self.weights;
-        let h_prev = state.h;
+        // 4-byte aligned, so that the Q4.12 `SMLALD` kernel can load it by words.
+        let h_prev = Align4(state.h);
         cell_step::<T, A>(
             w.w_ih.as_flattened().as_flattened(),
             w.w_hh.as_flattened().as_flattened(),
             w.bias.as_flattened(),
             x,
-            &h_prev,
+            &h_prev.0,
             &mut state.h,
             &mut state.c,
         );
@@ -140,11 +141,13 @@ impl<T: Scalar, A: Activation<T>, const IN: usize, const H: usize> Layer<T, IN, 
     }
 }
 
-/// `w[start..start + n]`, or an empty slice if out of range.
-#[inline]
-fn row<T>(w: &[T], start: usize, n: usize) -> &[T] {
-    w.get(start..start.saturating_add(n)).unwrap_or(&[])
-}
+/// A value at an address that is a multiple of 4.
+#[repr(C, align(4))]
+struct Align4<V>(V);
+
+/// Units per pass of the batched cell (see [`Scalar::gate_rows`]): the
+/// pre-activations of that many units (4 gates each) are kept on the stack.
+const CHUNK: usize = 32;
 
 /// One LSTM step over flat slices: the one implementation of the cell, used
 /// by [`Lstm`] (const-generic shapes) and by `DynModel` (runtime shapes).
@@ -164,6 +167,9 @@ pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
     h_out: &mut [T],
     c: &mut [T],
 ) {
+    if T::BATCHED_ROWS && h_prev.len() == h_out.len() {
+        return cell_step_batched::<T, A>(w_ih, w_hh, bias, x, h_prev, h_out, c);
+    }
     let (input, hidden) = (x.len(), h_out.len());
     let pre = |g: usize, j: usize| -> T {
         let acc = bias.get(g * hidden + j).map_or(T::ZERO, |&b| b).to_acc();
@@ -185,5 +191,53 @@ pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
         let o = A::sigmoid(pre(gate::O, j));
         *c = f.mul(*c).add(i.mul(g));
         *h = o.mul(A::tanh(*c));
+    }
+}
+
+/// [`cell_step`] for number types with a batched [`Scalar::gate_rows`]:
+/// the pre-activations of up to [`CHUNK`] units per gate in one call, then
+/// the activations and the cell update; the same arithmetic in the same
+/// order per value, so bit-identical results.
+#[inline]
+fn cell_step_batched<T: Scalar, A: Activation<T>>(
+    w_ih: &[T],
+    w_hh: &[T],
+    bias: &[T],
+    x: &[T],
+    h_prev: &[T],
+    h_out: &mut [T],
+    c: &mut [T],
+) {
+    let (input, hidden) = (x.len(), h_out.len());
+    for (chunk, (hs, cs)) in h_out.chunks_mut(CHUNK).zip(c.chunks_mut(CHUNK)).enumerate() {
+        let j0 = chunk * CHUNK;
+        let mut pre = [[T::ZERO; CHUNK]; 4];
+        for (g, p) in pre.iter_mut().enumerate() {
+            let r0 = (g * hidden).saturating_add(j0);
+            let (p, _) = p.split_at_mut(hs.len().min(CHUNK));
+            T::gate_rows(
+                bias.get(r0..).unwrap_or(&[]),
+                w_ih.get(r0.saturating_mul(input)..).unwrap_or(&[]),
+                x,
+                w_hh.get(r0.saturating_mul(hidden)..).unwrap_or(&[]),
+                h_prev,
+                p,
+            );
+        }
+        let [pi, pf, pg, po] = &pre;
+        for ((((h, c), &i), &f), (&g, &o)) in hs
+            .iter_mut()
+            .zip(cs.iter_mut())
+            .zip(pi)
+            .zip(pf)
+            .zip(pg.iter().zip(po))
+        {
+            let i = A::sigmoid(i);
+            let f = A::sigmoid(f);
+            let g = A::tanh(g);
+            let o = A::sigmoid(o);
+            *c = f.mul(*c).add(i.mul(g));
+            *h = o.mul(A::tanh(*c));
+        }
     }
 }

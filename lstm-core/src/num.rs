@@ -19,6 +19,11 @@
 use fixed::types::extra::{U12, U16};
 use fixed::{FixedI16, FixedI32};
 
+/// Q4.12 kernels with `SMLALD` for Cortex-M4/M7 (`thumbv7em-*`; see `build.rs`).
+#[cfg(lstm_arm_dsp)]
+#[allow(unsafe_code)]
+mod dsp;
+
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
 pub type Q4_12 = FixedI16<U12>;
@@ -140,6 +145,53 @@ pub trait Scalar:
             .zip(x.iter())
             .fold(acc, |a, (&w, &x)| Self::mac(a, w, x))
     }
+
+    /// Whether [`Scalar::gate_rows`] has a batched kernel on this target
+    /// (Q4.12 on `thumbv7em`), so that the LSTM cell should call it for many
+    /// rows at once rather than row by row.
+    #[doc(hidden)]
+    const BATCHED_ROWS: bool = false;
+
+    /// Pre-activations of `out.len()` consecutive LSTM gate rows: for every
+    /// `r`, `out[r] = from_acc(dot(dot(bias[r].to_acc(), w_ih_r, x), w_hh_r, h))`
+    /// where `w_ih_r = w_ih[r·x.len() .. (r+1)·x.len()]` and
+    /// `w_hh_r = w_hh[r·h.len() .. (r+1)·h.len()]`; a missing bias reads as
+    /// zero and a row that does not fit in its slice as empty.
+    #[inline]
+    fn gate_rows(
+        bias: &[Self],
+        w_ih: &[Self],
+        x: &[Self],
+        w_hh: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        gate_rows_portable(bias, w_ih, x, w_hh, h, out)
+    }
+}
+
+/// `w[start..start + n]`, or an empty slice if out of range.
+#[inline]
+pub(crate) fn row<T>(w: &[T], start: usize, n: usize) -> &[T] {
+    w.get(start..start.saturating_add(n)).unwrap_or(&[])
+}
+
+/// The portable [`Scalar::gate_rows`].
+#[inline]
+fn gate_rows_portable<T: Scalar>(
+    bias: &[T],
+    w_ih: &[T],
+    x: &[T],
+    w_hh: &[T],
+    h: &[T],
+    out: &mut [T],
+) {
+    let (input, hidden) = (x.len(), h.len());
+    for (r, o) in out.iter_mut().enumerate() {
+        let acc = bias.get(r).map_or(T::ZERO, |&b| b).to_acc();
+        let acc = T::dot(acc, row(w_ih, r.saturating_mul(input), input), x);
+        *o = T::from_acc(T::dot(acc, row(w_hh, r.saturating_mul(hidden), hidden), h));
+    }
 }
 
 impl Scalar for f32 {
@@ -252,37 +304,76 @@ impl Scalar for Q4_12 {
         // |a·b| ≤ 2^30 is exact in an i32; the sum saturates (never wraps).
         acc.saturating_add((a.to_bits() as i32 * b.to_bits() as i32) as i64)
     }
-    /// Sums the products in a plain `i64`, which cannot overflow: each
-    /// product is at most 2^30 in magnitude and there are at most 2^32 of
-    /// them; only the final addition to `acc` needs to saturate.
+    /// Sums the products exactly in an `i64`; only the final addition to
+    /// `acc` saturates. On `thumbv7em` (Cortex-M4/M7) two products per
+    /// `SMLALD` instruction, with the same result.
     #[inline]
     fn dot(acc: i64, w: &[Self], x: &[Self]) -> i64 {
-        if w.len() as u64 > 1 << 32 {
-            return w
-                .iter()
-                .zip(x.iter())
-                .fold(acc, |a, (&w, &x)| Self::mac(a, w, x));
+        #[cfg(lstm_arm_dsp)]
+        {
+            // `SMLALD`: the same exact sum (lengths < 2^31 on this target).
+            acc.saturating_add(dsp::dot(w, x))
         }
-        let sum: i64 = w
-            .iter()
-            .zip(x.iter())
-            .map(|(w, x)| (w.to_bits() as i32 * x.to_bits() as i32) as i64)
-            .sum();
-        acc.saturating_add(sum)
+        #[cfg(not(lstm_arm_dsp))]
+        {
+            q12_dot_portable(acc, w, x)
+        }
+    }
+    #[cfg(lstm_arm_dsp)]
+    const BATCHED_ROWS: bool = true;
+    #[cfg(lstm_arm_dsp)]
+    #[inline]
+    fn gate_rows(
+        bias: &[Self],
+        w_ih: &[Self],
+        x: &[Self],
+        w_hh: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        if !dsp::gate_rows(bias, w_ih, x, w_hh, h, out) {
+            gate_rows_portable(bias, w_ih, x, w_hh, h, out)
+        }
     }
     #[inline]
     fn from_acc(acc: i64) -> Self {
         // (acc + 2^11) >> 12 without overflow at i64::MAX.
         Q4_12::from_bits(sat_i16((acc >> 12) + ((acc >> 11) & 1)))
     }
+    /// `from_acc(mac(0, a, b))`, in 32-bit arithmetic: the product
+    /// (`|a·b| ≤ 2^30`) and its rounded shift fit in an `i32`.
     #[inline]
     fn mul(self, other: Self) -> Self {
-        Self::from_acc(Self::mac(0, self, other))
+        let p = self.to_bits() as i32 * other.to_bits() as i32;
+        let r = (p >> 12) + ((p >> 11) & 1);
+        Q4_12::from_bits(r.clamp(i16::MIN as i32, i16::MAX as i32) as i16)
     }
     #[inline]
     fn add(self, other: Self) -> Self {
         self.saturating_add(other)
     }
+}
+
+/// The portable Q4.12 dot product: sums the products in a plain `i64`,
+/// which cannot overflow (each product is at most 2^30 in magnitude and
+/// there are at most 2^32 of them); only the final addition to `acc`
+/// saturates. Used on every target without the `SMLALD` kernel, whose
+/// results it defines.
+#[cfg_attr(lstm_arm_dsp, allow(dead_code))]
+#[inline]
+fn q12_dot_portable(acc: i64, w: &[Q4_12], x: &[Q4_12]) -> i64 {
+    if w.len() as u64 > 1 << 32 {
+        return w
+            .iter()
+            .zip(x.iter())
+            .fold(acc, |a, (&w, &x)| Q4_12::mac(a, w, x));
+    }
+    let sum: i64 = w
+        .iter()
+        .zip(x.iter())
+        .map(|(w, x)| (w.to_bits() as i32 * x.to_bits() as i32) as i64)
+        .sum();
+    acc.saturating_add(sum)
 }
 
 impl Scalar for Q16_16 {
@@ -324,5 +415,55 @@ impl Scalar for Q16_16 {
     #[inline]
     fn add(self, other: Self) -> Self {
         self.saturating_add(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Q4_12::mul` in 32-bit arithmetic equals `from_acc(mac(0, a, b))`.
+    #[test]
+    fn q4_12_mul_equals_from_acc_of_mac() {
+        let values = (i16::MIN..=i16::MAX).step_by(97).chain([
+            i16::MIN,
+            i16::MIN + 1,
+            -1,
+            0,
+            1,
+            2047,
+            2048,
+            i16::MAX,
+        ]);
+        for a in values.clone() {
+            for b in values.clone() {
+                let (a, b) = (Q4_12::from_bits(a), Q4_12::from_bits(b));
+                assert_eq!(a.mul(b), Q4_12::from_acc(Q4_12::mac(0, a, b)), "{a} * {b}");
+            }
+        }
+    }
+
+    /// The default and the (possibly batched) `gate_rows` agree with the
+    /// row-by-row definition, including missing rows and biases.
+    #[test]
+    fn gate_rows_matches_definition() {
+        let v = |k: usize| Q4_12::from_bits(((k * 7919) % 65536) as u16 as i16);
+        let bias: [Q4_12; 5] = core::array::from_fn(v);
+        let w_ih: [Q4_12; 13] = core::array::from_fn(|k| v(k + 11));
+        let w_hh: [Q4_12; 40] = core::array::from_fn(|k| v(k + 101));
+        let x = [v(3), v(4), v(5)];
+        let h: [Q4_12; 8] = core::array::from_fn(|k| v(k + 1001));
+        for rows in 0..6 {
+            for (nx, nh) in [(0, 0), (1, 8), (3, 8), (3, 7), (2, 6)] {
+                let mut out = [Q4_12::ZERO; 6];
+                Q4_12::gate_rows(&bias, &w_ih, &x[..nx], &w_hh, &h[..nh], &mut out[..rows]);
+                for (r, &got) in out[..rows].iter().enumerate() {
+                    let acc = bias.get(r).map_or(0, |b| b.to_acc());
+                    let acc = Q4_12::dot(acc, row(&w_ih, r * nx, nx), &x[..nx]);
+                    let want = Q4_12::from_acc(Q4_12::dot(acc, row(&w_hh, r * nh, nh), &h[..nh]));
+                    assert_eq!(got, want, "rows {rows}, in {nx}, hidden {nh}, row {r}");
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,179 @@
+//! Start-up self-test of `lstm-core`'s Q4.12 dot products on the device.
+//!
+//! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot` and
+//! `Q4_12::gate_rows` run the `SMLALD` assembly kernels of
+//! `lstm-core/src/num/dsp.rs`; elsewhere (Cortex-M0, microbit) the portable
+//! code. Either way, this checks them bit for bit against the plain
+//! arithmetic written out here: every length 0..=67, odd and even, slices
+//! starting at 4-byte-aligned and at misaligned addresses, random and extreme
+//! values (`i16::MIN`·`i16::MIN` = 2³⁰ per product), and starting
+//! accumulators near `i64::MAX`/`i64::MIN` so that the final saturating
+//! addition is exercised. Logs one line; on a mismatch logs it and exits QEMU
+//! with a failure status.
+
+use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
+use lstm_core::{Scalar, Q4_12};
+
+/// Longest dot product tested.
+const MAX_LEN: usize = 67;
+/// Gate-row shapes: rows, inputs, hidden units.
+const ROWS: [usize; 4] = [0, 1, 3, 5];
+const INPUTS: [usize; 5] = [0, 1, 2, 3, 5];
+const HIDDEN: [usize; 9] = [0, 1, 2, 6, 7, 8, 10, 16, 34];
+
+/// Buffers at a 4-byte-aligned address (offset by one value to misalign).
+#[repr(C, align(4))]
+struct Buf<const N: usize>([Q4_12; N]);
+
+/// xorshift32: deterministic test values.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        x
+    }
+
+    /// A value of the given pattern: random, or extremes.
+    fn value(&mut self, pattern: u32, k: usize) -> i16 {
+        match pattern {
+            0 => self.next() as i16,
+            1 => i16::MIN,
+            2 => i16::MAX,
+            3 => {
+                if k.is_multiple_of(2) {
+                    i16::MIN
+                } else {
+                    i16::MAX
+                }
+            }
+            _ => (self.next() % 64) as i16 - 32,
+        }
+    }
+}
+
+/// `acc + Σ w·x`: products summed exactly in an `i64`, saturated once.
+fn ref_dot(acc: i64, w: &[Q4_12], x: &[Q4_12]) -> i64 {
+    let sum: i64 = w
+        .iter()
+        .zip(x)
+        .map(|(w, x)| i64::from(w.to_bits()) * i64::from(x.to_bits()))
+        .sum();
+    acc.saturating_add(sum)
+}
+
+/// Q4.12 rounding to nearest (ties up) and saturation of an accumulator.
+fn ref_from_acc(acc: i64) -> i16 {
+    let v = (i128::from(acc) + 2048) >> 12;
+    v.clamp(i128::from(i16::MIN), i128::from(i16::MAX)) as i16
+}
+
+fn fill(buf: &mut [Q4_12], rng: &mut Rng, pattern: u32) {
+    for (k, v) in buf.iter_mut().enumerate() {
+        *v = Q4_12::from_bits(rng.value(pattern, k));
+    }
+}
+
+fn fail(what: &str, case: u32) -> ! {
+    defmt::error!(
+        "selftest: {=str} differs from the reference (case {=u32})",
+        what,
+        case
+    );
+    debug::exit(EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Runs every case; returns only if all pass.
+pub fn run() {
+    let mut rng = Rng(0x2545_f491);
+    let mut cases = 0u32;
+    let accs = [
+        0,
+        -(1 << 27),
+        i64::MAX - (1 << 33),
+        i64::MIN + (1 << 33),
+        i64::MAX,
+        i64::MIN,
+    ];
+
+    let mut w = Buf([Q4_12::ZERO; MAX_LEN + 2]);
+    let mut x = Buf([Q4_12::ZERO; MAX_LEN + 2]);
+    for pattern in 0..5 {
+        fill(&mut w.0, &mut rng, pattern);
+        fill(&mut x.0, &mut rng, if pattern == 2 { 1 } else { pattern });
+        for n in 0..=MAX_LEN {
+            for (wo, xo) in [(0, 0), (1, 1), (0, 1), (1, 0)] {
+                let (Some(ws), Some(xs)) = (w.0.get(wo..wo + n), x.0.get(xo..xo + n)) else {
+                    continue;
+                };
+                for &acc in &accs {
+                    cases += 1;
+                    if Q4_12::dot(acc, ws, xs) != ref_dot(acc, ws, xs) {
+                        fail("Q4_12::dot", cases);
+                    }
+                }
+                // Unequal lengths: the common length counts.
+                cases += 1;
+                let longer = w.0.get(wo..).unwrap_or(&[]);
+                if Q4_12::dot(0, longer, xs) != ref_dot(0, longer, xs) {
+                    fail("Q4_12::dot (unequal lengths)", cases);
+                }
+            }
+        }
+    }
+
+    // Gate rows: bias, rows of w_ih·x and w_hh·h, rounding and saturation.
+    let mut bias = Buf([Q4_12::ZERO; 6]);
+    let mut w_ih = Buf([Q4_12::ZERO; 5 * 5 + 1]);
+    let mut xv = Buf([Q4_12::ZERO; 5 + 1]);
+    let mut w_hh = Buf([Q4_12::ZERO; 5 * 34 + 1]);
+    let mut h = Buf([Q4_12::ZERO; 34 + 1]);
+    let mut out = [Q4_12::ZERO; 5];
+    for pattern in 0..5 {
+        fill(&mut bias.0, &mut rng, pattern);
+        fill(&mut w_ih.0, &mut rng, pattern);
+        fill(&mut xv.0, &mut rng, pattern);
+        fill(&mut w_hh.0, &mut rng, pattern);
+        fill(&mut h.0, &mut rng, if pattern == 2 { 1 } else { pattern });
+        for rows in ROWS {
+            for input in INPUTS {
+                for hidden in HIDDEN {
+                    for off in 0..2 {
+                        let (Some(b), Some(wi), Some(xs), Some(wh), Some(hs), Some(o)) = (
+                            bias.0.get(off..off + rows),
+                            w_ih.0.get(off..off + rows * input),
+                            xv.0.get(off..off + input),
+                            w_hh.0.get(off..off + rows * hidden),
+                            h.0.get(off..off + hidden),
+                            out.get_mut(..rows),
+                        ) else {
+                            continue;
+                        };
+                        cases += 1;
+                        Q4_12::gate_rows(b, wi, xs, wh, hs, o);
+                        for (r, got) in o.iter().enumerate() {
+                            let wir = wi.get(r * input..(r + 1) * input).unwrap_or(&[]);
+                            let whr = wh.get(r * hidden..(r + 1) * hidden).unwrap_or(&[]);
+                            let acc = b.get(r).map_or(0, |b| i64::from(b.to_bits()) << 12);
+                            let want = ref_from_acc(ref_dot(ref_dot(acc, wir, xs), whr, hs));
+                            if got.to_bits() != want {
+                                fail("Q4_12::gate_rows", cases);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    defmt::info!(
+        "selftest: Q4.12 dot products match the reference in {=u32} cases",
+        cases
+    );
+}
