@@ -163,6 +163,7 @@ fn main() -> ! {
         model::ACTIVATION,
         model::MODE
     );
+    #[cfg(feature = "selftest")]
     crate::selftest::run();
 
     let (file, model) = load();

@@ -17,7 +17,7 @@ mod model;
 
 #[cfg(target_os = "none")]
 mod device;
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", feature = "selftest"))]
 mod selftest;
 
 #[cfg(not(target_os = "none"))]

@@ -91,6 +91,7 @@ fn fail(what: &str, case: u32) -> ! {
 }
 
 /// Runs every case; returns only if all pass.
+#[inline(never)]
 pub fn run() {
     let mut rng = Rng(0x2545_f491);
     let mut cases = 0u32;

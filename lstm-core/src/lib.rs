@@ -19,6 +19,7 @@ pub mod file;
 pub mod layer;
 pub mod lstm;
 pub mod num;
+#[cfg(feature = "serde")]
 pub mod raw;
 pub mod stream;
 
@@ -28,5 +29,6 @@ pub use error::Error;
 pub use layer::{Layer, LayerShape, Stack};
 pub use lstm::{Lstm, LstmState, LstmWeights};
 pub use num::{NumberFormat, Scalar, Q16_16, Q4_12};
+#[cfg(feature = "serde")]
 pub use raw::RawIo;
 pub use stream::{Stream, WindowedStream};

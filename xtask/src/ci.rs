@@ -98,14 +98,21 @@ pub fn cmd(args: Args) -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     );
     for target in THUMB_TARGETS {
-        for features in [None, Some("defmt")] {
+        // Default features, + defmt, and none at all (no model file types).
+        for features in [None, Some("defmt"), Some("")] {
             let mut args = vec!["build", "-p", "lstm-core", "--target", target];
-            if let Some(f) = features {
-                args.extend(["--features", f]);
+            match features {
+                Some("") => args.push("--no-default-features"),
+                Some(f) => args.extend(["--features", f]),
+                None => {}
             }
             let name = format!(
                 "lstm-core {target}{}",
-                features.map_or(String::new(), |f| format!(" +{f}"))
+                match features {
+                    Some("") => " --no-default-features".to_string(),
+                    Some(f) => format!(" +{f}"),
+                    None => String::new(),
+                }
             );
             s.cargo(&name, &args, &[]);
         }
