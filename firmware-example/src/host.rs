@@ -16,7 +16,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = ModelFile::parse(&model::MODEL.0)?;
     let model: Model<'_> = file.model::<T, Model<'_>>()?;
     let mut stream = Streamer::new(&model);
-    let mut bytes = Vec::with_capacity(data::STEPS * OUT * core::mem::size_of::<T>());
+    let mut bytes = Vec::with_capacity(data::OUTPUTS * OUT * core::mem::size_of::<T>());
     let stdout = std::io::stdout();
     let mut log = stdout.lock();
     writeln!(
