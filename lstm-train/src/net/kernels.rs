@@ -7,7 +7,7 @@
 //! they perform the same IEEE operations in the same order (no FMA
 //! contraction), so both paths give bit-identical results (tested).
 
-use super::gemm::{gemm_f32, gemm_portable, PackedB};
+use super::gemm::{gemm_f32, gemm_portable, tn_panel_f32, tn_panel_portable, APair, PackedB};
 use super::Scalar;
 
 /// Shapes of one step: `batch` rows of `hidden` units.
@@ -27,16 +27,25 @@ pub trait CellKernels: Sized {
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, Self>);
     /// Backward step over all rows.
     fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, Self>);
-    /// `C = [C +] A · B` with a packed `B` (operands checked by
-    /// [`super::gemm::gemm_packed`]).
+    /// `C = [C +] A · B` with a two-part `A` and a packed `B` (operands
+    /// checked by [`super::gemm::gemm_packed2`]).
     fn gemm_packed_checked(
         m: usize,
-        a: &[Self],
-        lda: usize,
+        a: &APair<'_, Self>,
         b: &PackedB<Self>,
         c: &mut [Self],
         ldc: usize,
         accumulate: bool,
+    );
+    /// Panel kernel of [`super::gemm::gemm_tn`] (operands checked there).
+    fn tn_panel(
+        kc: usize,
+        apack: &[Self],
+        m: usize,
+        bpanel: &[Self],
+        c: &mut [Self],
+        ldc: usize,
+        nr: usize,
     );
 }
 
@@ -49,14 +58,24 @@ impl CellKernels for f64 {
     }
     fn gemm_packed_checked(
         m: usize,
-        a: &[f64],
-        lda: usize,
+        a: &APair<'_, f64>,
         b: &PackedB<f64>,
         c: &mut [f64],
         ldc: usize,
         accumulate: bool,
     ) {
-        gemm_portable(m, a, lda, b, c, ldc, accumulate)
+        gemm_portable(m, a, b, c, ldc, accumulate)
+    }
+    fn tn_panel(
+        kc: usize,
+        apack: &[f64],
+        m: usize,
+        bpanel: &[f64],
+        c: &mut [f64],
+        ldc: usize,
+        nr: usize,
+    ) {
+        tn_panel_portable(kc, apack, m, bpanel, c, ldc, nr)
     }
 }
 
@@ -69,14 +88,24 @@ impl CellKernels for f32 {
     }
     fn gemm_packed_checked(
         m: usize,
-        a: &[f32],
-        lda: usize,
+        a: &APair<'_, f32>,
         b: &PackedB<f32>,
         c: &mut [f32],
         ldc: usize,
         accumulate: bool,
     ) {
-        gemm_f32(m, a, lda, b, c, ldc, accumulate)
+        gemm_f32(m, a, b, c, ldc, accumulate)
+    }
+    fn tn_panel(
+        kc: usize,
+        apack: &[f32],
+        m: usize,
+        bpanel: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        nr: usize,
+    ) {
+        tn_panel_f32(kc, apack, m, bpanel, c, ldc, nr)
     }
 }
 

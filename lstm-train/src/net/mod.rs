@@ -13,9 +13,11 @@
 //!
 //! Internally the network works time-major (`row = t * B + b`) on
 //! preallocated buffers ([`Network`] owns them and reuses them from call to
-//! call): the input projection of a whole layer is one GEMM, each step adds
-//! one fused `B x H · H x 4H` product, and the backward pass computes the
-//! weight gradients of a layer with one GEMM each after the recurrence.
+//! call): each forward step computes all four gates with one fused
+//! `B x (IN + H) · (IN + H) x 4H` product `[x_t | h_{t-1}] · [W_ih; W_hh]ᵀ`,
+//! each backward step one `B x 4H · 4H x H` product, and after the
+//! recurrence the weight and bias gradients of a layer come from a single
+//! blocked product `[h_{t-1} | x_t | 1]ᵀ · dG` over all `T · B` rows.
 //!
 //! Sequences of different lengths in one batch are supported: sample `b`
 //! has length `lengths[b] <= T`; its state is frozen after its last step, its

@@ -5,7 +5,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2};
 use rand::RngCore;
 
-use super::gemm::{gemm_packed, PackedB};
+use super::gemm::{gemm_packed, gemm_packed2, gemm_tn, PackedB, TnScratch, TnSeg};
 use super::kernels::{BwdStep, FwdStep, StepDims};
 use super::loss::{check_target, data_loss, last_row};
 use super::{
@@ -137,12 +137,10 @@ struct PartLayer<F> {
     dropped: Vec<F>,
     /// `[T*Bp][H]`: gradient arriving at the outputs `h_t` from above.
     dh: Vec<F>,
-    /// `[4H][H]`: this part's share of the `weight_hh` gradient.
-    dw_hh: Vec<F>,
-    /// `[4H][IN]`: this part's share of the `weight_ih` gradient.
-    dw_ih: Vec<F>,
-    /// `[4H]`: this part's share of the bias gradient.
-    db: Vec<F>,
+    /// `[H + IN + 1][4H]`: this part's share of the transposed weight
+    /// gradients, `weight_hh` (rows `0..H`), `weight_ih` (rows
+    /// `H..H + IN`), then the bias gradient (last row).
+    dw_t: Vec<F>,
 }
 
 /// A contiguous range of samples `b0..b0+bp` of the batch with its own
@@ -163,6 +161,8 @@ struct Part<F> {
     dh_rec: Vec<F>,
     /// `[Bp][H]` `dL/dc_t`.
     dc: Vec<F>,
+    /// Packing buffers of the weight-gradient products.
+    tn: TnScratch<F>,
 }
 
 /// Per-layer data derived from the parameters, shared by all parts.
@@ -170,10 +170,13 @@ struct Part<F> {
 struct SharedLayer<F> {
     /// `[4H]`: `bias_ih + bias_hh`.
     bias: Vec<F>,
-    /// `weight_hh^T` (`H x 4H`) packed for the per-step forward product.
-    whh_t: PackedB<F>,
+    /// `[weight_ih^T; weight_hh^T]` (`(IN + H) x 4H`) packed for the
+    /// per-step forward product `[x_t | h_{t-1}] · W^T`.
+    w_t: PackedB<F>,
     /// `weight_hh` (`4H x H`) packed for the per-step backward product.
     whh: PackedB<F>,
+    /// `weight_ih` (`4H x IN`) packed for the gradient to the layer below.
+    wih: PackedB<F>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -265,7 +268,6 @@ fn run_parts<F: Send, G: Fn(&mut Part<F>) + Sync>(parts: &mut [Part<F>], f: G) {
 fn forward_part<F: Scalar>(
     part: &mut Part<F>,
     shared: &[SharedLayer<F>],
-    params: &Params<F>,
     x: ArrayView3<'_, F>,
     state0: Option<&State<F>>,
     train: bool,
@@ -299,28 +301,23 @@ fn forward_part<F: Scalar>(
 
     let nl = layers.len();
     for l in 0..nl {
-        let p = &params.layers[l];
         let sl = &shared[l];
         let (below, rest) = layers.split_at_mut(l);
         let cur = &mut rest[0];
         let h = cur.hidden;
         let g4 = 4 * h;
         let bh = bp * h;
-        {
-            let input = if l == 0 {
-                mat(xt, tbp, nin)
+        let (input, nx): (&[F], usize) = if l == 0 {
+            (xt, nin)
+        } else {
+            let prev = &below[l - 1];
+            let hp = prev.hidden;
+            if train {
+                (&prev.dropped, hp)
             } else {
-                let prev = &below[l - 1];
-                let hp = prev.hidden;
-                if train {
-                    mat(&prev.dropped, tbp, hp)
-                } else {
-                    mat(&prev.h[bp * hp..], tbp, hp)
-                }
-            };
-            let mut gates = mat_mut(&mut cur.gates, tbp, g4);
-            general_mat_mul(F::one(), &input, &p.weight_ih.t(), F::zero(), &mut gates);
-        }
+                (&prev.h[bp * hp..], hp)
+            }
+        };
         match state0 {
             Some(s) => {
                 let rows = ndarray::s![b0..b0 + bp, ..];
@@ -344,9 +341,15 @@ fn forward_part<F: Scalar>(
             let cprev = &cp[t * bh..];
             let cnext = &mut cn[..bh];
             let gates_t = &mut cur.gates[t * bp * g4..(t + 1) * bp * g4];
-            if t > 0 || state0.is_some() {
-                gemm_packed(bp, &hprev[..bh], h, &sl.whh_t, gates_t, g4, true);
-            }
+            // gates = x_t · W_ih^T + h_{t-1} · W_hh^T (a zero initial state
+            // contributes nothing)
+            let xs = (&input[t * bp * nx..(t + 1) * bp * nx], nx, nx);
+            let hs = if t > 0 || state0.is_some() {
+                (&hprev[..bh], h, h)
+            } else {
+                (&hprev[..0], 0, 0)
+            };
+            gemm_packed2(bp, xs, hs, &sl.w_t, gates_t, g4, false);
             F::step_forward(
                 StepDims {
                     batch: bp,
@@ -391,7 +394,6 @@ fn backward_part<F: Scalar>(
     batch: usize,
     steps: usize,
     train: bool,
-    has_state0: bool,
 ) {
     let Part {
         b0,
@@ -401,6 +403,7 @@ fn backward_part<F: Scalar>(
         layers,
         dh_rec,
         dc,
+        tn,
     } = part;
     let (b0, bp) = (*b0, *bp);
     let tbp = bp * steps;
@@ -461,59 +464,90 @@ fn backward_part<F: Scalar>(
                 gemm_packed(bp, gates_t, g4, &sl.whh, dh_rec, h, false);
             }
         }
-        // weight gradients: one product each over all of the part's steps;
-        // the zero initial state (block 0 of `h`) contributes nothing
-        let r0 = if has_state0 { 0 } else { bp };
-        cur.dw_hh[..g4 * h].fill(F::zero());
-        if tbp > r0 {
-            general_mat_mul(
-                F::one(),
-                &mat(&cur.gates[r0 * g4..], tbp - r0, g4).t(),
-                &mat(&cur.h[r0 * h..], tbp - r0, h),
-                F::zero(),
-                &mut mat_mut(&mut cur.dw_hh, g4, h),
-            );
-        }
-        let dg = mat(&cur.gates, tbp, g4);
+        // weight gradients: one product over all of the part's steps,
+        // `[h_{t-1} | x_t]^T · dG` (a zero initial state in block 0 of `h`
+        // adds exact zeros), and the bias gradient as the column sums of dG
         {
-            let (input, nin) = if l == 0 {
-                let nin = p.weight_ih.ncols();
-                (mat(xt, tbp, nin), nin)
+            let nin = p.weight_ih.ncols();
+            let input: &[F] = if l == 0 {
+                xt
             } else {
                 let prev = &below[l - 1];
-                let hp = prev.hidden;
                 if train {
-                    (mat(&prev.dropped, tbp, hp), hp)
+                    &prev.dropped
                 } else {
-                    (mat(&prev.h[bp * hp..], tbp, hp), hp)
+                    &prev.h[bp * prev.hidden..]
                 }
             };
-            general_mat_mul(
-                F::one(),
-                &dg.t(),
-                &input,
-                F::zero(),
-                &mut mat_mut(&mut cur.dw_ih, g4, nin),
+            let segs = [
+                TnSeg {
+                    a: &cur.h[..tbp * h],
+                    lda: h,
+                    m: h,
+                },
+                TnSeg {
+                    a: &input[..tbp * nin],
+                    lda: nin,
+                    m: nin,
+                },
+            ];
+            gemm_tn(
+                tbp,
+                &segs,
+                &cur.gates[..tbp * g4],
+                g4,
+                g4,
+                &mut cur.dw_t,
+                tn,
             );
-        }
-        let db = &mut cur.db[..g4];
-        db.fill(F::zero());
-        for row in cur.gates[..tbp * g4].chunks_exact(g4) {
-            for (a, v) in db.iter_mut().zip(row) {
-                *a = *a + *v;
-            }
         }
         if l > 0 {
             let prev = &mut below[l - 1];
             let hp = prev.hidden;
-            let mut dprev = mat_mut(&mut prev.dh, tbp, hp);
-            general_mat_mul(F::one(), &dg, &p.weight_ih, F::zero(), &mut dprev);
+            gemm_rows(tbp, &cur.gates, g4, &sl.wih, &mut prev.dh, hp);
             if train {
                 for (d, m) in prev.dh[..tbp * hp].iter_mut().zip(&prev.mask[..tbp * hp]) {
                     *d = *d * *m;
                 }
             }
         }
+    }
+}
+
+/// Rows of a large product per call of [`gemm_packed`] (the `C` rows of a
+/// chunk stay in cache while the column panels pass over them).
+const ROW_CHUNK: usize = 48;
+
+/// `C = A · B` for `m` rows (`A` stride `lda`, `C` stride `b.n()`), in
+/// chunks of [`ROW_CHUNK`] rows.
+fn gemm_rows<F: Scalar>(m: usize, a: &[F], lda: usize, b: &PackedB<F>, c: &mut [F], ldc: usize) {
+    let mut i = 0;
+    while i < m {
+        let rows = ROW_CHUNK.min(m - i);
+        gemm_packed(rows, &a[i * lda..], lda, b, &mut c[i * ldc..], ldc, false);
+        i += rows;
+    }
+}
+
+/// Writes the sum over `parts` (in order) of the transposed rows
+/// `row0..row0 + dst.ncols()` of the `[..][dst.nrows()]` buffer `sel`
+/// selects into `dst`.
+fn sum_parts_t<F: Scalar>(
+    dst: &mut Array2<F>,
+    row0: usize,
+    parts: &[Part<F>],
+    sel: impl Fn(&Part<F>) -> &[F],
+) {
+    let (first, rest) = parts.split_first().expect("at least one part");
+    let n = dst.nrows();
+    let f = sel(first);
+    for ((j, i), d) in dst.indexed_iter_mut() {
+        let idx = (row0 + i) * n + j;
+        let mut s = f[idx];
+        for p in rest {
+            s = s + sel(p)[idx];
+        }
+        *d = s;
     }
 }
 
@@ -725,9 +759,7 @@ impl<F: Scalar> Network<F> {
                 grow(&mut lw.c, (tbp + bp) * h);
                 grow(&mut lw.tanh_c, tbp * h);
                 grow(&mut lw.dh, tbp * h);
-                grow(&mut lw.dw_hh, 4 * h * h);
-                grow(&mut lw.dw_ih, 4 * h * inp);
-                grow(&mut lw.db, 4 * h);
+                grow(&mut lw.dw_t, 4 * h * (h + inp + 1));
                 if train && l + 1 < nl {
                     grow(&mut lw.mask, tbp * h);
                     grow(&mut lw.dropped, tbp * h);
@@ -826,7 +858,7 @@ impl<F: Scalar> Network<F> {
             for ((d, a), b) in sl.bias.iter_mut().zip(&p.bias_ih).zip(&p.bias_hh) {
                 *d = *a + *b;
             }
-            sl.whh_t.pack(p.weight_hh.t());
+            sl.w_t.pack_stacked(&[p.weight_ih.t(), p.weight_hh.t()]);
         }
         // dropout masks between stacked layers, drawn layer by layer in
         // time-major order (independent of the split into parts)
@@ -845,7 +877,7 @@ impl<F: Scalar> Network<F> {
             let shared = &ws.shared;
             let (x, state0) = (batch.x, batch.state0);
             run_parts(&mut ws.parts[..nparts], |part| {
-                forward_part(part, shared, params, x, state0, train)
+                forward_part(part, shared, x, state0, train)
             });
         }
 
@@ -1076,25 +1108,28 @@ impl<F: Scalar> Network<F> {
             }
         }
 
-        for (sl, p) in ws.shared.iter_mut().zip(&params.layers) {
+        for (l, (sl, p)) in ws.shared.iter_mut().zip(&params.layers).enumerate() {
             sl.whh.pack(p.weight_hh.view());
+            if l > 0 {
+                sl.wih.pack(p.weight_ih.view());
+            }
         }
         {
             let shared = &ws.shared;
             let dtop = &ws.dhead[..rows * ht];
-            let (head, train, has_state0) = (cfg.head, ws.train, ws.has_state0);
+            let (head, train) = (cfg.head, ws.train);
             run_parts(&mut ws.parts[..nparts], |part| {
-                backward_part(
-                    part, shared, params, head, dtop, bsz, steps, train, has_state0,
-                )
+                backward_part(part, shared, params, head, dtop, bsz, steps, train)
             });
         }
 
         let parts = &ws.parts[..nparts];
         for (l, g) in grads.layers.iter_mut().enumerate().take(nl) {
-            sum_parts(g.weight_hh.iter_mut(), parts, |p| &p.layers[l].dw_hh);
-            sum_parts(g.weight_ih.iter_mut(), parts, |p| &p.layers[l].dw_ih);
-            sum_parts(g.bias_ih.iter_mut(), parts, |p| &p.layers[l].db);
+            let h = cfg.hidden_sizes[l];
+            sum_parts_t(&mut g.weight_hh, 0, parts, |p| &p.layers[l].dw_t);
+            sum_parts_t(&mut g.weight_ih, h, parts, |p| &p.layers[l].dw_t);
+            let brow = 4 * h * (h + cfg.layer_input_size(l));
+            sum_parts(g.bias_ih.iter_mut(), parts, |p| &p.layers[l].dw_t[brow..]);
             g.bias_hh.assign(&g.bias_ih);
         }
 
