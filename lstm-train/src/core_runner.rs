@@ -324,22 +324,23 @@ pub fn model_inputs(header: &Header<'_>, raw: ArrayView2<'_, f64>) -> Result<Arr
     let lag = header.differencing.lag();
     let (n, f) = raw.dim();
     let mut out = Array2::zeros((n.saturating_sub(lag), f));
-    let mut prev: Option<Vec<f32>> = None;
+    let mut prev = vec![0f32; f];
     let mut row_in = vec![0f32; f];
     let mut row_out = vec![0f32; f];
     let mut r = 0;
-    for raw_row in raw.rows() {
+    for (k, raw_row) in raw.rows().into_iter().enumerate() {
         for (d, &v) in row_in.iter_mut().zip(raw_row) {
             *d = v as f32;
         }
-        if header.model_input(prev.as_deref(), &row_in, &mut row_out)? {
+        let before = if k == 0 { None } else { Some(prev.as_slice()) };
+        if header.model_input(before, &row_in, &mut row_out)? {
             out.row_mut(r)
                 .iter_mut()
                 .zip(&row_out)
                 .for_each(|(o, &v)| *o = v);
             r += 1;
         }
-        prev = Some(row_in.clone());
+        std::mem::swap(&mut prev, &mut row_in);
     }
     Ok(out)
 }

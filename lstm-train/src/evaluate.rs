@@ -290,13 +290,7 @@ pub fn predict_with(
 ) -> Result<Predictions> {
     match (difference, data) {
         (true, TaskData::Forecast(d)) => {
-            let cfg = match &model.data {
-                crate::artifact::DataSource::Forecast { config, .. } => config.clone(),
-                crate::artifact::DataSource::Classify { .. } => {
-                    return Err(invalid("a classification model cannot forecast".into()))
-                }
-            };
-            let dd = TaskData::Forecast(Box::new(crate::fit::differenced(d, &cfg)?));
+            let dd = TaskData::Forecast(Box::new(crate::fit::differenced_for(model, d)?));
             let p = predict_split(model, &dd, split)?;
             crate::fit::undifference(&p, d)
         }

@@ -811,12 +811,7 @@ pub fn difference_targets(d: &ForecastData) -> Result<Vec<u8>, ExportError> {
 
 /// The first differences of `d` the model was trained on.
 fn differenced_data(model: &TrainedModel, d: &ForecastData) -> Result<ForecastData, ExportError> {
-    let DataSource::Forecast { config, .. } = &model.data else {
-        return Err(ExportError::Unsupported(
-            "only a forecasting model can be trained on first differences".into(),
-        ));
-    };
-    crate::fit::differenced(d, config)
+    crate::fit::differenced_for(model, d)
         .map_err(|e| ExportError::Unsupported(format!("differencing the data: {e}")))
 }
 

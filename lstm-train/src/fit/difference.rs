@@ -15,6 +15,7 @@
 
 use ndarray::{s, Array1};
 
+use crate::artifact::{DataSource, TrainedModel};
 use crate::data::{ForecastColumns, ForecastConfig, ForecastData};
 use crate::evaluate::{ForecastPredictions, Predictions};
 
@@ -73,6 +74,20 @@ pub fn differenced(d: &ForecastData, cfg: &ForecastConfig) -> Result<ForecastDat
         )));
     }
     Ok(out)
+}
+
+/// The first differences of `d` that `model` was trained on: [`differenced`]
+/// with the window and scalers recorded in the model's data source.
+///
+/// Errors: [`FitError::InvalidConfig`] for a classification model, and
+/// those of [`differenced`].
+pub fn differenced_for(model: &TrainedModel, d: &ForecastData) -> Result<ForecastData> {
+    match &model.data {
+        DataSource::Forecast { config, .. } => differenced(d, config),
+        DataSource::Classify { .. } => Err(FitError::InvalidConfig(
+            "a classification model is not trained on first differences".into(),
+        )),
+    }
 }
 
 /// Turns predictions of a model trained on [`differenced`] data into

@@ -66,7 +66,7 @@ pub use checkpoint::{
     HISTORY_FILE,
 };
 pub use config::{EarlyStoppingConfig, FitConfig, FitMode, Monitor, ReduceLrConfig};
-pub use difference::{differenced, undifference};
+pub use difference::{differenced, differenced_for, undifference};
 pub use history::{EpochRecord, History};
 pub use progress::Progress;
 
