@@ -59,11 +59,11 @@ pub struct DynModel<'a, T, A> {
 
 /// The state of a [`DynModel`] stream: `h` and `c` of every LSTM layer.
 #[derive(Clone, Debug, PartialEq)]
-pub struct DynState<T> {
+pub struct DynState<T: Scalar> {
     /// `h` per layer.
     pub h: Vec<Vec<T>>,
-    /// `c` per layer.
-    pub c: Vec<Vec<T>>,
+    /// `c` per layer, in [`Scalar::Cell`].
+    pub c: Vec<Vec<T::Cell>>,
 }
 
 impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
@@ -125,11 +125,10 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
             .iter()
             .filter(|s| matches!(s, LayerShape::Lstm { .. }))
             .map(|s| s.output());
-        let zeros: Vec<Vec<T>> = hidden.map(|h| vec![T::ZERO; h]).collect();
-        DynState {
-            h: zeros.clone(),
-            c: zeros,
-        }
+        let (h, c) = hidden
+            .map(|h| (vec![T::ZERO; h], vec![T::CELL_ZERO; h]))
+            .unzip();
+        DynState { h, c }
     }
 
     /// One step: updates `state`, returns the head's outputs.

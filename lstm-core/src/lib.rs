@@ -28,7 +28,7 @@ pub use dense::{Dense, DenseWeights};
 pub use error::Error;
 pub use layer::{Layer, LayerShape, Stack};
 pub use lstm::{Lstm, LstmState, LstmWeights};
-pub use num::{NumberFormat, Scalar, Q16_16, Q4_12};
+pub use num::{NumberFormat, Scalar, Q16_16, Q20_12, Q4_12};
 #[cfg(feature = "serde")]
 pub use raw::RawIo;
 pub use stream::{Stream, WindowedStream};

@@ -56,11 +56,11 @@ impl<T: PartialEq, const IN: usize, const H: usize> PartialEq for LstmWeights<'_
 
 /// The state an LSTM layer carries from step to step: `h` and `c`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LstmState<T, const H: usize> {
+pub struct LstmState<T: Scalar, const H: usize> {
     /// Hidden state (the layer's output at the last step).
     pub h: [T; H],
-    /// Cell state.
-    pub c: [T; H],
+    /// Cell state, in [`Scalar::Cell`] (wider than `T` for Q4.12).
+    pub c: [T::Cell; H],
 }
 
 impl<T: Scalar, const H: usize> LstmState<T, H> {
@@ -68,7 +68,7 @@ impl<T: Scalar, const H: usize> LstmState<T, H> {
     pub const fn zero() -> Self {
         LstmState {
             h: [T::ZERO; H],
-            c: [T::ZERO; H],
+            c: [T::CELL_ZERO; H],
         }
     }
 }
@@ -165,7 +165,7 @@ pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
     x: &[T],
     h_prev: &[T],
     h_out: &mut [T],
-    c: &mut [T],
+    c: &mut [T::Cell],
 ) {
     if T::BATCHED_ROWS && h_prev.len() == h_out.len() {
         return cell_step_batched::<T, A>(w_ih, w_hh, bias, x, h_prev, h_out, c);
@@ -189,8 +189,8 @@ pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
         let f = A::sigmoid(pre(gate::F, j));
         let g = A::tanh(pre(gate::G, j));
         let o = A::sigmoid(pre(gate::O, j));
-        *c = f.mul(*c).add(i.mul(g));
-        *h = o.mul(A::tanh(*c));
+        *c = T::cell_update(f, *c, i, g);
+        *h = o.mul(A::tanh(T::cell_narrow(*c)));
     }
 }
 
@@ -206,7 +206,7 @@ fn cell_step_batched<T: Scalar, A: Activation<T>>(
     x: &[T],
     h_prev: &[T],
     h_out: &mut [T],
-    c: &mut [T],
+    c: &mut [T::Cell],
 ) {
     let (input, hidden) = (x.len(), h_out.len());
     for (chunk, (hs, cs)) in h_out.chunks_mut(CHUNK).zip(c.chunks_mut(CHUNK)).enumerate() {
@@ -236,8 +236,8 @@ fn cell_step_batched<T: Scalar, A: Activation<T>>(
             let f = A::sigmoid(f);
             let g = A::tanh(g);
             let o = A::sigmoid(o);
-            *c = f.mul(*c).add(i.mul(g));
-            *h = o.mul(A::tanh(*c));
+            *c = T::cell_update(f, *c, i, g);
+            *h = o.mul(A::tanh(T::cell_narrow(*c)));
         }
     }
 }

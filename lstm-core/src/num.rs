@@ -7,14 +7,19 @@
 //! | [`NumberFormat::Q4_12`] | [`Q4_12`] = `FixedI16<U12>` | `i16` | `i64` in Q40.24 | \[−8, 8) | 2⁻¹² ≈ 2.44e−4 |
 //! | [`NumberFormat::Q16_16`] | [`Q16_16`] = `FixedI32<U16>` | `i32` | `i64` in Q32.32 | \[−32768, 32768) | 2⁻¹⁶ ≈ 1.53e−5 |
 //!
-//! The 16-bit format holds weights, inputs, gate values, `h` and `c`; each
+//! The 16-bit format holds weights, inputs, gate values and `h`; each
 //! product of two Q4.12 values is exact in Q8.24 (an `i32`) and a dot product
 //! sums them exactly in an `i64` (no intermediate rounding or overflow for any
 //! length below 2³³), then rounds and saturates once (`SMLAL`/`SMLALD` on a
-//! Cortex-M4 do exactly this). A cell state `|c| ≥ 8` saturates at the format's
-//! limit: train with inputs scaled to a few units (min-max or standard scaling)
-//! so that this does not happen. Every operation saturates; none wraps or panics,
-//! including on `i16::MIN`-style corner values.
+//! Cortex-M4 do exactly this).
+//!
+//! The LSTM cell state `c` is kept in [`Scalar::Cell`]: for Q4.12 that is
+//! [`Q20_12`], the same 12 fractional bits in an `i32` (range ±524,288), so a
+//! cell that counts past 8 keeps its value instead of saturating at Q4.12's
+//! limit; `tanh(c)` reads it saturated to Q4.12, which loses nothing because
+//! `tanh(±8)` already rounds to ±1 in Q4.12. Whenever `|c| < 8` the result is
+//! bit-identical to keeping `c` in Q4.12. Every operation saturates; none
+//! wraps or panics, including on `i16::MIN`-style corner values.
 
 use fixed::types::extra::{U12, U16};
 use fixed::{FixedI16, FixedI32};
@@ -30,6 +35,10 @@ pub type Q4_12 = FixedI16<U12>;
 /// 32-bit Q16.16 fixed point: 16 integer bits (with sign), 16 fractional bits.
 #[allow(non_camel_case_types)]
 pub type Q16_16 = FixedI32<U16>;
+/// 32-bit Q20.12 fixed point: the cell state of a [`Q4_12`] LSTM layer
+/// (the [`Scalar::Cell`] of `Q4_12`), Q4.12's resolution with 16 more integer bits.
+#[allow(non_camel_case_types)]
+pub type Q20_12 = FixedI32<U12>;
 
 /// The number format a model file's weights are stored in, and a layer computes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -138,6 +147,31 @@ pub trait Scalar:
         true
     }
 
+    /// The type an LSTM layer keeps its cell state `c` in: `Self` for `f32`
+    /// and [`Q16_16`], [`Q20_12`] for [`Q4_12`] (see the [module docs](self)).
+    type Cell: Copy + PartialEq + PartialOrd + core::fmt::Debug + 'static;
+    /// The zero cell state.
+    const CELL_ZERO: Self::Cell;
+    /// Converts to a cell state, rounding to nearest and saturating; NaN becomes zero.
+    fn cell_from_f32(x: f32) -> Self::Cell;
+    /// Converts a cell state to `f32`.
+    fn cell_to_f32(c: Self::Cell) -> f32;
+    /// The cell update `f·c + i·g`: each product rounded to nearest, the sum
+    /// saturating at the cell type's limits.
+    ///
+    /// ```
+    /// use lstm_core::num::{Q4_12, Scalar};
+    /// let (one, half) = (Q4_12::ONE, Q4_12::from_f32(0.5));
+    /// let c = Q4_12::cell_from_f32(7.75);
+    /// // 7.75 + 0.5 = 8.25 is past Q4.12's range but not past the cell's.
+    /// let c = Q4_12::cell_update(one, c, half, one);
+    /// assert_eq!(Q4_12::cell_to_f32(c), 8.25);
+    /// assert_eq!(Q4_12::cell_narrow(c), Q4_12::MAX);
+    /// ```
+    fn cell_update(f: Self, c: Self::Cell, i: Self, g: Self) -> Self::Cell;
+    /// The cell state as a `Self` (saturating), the input of `tanh`.
+    fn cell_narrow(c: Self::Cell) -> Self;
+
     /// `acc + Σ w[k]·x[k]` over the common length of `w` and `x`.
     #[inline]
     fn dot(acc: Self::Acc, w: &[Self], x: &[Self]) -> Self::Acc {
@@ -237,6 +271,25 @@ impl Scalar for f32 {
     fn is_valid(self) -> bool {
         self.is_finite()
     }
+
+    type Cell = f32;
+    const CELL_ZERO: f32 = 0.0;
+    #[inline]
+    fn cell_from_f32(x: f32) -> f32 {
+        Self::from_f32(x)
+    }
+    #[inline]
+    fn cell_to_f32(c: f32) -> f32 {
+        c
+    }
+    #[inline]
+    fn cell_update(f: f32, c: f32, i: f32, g: f32) -> f32 {
+        f * c + i * g
+    }
+    #[inline]
+    fn cell_narrow(c: f32) -> f32 {
+        c
+    }
 }
 
 /// Rounds `x · 2^frac` to the nearest integer and saturates it into `[min, max]`.
@@ -269,12 +322,15 @@ fn sat_i16(x: i64) -> i16 {
 
 #[inline]
 fn sat_i32(x: i64) -> i32 {
-    if x > i32::MAX as i64 {
-        i32::MAX
-    } else if x < i32::MIN as i64 {
+    // Compare the low word's sign extension with `x`, rather than two
+    // 64-bit comparisons: fewer instructions on 32-bit cores.
+    let low = x as i32;
+    if i64::from(low) == x {
+        low
+    } else if x < 0 {
         i32::MIN
     } else {
-        x as i32
+        i32::MAX
     }
 }
 
@@ -352,6 +408,33 @@ impl Scalar for Q4_12 {
     fn add(self, other: Self) -> Self {
         self.saturating_add(other)
     }
+
+    /// Q20.12 in an `i32`.
+    type Cell = Q20_12;
+    const CELL_ZERO: Q20_12 = Q20_12::ZERO;
+    #[inline]
+    fn cell_from_f32(x: f32) -> Q20_12 {
+        Q20_12::from_bits(f32_to_bits(x, 12, i32::MIN as i64, i32::MAX as i64) as i32)
+    }
+    #[inline]
+    fn cell_to_f32(c: Q20_12) -> f32 {
+        (c.to_bits() as f64 / 4096.0) as f32
+    }
+    /// `f·c` is exact in an `i64` (`|f·c| < 2^46`) and rounded like
+    /// [`Scalar::mul`]; `i·g` is [`Scalar::mul`]; the sum saturates in the
+    /// `i32`. Adding the rounded `i·g` (a whole number of LSBs) before the
+    /// rounding shift of `f·c` gives the same sum in one multiply-accumulate.
+    #[inline]
+    fn cell_update(f: Self, c: Q20_12, i: Self, g: Self) -> Q20_12 {
+        // |i·g| ≤ 2^15 LSBs, so `ig << 12` fits in an `i32`.
+        let ig = (i32::from(i.mul(g).to_bits()) << 12) | (1 << 11);
+        let acc = i64::from(ig) + i64::from(f.to_bits()) * i64::from(c.to_bits());
+        Q20_12::from_bits(sat_i32(acc >> 12))
+    }
+    #[inline]
+    fn cell_narrow(c: Q20_12) -> Self {
+        Q4_12::from_bits(c.to_bits().clamp(i16::MIN as i32, i16::MAX as i32) as i16)
+    }
 }
 
 /// The portable Q4.12 dot product: sums the products in a plain `i64`,
@@ -415,6 +498,25 @@ impl Scalar for Q16_16 {
     #[inline]
     fn add(self, other: Self) -> Self {
         self.saturating_add(other)
+    }
+
+    type Cell = Q16_16;
+    const CELL_ZERO: Q16_16 = Q16_16::ZERO;
+    #[inline]
+    fn cell_from_f32(x: f32) -> Q16_16 {
+        Self::from_f32(x)
+    }
+    #[inline]
+    fn cell_to_f32(c: Q16_16) -> f32 {
+        c.to_f32()
+    }
+    #[inline]
+    fn cell_update(f: Self, c: Q16_16, i: Self, g: Self) -> Q16_16 {
+        f.mul(c).add(i.mul(g))
+    }
+    #[inline]
+    fn cell_narrow(c: Q16_16) -> Self {
+        c
     }
 }
 

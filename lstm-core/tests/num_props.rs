@@ -95,3 +95,55 @@ fn corner_values_saturate_without_panicking() {
     assert_eq!(Q4_12::from_f32(f32::INFINITY), max);
     assert_eq!(Q4_12::from_f32(f32::NEG_INFINITY), min);
 }
+
+/// Exact value of a Q4.12 layer's cell state.
+fn q20(c: <Q4_12 as Scalar>::Cell) -> f64 {
+    c.to_bits() as f64 / 4096.0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// The Q4.12 cell update `f·c + i·g` is within one LSB of the exact
+    /// value (two rounded products), saturated at the cell's range, and equals
+    /// the update in plain Q4.12 arithmetic whenever that does not saturate.
+    #[test]
+    fn q4_12_cell_update_is_exact_to_rounding(
+        f in any::<i16>(), c in prop_oneof![-(1i32 << 24)..(1i32 << 24), any::<i32>()], i in any::<i16>(), g in any::<i16>(),
+    ) {
+        let (f, i, g) = (Q4_12::from_bits(f), Q4_12::from_bits(i), Q4_12::from_bits(g));
+        let cell = lstm_core::Q20_12::from_bits(c);
+        let got = q20(Q4_12::cell_update(f, cell, i, g));
+        let exact = q12(f) * q20(cell) + clamp(q12(i) * q12(g), -8.0, 8.0 - Q12_LSB);
+        let exact = clamp(exact, -524_288.0, 524_288.0 - Q12_LSB);
+        prop_assert!((got - exact).abs() <= Q12_LSB, "{} * {} + {} * {}", q12(f), q20(cell), q12(i), q12(g));
+        if let Ok(c16) = i16::try_from(c) {
+            let narrow = f.mul(Q4_12::from_bits(c16)).add(i.mul(g));
+            let lo_hi = q12(Q4_12::MIN)..=q12(Q4_12::MAX);
+            if lo_hi.contains(&exact) && lo_hi.contains(&(q12(f) * q20(cell))) {
+                prop_assert_eq!(q12(narrow), got);
+            }
+        }
+        prop_assert_eq!(Q4_12::cell_narrow(Q4_12::cell_update(f, cell, i, g)),
+            Q4_12::from_f32(got as f32));
+    }
+}
+
+/// The cell saturates at its own limits, never wraps.
+#[test]
+fn q4_12_cell_saturates() {
+    let max = Q4_12::cell_from_f32(f32::INFINITY);
+    assert_eq!(max.to_bits(), i32::MAX);
+    assert_eq!(Q4_12::cell_from_f32(f32::NEG_INFINITY).to_bits(), i32::MIN);
+    assert_eq!(Q4_12::cell_from_f32(f32::NAN).to_bits(), 0);
+    let (one, big) = (Q4_12::ONE, Q4_12::MAX);
+    assert_eq!(Q4_12::cell_update(big, max, big, big), max);
+    assert_eq!(
+        Q4_12::cell_update(Q4_12::MIN, max, Q4_12::MIN, big).to_bits(),
+        i32::MIN
+    );
+    assert_eq!(
+        Q4_12::cell_update(one, Q4_12::CELL_ZERO, one, one),
+        Q4_12::cell_from_f32(1.0)
+    );
+}

@@ -162,6 +162,12 @@ fn at_limit<T: Scalar>(v: T) -> bool {
     T::FORMAT != NumberFormat::F32 && (v == T::MAX || v == T::MIN)
 }
 
+/// Whether a cell state sits at its type's limit (never for `f32`).
+fn cell_at_limit<T: Scalar>(c: T::Cell) -> bool {
+    T::FORMAT != NumberFormat::F32
+        && (c == T::cell_from_f32(f32::INFINITY) || c == T::cell_from_f32(f32::NEG_INFINITY))
+}
+
 impl<T: Scalar, A: Activation<T>> SequenceRun for DynModel<'_, T, A> {
     fn run(&self, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) -> Result<RunStats, Error> {
         let mut state = self.zero_state();
@@ -172,8 +178,8 @@ impl<T: Scalar, A: Activation<T>> SequenceRun for DynModel<'_, T, A> {
             xin.extend(row.iter().map(|&v| T::from_f32(v)));
             let y = self.step(&mut state, &xin)?;
             for c in state.c.iter().flatten() {
-                stats.max_abs_c = stats.max_abs_c.max(c.to_f32().abs());
-                stats.saturated_c += usize::from(at_limit(*c));
+                stats.max_abs_c = stats.max_abs_c.max(T::cell_to_f32(*c).abs());
+                stats.saturated_c += usize::from(cell_at_limit::<T>(*c));
             }
             for h in state.h.iter().flatten() {
                 stats.max_abs_h = stats.max_abs_h.max(h.to_f32().abs());

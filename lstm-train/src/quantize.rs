@@ -35,7 +35,7 @@
 
 use std::fmt;
 
-use lstm_core::NumberFormat;
+use lstm_core::{NumberFormat, Scalar, Q16_16, Q4_12};
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::export::ExportPlan;
@@ -47,6 +47,20 @@ pub fn format_limit(format: NumberFormat) -> f32 {
         NumberFormat::F32 => f32::MAX,
         NumberFormat::Q4_12 => i16::MAX as f32 / 4096.0,
         NumberFormat::Q16_16 => (i32::MAX as f64 / 65536.0) as f32,
+    }
+}
+
+/// Largest cell state `c` an LSTM layer computing in `format` holds: its
+/// [`Scalar::Cell`], wider than the format for
+/// Q4.12 (Q20.12, ±524288), so `c` saturates much later than `h` would.
+pub fn cell_limit(format: NumberFormat) -> f32 {
+    fn limit<T: Scalar>() -> f32 {
+        T::cell_to_f32(T::cell_from_f32(f32::INFINITY))
+    }
+    match format {
+        NumberFormat::F32 => f32::MAX,
+        NumberFormat::Q4_12 => limit::<Q4_12>(),
+        NumberFormat::Q16_16 => limit::<Q16_16>(),
     }
 }
 
@@ -416,7 +430,7 @@ pub fn analyze(
     let mut near_limit = Vec::new();
     let mut preactivations = Vec::new();
     if let Some(cal) = cal {
-        let mut check = |what: String, v: f32| {
+        let mut check = |what: String, v: f32, limit: f32| {
             if v >= limit {
                 saturating.push(Saturation { what, max_abs: v });
             } else if v >= limit / 2.0 {
@@ -431,11 +445,15 @@ pub fn analyze(
                     _ => None,
                 })
                 .product::<f64>();
-            check(format!("input feature {j}"), (f64::from(m) / s) as f32);
+            check(
+                format!("input feature {j}"),
+                (f64::from(m) / s) as f32,
+                limit,
+            );
         }
         for (l, st) in cal.layers.iter().enumerate() {
-            check(format!("layer {l} c"), st.c);
-            check(format!("layer {l} h"), st.h);
+            check(format!("layer {l} c"), st.c, cell_limit(format));
+            check(format!("layer {l} h"), st.h, limit);
             for (g, name) in ["i", "f", "g", "o"].iter().enumerate() {
                 if st.pre[g] >= limit {
                     preactivations.push(Saturation {
@@ -453,7 +471,11 @@ pub fn analyze(
             })
             .product();
         for (k, &m) in cal.outputs.iter().enumerate() {
-            check(format!("head output {k}"), (f64::from(m) / head) as f32);
+            check(
+                format!("head output {k}"),
+                (f64::from(m) / head) as f32,
+                limit,
+            );
         }
     }
     QuantReport {
@@ -478,8 +500,11 @@ impl fmt::Display for QuantReport {
         }
         writeln!(
             f,
-            "{}: range ±{}, resolution {:e}",
-            self.format, self.limit, self.lsb
+            "{}: range ±{}, resolution {:e}; cell state c up to ±{}",
+            self.format,
+            self.limit,
+            self.lsb,
+            cell_limit(self.format)
         )?;
         if self.adjustments.is_empty() {
             writeln!(f, "  rescaling: none needed")?;

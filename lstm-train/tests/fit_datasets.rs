@@ -1,5 +1,8 @@
-//! Training on the five shared real datasets to the stated targets. These
-//! take seconds to minutes in release mode, so they are `#[ignore]`d:
+//! Training on the five shared real datasets to the stated targets, then
+//! exporting each model in Q4.12 and scoring the file with `lstm-core`: the
+//! 16-bit model must stay within 1 % RMSE / 0.5 accuracy points of the
+//! trainer's `f32` (the quantization bar). These take seconds in release
+//! mode and much longer in debug, so they are `#[ignore]`d and CI runs them:
 //!
 //! ```text
 //! cargo test -p lstm-train --release --test fit_datasets -- --ignored --nocapture
@@ -13,12 +16,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use lstm_core::NumberFormat;
 use lstm_train::artifact::DataSource;
 use lstm_train::data::{ClassConfig, ForecastConfig, ScalerKind};
 use lstm_train::evaluate::{
     evaluate, evaluate_differenced, predict_split, predict_with, EvalOptions, Evaluation,
     Predictions, Split,
 };
+use lstm_train::export::{export_model, ExportOptions};
 use lstm_train::fit::{differenced, fit, FitConfig, FitMode, FitOutcome, TaskData};
 use lstm_train::plot::{plot_history, plot_predictions};
 
@@ -102,6 +107,28 @@ fn save_outputs(name: &str, out: &FitOutcome, ev: &Evaluation, pred: &Prediction
     println!("outputs in {}", dir.display());
 }
 
+/// Exports `out`'s model in Q4.12 and checks the test metric of the file,
+/// run by `lstm-core`, against the trainer's `f32` one (the 16-bit bar).
+fn check_quantized(name: &str, out: &FitOutcome) {
+    let opts = ExportOptions {
+        format: NumberFormat::Q4_12,
+        rescale: true,
+        use_data: true,
+        activations: None,
+    };
+    let report = export_model(&out.model, &opts).expect("export");
+    let (before, after) = (report.before.expect("f32"), report.after.expect("q4.12"));
+    println!(
+        "{name} q4.12: before {before}, after {after} ({})\n{}",
+        before.change(&after),
+        report.quant
+    );
+    assert!(
+        before.within_bar(&after),
+        "{name}: Q4.12 {after} is outside the 16-bit bar of f32 {before}"
+    );
+}
+
 fn run_forecast(case: &ForecastCase, cfg: FitConfig) -> (f64, f64, f64) {
     let (rel, season) = (case.rel, case.season);
     let difference = env("FIT_DIFF", u8::from(case.difference)) == 1;
@@ -123,10 +150,11 @@ fn run_forecast(case: &ForecastCase, cfg: FitConfig) -> (f64, f64, f64) {
         }
         _ => data.clone(),
     };
-    let cfg = apply_env(cfg);
+    let cfg = apply_env(FitConfig { difference, ..cfg });
     let t0 = Instant::now();
     let out = fit(&cfg, &train_data, source).expect("fit");
     let secs = t0.elapsed().as_secs_f64();
+    check_quantized(case.name, &out);
     let opts = EvalOptions {
         season: Some(season),
     };
@@ -170,6 +198,7 @@ fn run_classify(name: &str, val_fraction: f64, cfg: FitConfig) -> (f64, f64) {
     let t0 = Instant::now();
     let out = fit(&cfg, &data, source).expect("fit");
     let secs = t0.elapsed().as_secs_f64();
+    check_quantized(name, &out);
     let ev = evaluate(&out.model, &data, &EvalOptions::default()).expect("evaluate");
     let pred = predict_split(&out.model, &data, Split::Test).expect("predict");
     save_outputs(name, &out, &ev, &pred);

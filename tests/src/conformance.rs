@@ -76,14 +76,8 @@ impl Tensor {
         }
     }
 
-    fn check<T: Scalar>(
-        &mut self,
-        index: impl FnOnce() -> String,
-        got: T,
-        expected: f64,
-        bound: f64,
-    ) {
-        let got = f64::from(got.to_f32());
+    fn check(&mut self, index: impl FnOnce() -> String, got: f32, expected: f64, bound: f64) {
+        let got = f64::from(got);
         let err = (got - expected).abs();
         let err = if err.is_nan() { f64::INFINITY } else { err };
         self.checked += 1;
@@ -112,7 +106,26 @@ impl Tensor {
 
 /// Whether two values are bit for bit the same.
 fn identical<T: Scalar>(a: T, b: T) -> bool {
-    a == b && a.to_f32().to_bits() == b.to_f32().to_bits()
+    identical_by(a, b, T::to_f32)
+}
+
+/// Whether two values (of a number or cell type) are bit for bit the same.
+fn identical_by<V: PartialEq + Copy>(a: V, b: V, to_f32: fn(V) -> f32) -> bool {
+    a == b && to_f32(a).to_bits() == to_f32(b).to_bits()
+}
+
+/// The first index where `a` and `b` differ, as a message.
+fn first_difference<V: PartialEq + Copy + std::fmt::Debug>(
+    name: &str,
+    a: &[V],
+    b: &[V],
+    to_f32: fn(V) -> f32,
+) -> Option<String> {
+    let j = (0..a.len()).find(|&j| !identical_by(a[j], b[j], to_f32))?;
+    Some(format!(
+        "{name}[j={j}]: direct model {:?}, model file {:?}",
+        a[j], b[j]
+    ))
 }
 
 /// Copies `bytes` to a leaked buffer starting on a 16-byte boundary, as
@@ -276,12 +289,14 @@ impl CaseRun {
                 let x: [T; IN] = std::array::from_fn(|i| T::from_f32(case.inputs[b][t][i] as f32));
                 let y = model.step(&mut state, &x);
                 for (j, (&got, &expected)) in y.iter().zip(&case.outputs[b][t]).enumerate() {
+                    let got = got.to_f32();
                     outputs.check(|| format!("[b={b}][t={t}][j={j}]"), got, expected, bound);
                 }
                 if let Some(expected_hidden) = &case.hidden {
                     let layers = state.layers();
                     let (h, _) = layers.last().ok_or("the model has no LSTM layer")?;
                     for (j, (&got, &expected)) in h.iter().zip(&expected_hidden[b][t]).enumerate() {
+                        let got = got.to_f32();
                         hidden.check(|| format!("[b={b}][t={t}][j={j}]"), got, expected, bound);
                     }
                 }
@@ -301,7 +316,7 @@ impl CaseRun {
                 for (j, &got) in h.iter().enumerate() {
                     h_n.check(
                         || format!("[l={l}][b={b}][j={j}]"),
-                        got,
+                        got.to_f32(),
                         case.h_n[l][b][j],
                         bound,
                     );
@@ -309,7 +324,7 @@ impl CaseRun {
                 for (j, &got) in c.iter().enumerate() {
                     c_n.check(
                         || format!("[l={l}][b={b}][j={j}]"),
-                        got,
+                        T::cell_to_f32(got),
                         case.c_n[l][b][j],
                         bound,
                     );
@@ -318,13 +333,11 @@ impl CaseRun {
             if file_model.is_some() {
                 let file_layers = file_state.layers();
                 for (l, ((h, c), (fh, fc))) in layers.iter().zip(&file_layers).enumerate() {
-                    for (name, a, f) in [("h_n", h, fh), ("c_n", c, fc)] {
-                        if let Some(j) = (0..a.len()).find(|&j| !identical(a[j], f[j])) {
-                            mismatch(format!(
-                                "{name}[l={l}][b={b}][j={j}]: direct model {:?}, model file {:?}",
-                                a[j], f[j]
-                            ));
-                        }
+                    let name = format!("[l={l}][b={b}]");
+                    if let Some(m) = first_difference(&format!("h_n{name}"), h, fh, T::to_f32)
+                        .or_else(|| first_difference(&format!("c_n{name}"), c, fc, T::cell_to_f32))
+                    {
+                        mismatch(m);
                     }
                 }
             }

@@ -138,8 +138,8 @@ impl<T: Scalar, A: FromWeights<T>, B: FromWeights<T>, const MID: usize> FromWeig
     }
 }
 
-/// `h` and `c` of one LSTM layer.
-pub type HC<T> = (Vec<T>, Vec<T>);
+/// `h` and `c` of one LSTM layer (`c` in [`Scalar::Cell`]).
+pub type HC<T> = (Vec<T>, Vec<<T as Scalar>::Cell>);
 
 /// A model state made of [`LstmState`]s nested in pairs (as [`Stack`] builds
 /// them), with `()` for stateless layers.
@@ -199,7 +199,7 @@ impl<T: Scalar, const H: usize> LayerStates<T> for LstmState<T, H> {
             *dst = T::from_f32(src);
         }
         for (dst, &src) in self.c.iter_mut().zip(c) {
-            *dst = T::from_f32(src);
+            *dst = T::cell_from_f32(src);
         }
         Ok(())
     }

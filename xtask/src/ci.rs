@@ -92,6 +92,24 @@ pub fn cmd(args: Args) -> Result<()> {
         &[],
     );
     s.cargo("test", &["test", "--workspace"], &[]);
+    // The five shared datasets: accuracy / RMSE targets and the 16-bit
+    // quantization bar (seconds in release, too slow in debug).
+    s.cargo(
+        "datasets (fit, Q4.12 export, scored by lstm-core)",
+        &[
+            "test",
+            "-p",
+            "lstm-train",
+            "--release",
+            "--test",
+            "fit_datasets",
+            "--",
+            "--ignored",
+            "--test-threads",
+            "1",
+        ],
+        &[],
+    );
     s.cargo(
         "doc",
         &["doc", "--workspace", "--no-deps"],
