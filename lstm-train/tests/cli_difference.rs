@@ -159,6 +159,37 @@ fn airline_differenced_beats_seasonal_naive_and_exports() {
         (last - 432.0).abs() < 100.0,
         "forecast after the last value 432: {last}"
     );
+
+    // `predict` with the trained model gives the same forecasts (levels,
+    // named after the CSV's target column, not its differences), within
+    // the 16-bit file's quantization error.
+    let pt = dir.path().join("pred_trained.csv");
+    ok(&[
+        "predict",
+        "--model",
+        p(&trained),
+        "--data",
+        AIRLINE,
+        "--out",
+        p(&pt),
+    ]);
+    let trained_csv = std::fs::read_to_string(&pt).unwrap();
+    assert!(trained_csv.starts_with("time,value_next\n"), "{trained_csv}");
+    let rows = |text: &str| -> Vec<(String, f64)> {
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let (t, v) = l.split_once(',').unwrap();
+                (t.to_string(), v.parse().unwrap())
+            })
+            .collect()
+    };
+    let (from_file, from_trained) = (rows(&csv), rows(&trained_csv));
+    assert_eq!(from_file.len(), from_trained.len());
+    for ((tf, vf), (tt, vt)) in from_file.iter().zip(&from_trained) {
+        assert_eq!(tf, tt);
+        assert!((vf - vt).abs() < 2.0, "{tf}: file {vf}, trained {vt}");
+    }
 }
 
 #[test]

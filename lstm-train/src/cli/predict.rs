@@ -358,7 +358,7 @@ fn predict_with_file(bytes: &[u8], args: &PredictArgs) -> anyhow::Result<(String
 
 fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(String, usize)> {
     match (&model.task, &model.data) {
-        (TaskKind::Regression { target }, DataSource::Forecast { config, .. }) => {
+        (TaskKind::Regression { .. }, DataSource::Forecast { config, .. }) => {
             let cols = ForecastColumns::read(data, config)?;
             // A model trained with `fit --difference` is fed the first
             // differences of the raw features (row `r` of `feats` is row
@@ -409,7 +409,14 @@ fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(St
             } else {
                 first
             };
-            forecast_csv(&cols.times, first, &format!("{target}_next"), &pred)
+            // Levels of the CSV's target column (also for a model trained
+            // on its differences, whose `target` is `diff(…)`).
+            forecast_csv(
+                &cols.times,
+                first,
+                &format!("{}_next", cols.target_name),
+                &pred,
+            )
         }
         (TaskKind::Classification { classes }, DataSource::Classify { .. }) => {
             let set = read_series_set(data, model.net.input_size)?;
