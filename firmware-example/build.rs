@@ -186,6 +186,12 @@ fn main() {
         "/// Outputs per step.\npub const OUT: usize = {out_size};"
     )
     .unwrap();
+    let history = (header.differencing.lag() * in_size).max(1);
+    writeln!(
+        types,
+        "/// Past raw values `RawIo` keeps: the differencing lag times `IN` (at least 1).\npub const HISTORY: usize = {history};\n/// Raw samples in, raw forecasts out, for this model.\npub type Io<'h, 'a> = lstm_core::RawIo<'h, 'a, HISTORY>;"
+    )
+    .unwrap();
     writeln!(
         types,
         "/// The model, its shapes fixed at build time.\npub type Model<'a> = {model_ty};"

@@ -11,7 +11,7 @@ use defmt_rtt as _;
 #[cfg(not(feature = "rtt"))]
 use defmt_semihosting as _;
 use lstm_core::file::ModelFile;
-use lstm_core::{RawIo, Scalar};
+use lstm_core::Scalar;
 use panic_probe as _;
 
 use crate::model::{self, data, Model, Streamer, IN, MACS_PER_STEP, OUT, T};
@@ -185,14 +185,20 @@ fn main() -> ! {
     bench_mark_end();
 
     let mut mismatches = 0usize;
-    let mut io = RawIo::new(&file.header);
+    let mut io = match model::Io::with_history(&file.header) {
+        Ok(io) => io,
+        Err(e) => {
+            defmt::error!("raw input history: {}", e);
+            exit(false)
+        }
+    };
     let mut expected = data::EXPECTED.iter();
     for (t, raw) in data::INPUTS.iter().enumerate() {
         let mut x = [<T as Scalar>::ZERO; IN];
         match io.input(raw, &mut x) {
             Ok(true) => {}
             Ok(false) => {
-                defmt::info!("step {=usize}: first sample, primes the difference", t);
+                defmt::info!("step {=usize}: primes the difference", t);
                 continue;
             }
             Err(e) => {

@@ -6,7 +6,7 @@
 use std::io::Write as _;
 
 use lstm_core::file::ModelFile;
-use lstm_core::{RawIo, Scalar};
+use lstm_core::Scalar;
 
 use crate::model::{self, data, Model, Streamer, IN, MACS_PER_STEP, OUT, T};
 
@@ -33,11 +33,11 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         MACS_PER_STEP,
         data::STEPS
     )?;
-    let mut io = RawIo::new(&file.header);
+    let mut io = model::Io::with_history(&file.header)?;
     for (t, raw) in data::INPUTS.iter().enumerate() {
         let mut x = [<T as Scalar>::ZERO; IN];
         if !io.input(raw, &mut x)? {
-            writeln!(log, "step {t}: first sample, primes the difference")?;
+            writeln!(log, "step {t}: primes the difference")?;
             continue;
         }
         let y = stream.step(&x);

@@ -4,7 +4,7 @@
 #![allow(clippy::excessive_precision, clippy::unreadable_literal)]
 
 use lstm_core::file::AlignedBytes;
-use lstm_core::{RawIo, Q16_16, Q4_12};
+use lstm_core::{Q16_16, Q4_12};
 
 include!(concat!(env!("OUT_DIR"), "/model_types.rs"));
 
@@ -23,7 +23,7 @@ pub static MODEL: &AlignedBytes<[u8]> =
 /// The model's output in raw units (unscaled, and added to the last raw
 /// value if the model is differenced); NaN if the lengths disagree, which
 /// the build-time types rule out.
-pub fn raw_output(io: &RawIo<'_, '_>, y: &[T; OUT]) -> [f32; OUT] {
+pub fn raw_output(io: &Io<'_, '_>, y: &[T; OUT]) -> [f32; OUT] {
     let mut out = [f32::NAN; OUT];
     if io.output(y, &mut out).is_err() {
         out = [f32::NAN; OUT];

@@ -4,10 +4,10 @@
 //! through these functions, so there is one definition of what a model file's
 //! inputs and outputs mean.
 //!
-//! | step | [`Differencing::None`] | [`Differencing::First`] |
-//! |---|---|---|
-//! | input | `scale(x[t])` | `scale(x[t] − x[t−1])`; nothing for the first sample |
-//! | output | `unscale(y)` | `x[t][target] + unscale(y)` |
+//! | step | [`Differencing::None`] | [`Differencing::First`] | [`Differencing::Seasonal`] (lag `L`) |
+//! |---|---|---|---|
+//! | input | `scale(x[t])` | `scale(x[t] − x[t−1])`; nothing for the first sample | `scale(x[t] − x[t−L])`; nothing for the first `L` samples |
+//! | output | `unscale(y)` | `x[t][target] + unscale(y)` | `x[t+1−L][target] + unscale(y)` |
 //!
 //! ```
 //! use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode};
@@ -27,7 +27,7 @@
 //!     task: Task::Regression,
 //!     differencing: Differencing::First { targets: heapless::Vec::from_slice(&[0]).unwrap() },
 //! };
-//! let mut io = RawIo::new(&header);
+//! let mut io = RawIo::new(&header)?;
 //! let mut x = [0.0f32];
 //! assert_eq!(io.input(&[10.0], &mut x), Ok(false)); // primes the difference
 //! assert_eq!(io.input(&[15.0], &mut x), Ok(true));
@@ -35,6 +35,7 @@
 //! let mut y = [0.0f32];
 //! io.output(&[0.5f32], &mut y).unwrap();
 //! assert_eq!(y, [15.5]); // last raw value + predicted difference
+//! # Ok::<(), lstm_core::Error>(())
 //! ```
 
 use crate::error::Error;
@@ -51,9 +52,10 @@ fn check_len(expected: usize, found: usize) -> Result<(), Error> {
 
 impl Header<'_> {
     /// The model input (in `f32`, model units) for the raw sample `raw`,
-    /// given the raw sample before it (`None` at the start of a stream).
-    /// Returns `Ok(false)`, leaving `out` untouched, when the model needs
-    /// the previous sample and there is none.
+    /// given the raw sample [`Differencing::lag`] samples before it (`None`
+    /// while the stream has not seen that many). Returns `Ok(false)`,
+    /// leaving `out` untouched, when the model needs that sample and there
+    /// is none.
     ///
     /// Errors: [`Error::LengthMismatch`] if `raw`, `prev` or `out` is not
     /// [`Header::input_size`] long.
@@ -72,8 +74,8 @@ impl Header<'_> {
                     *o = self.input_scaling.scale(i, x);
                 }
             }
-            (Differencing::First { .. }, None) => return Ok(false),
-            (Differencing::First { .. }, Some(prev)) => {
+            (Differencing::First { .. } | Differencing::Seasonal { .. }, None) => return Ok(false),
+            (Differencing::First { .. } | Differencing::Seasonal { .. }, Some(prev)) => {
                 check_len(n, prev.len())?;
                 for (i, ((o, &x), &p)) in out.iter_mut().zip(raw).zip(prev).enumerate() {
                     *o = self.input_scaling.scale(i, x - p);
@@ -84,20 +86,23 @@ impl Header<'_> {
     }
 
     /// The model's output `y` (`f32`, model units) in raw units, given the
-    /// last raw sample the model has seen (needed when differenced).
+    /// raw sample the forecast difference is added to when differenced: the
+    /// last raw sample the model has seen ([`Differencing::First`]), or the
+    /// one `L − 1` samples before it ([`Differencing::Seasonal`], one season
+    /// before the forecast time); ignored when not differenced.
     ///
     /// Errors: [`Error::LengthMismatch`] if `y` or `out` is not
-    /// [`Header::output_size`] long or `last_raw` not [`Header::input_size`].
-    pub fn raw_output(&self, last_raw: &[f32], y: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    /// [`Header::output_size`] long or `base` not [`Header::input_size`].
+    pub fn raw_output(&self, base: &[f32], y: &[f32], out: &mut [f32]) -> Result<(), Error> {
         check_len(self.output_size(), y.len())?;
         check_len(self.output_size(), out.len())?;
         for (k, (o, &v)) in out.iter_mut().zip(y).enumerate() {
             *o = self.output_scaling.unscale(k, v);
         }
-        if let Differencing::First { targets } = &self.differencing {
-            check_len(self.input_size(), last_raw.len())?;
+        if let Some(targets) = self.differencing.targets() {
+            check_len(self.input_size(), base.len())?;
             for (o, &t) in out.iter_mut().zip(targets) {
-                *o += last_raw.get(usize::from(t)).copied().unwrap_or(0.0);
+                *o += base.get(usize::from(t)).copied().unwrap_or(0.0);
             }
         }
         Ok(())
@@ -105,51 +110,119 @@ impl Header<'_> {
 }
 
 /// Streams raw samples through a header's scaling and differencing: keeps
-/// the last raw sample, turns each new one into the model's input in its
-/// number format `T`, and the model's output back into raw units.
+/// the raw samples a differenced model needs (the last [`Differencing::lag`]
+/// ones, in a ring of `N` floats, on the stack or in a `static`), turns
+/// each new sample into the model's input in its number format `T`, and the
+/// model's output back into raw units.
+///
+/// `N` must hold `lag × inputs` floats: [`RawIo::new`] uses
+/// [`MAX_FEATURES`] (first differences of up to 32 features);
+/// [`RawIo::with_history`] takes any `N`, e.g. `12 × inputs` for a monthly
+/// model differenced at lag 12.
 #[derive(Clone, Debug)]
-pub struct RawIo<'h, 'a> {
+pub struct RawIo<'h, 'a, const N: usize = MAX_FEATURES> {
     header: &'h Header<'a>,
-    last: [f32; MAX_FEATURES],
-    primed: bool,
+    /// Slot `k` (`inputs` floats) holds a past raw sample; `oldest` is the
+    /// slot of the earliest one once `seen == lag`.
+    history: [f32; N],
+    seen: usize,
+    oldest: usize,
 }
 
 impl<'h, 'a> RawIo<'h, 'a> {
-    /// A stream that has seen no sample yet.
-    pub fn new(header: &'h Header<'a>) -> Self {
-        RawIo {
-            header,
-            last: [0.0; MAX_FEATURES],
-            primed: false,
+    /// A stream that has seen no sample yet, keeping up to [`MAX_FEATURES`]
+    /// past raw values.
+    ///
+    /// Errors: [`Error::BufferTooSmall`] if the header's differencing needs
+    /// more (use [`RawIo::with_history`]).
+    pub fn new(header: &'h Header<'a>) -> Result<Self, Error> {
+        Self::with_history(header)
+    }
+}
+
+impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
+    /// A stream that has seen no sample yet, keeping up to `N` past raw values.
+    ///
+    /// Errors: [`Error::BufferTooSmall`] (in bytes) if `N` is less than
+    /// `lag × inputs`.
+    pub fn with_history(header: &'h Header<'a>) -> Result<Self, Error> {
+        let needed = header
+            .differencing
+            .lag()
+            .saturating_mul(header.input_size());
+        if needed > N {
+            return Err(Error::BufferTooSmall {
+                needed: needed.saturating_mul(4),
+                available: N * 4,
+            });
         }
+        Ok(RawIo {
+            header,
+            history: [0.0; N],
+            seen: 0,
+            oldest: 0,
+        })
     }
 
-    /// Forgets the last sample (start of a new stream).
+    /// Forgets the past samples (start of a new stream).
     pub fn reset(&mut self) {
-        self.primed = false;
+        self.seen = 0;
+        self.oldest = 0;
+    }
+
+    /// Past raw sample in ring slot `k` (empty if out of range).
+    fn slot(&self, k: usize) -> &[f32] {
+        let n = self.header.input_size();
+        self.history
+            .get(k.saturating_mul(n)..k.saturating_add(1).saturating_mul(n))
+            .unwrap_or(&[])
+    }
+
+    /// Stores `raw` in ring slot `k`.
+    fn store(&mut self, k: usize, raw: &[f32]) {
+        let n = self.header.input_size();
+        if let Some(dst) = self
+            .history
+            .get_mut(k.saturating_mul(n)..k.saturating_add(1).saturating_mul(n))
+        {
+            for (d, &r) in dst.iter_mut().zip(raw) {
+                *d = r;
+            }
+        }
     }
 
     /// Takes the raw sample `raw` and writes the model's input for it into
     /// `out` (converted to `T`, rounding and saturating like
-    /// [`Scalar::from_f32`]). `Ok(false)`: no model input yet (the first
-    /// sample of a differenced model).
+    /// [`Scalar::from_f32`]). `Ok(false)`: no model input yet (one of the
+    /// first `lag` samples of a differenced model).
     ///
     /// Errors: [`Error::LengthMismatch`] on a wrong length.
     pub fn input<T: Scalar>(&mut self, raw: &[f32], out: &mut [T]) -> Result<bool, Error> {
         let n = self.header.input_size();
         check_len(n, out.len())?;
+        check_len(n, raw.len())?;
         let mut scaled = [0.0f32; MAX_FEATURES];
         let scaled = scaled.get_mut(..n).ok_or(Error::LengthMismatch {
             expected: MAX_FEATURES,
             found: n,
         })?;
-        let last = self.last.get(..n).unwrap_or(&[]);
-        let prev = if self.primed { Some(last) } else { None };
-        let ready = self.header.model_input(prev, raw, scaled)?;
-        for (l, &r) in self.last.iter_mut().zip(raw) {
-            *l = r;
-        }
-        self.primed = true;
+        let lag = self.header.differencing.lag();
+        let ready = if lag == 0 {
+            self.header.model_input(None, raw, scaled)?
+        } else if self.seen < lag {
+            // Priming: slot `seen` holds sample `seen`; the oldest is slot 0.
+            self.store(self.seen, raw);
+            self.seen += 1;
+            false
+        } else {
+            // The oldest slot holds x[t − L]; x[t] replaces it.
+            let ready = self
+                .header
+                .model_input(Some(self.slot(self.oldest)), raw, scaled)?;
+            self.store(self.oldest, raw);
+            self.oldest = (self.oldest + 1) % lag;
+            ready
+        };
         if ready {
             for (o, &v) in out.iter_mut().zip(scaled.iter()) {
                 *o = T::from_f32(v);
@@ -172,8 +245,8 @@ impl<'h, 'a> RawIo<'h, 'a> {
         for (o, v) in yf.iter_mut().zip(y) {
             *o = v.to_f32();
         }
-        let last = self.last.get(..self.header.input_size()).unwrap_or(&[]);
-        self.header.raw_output(last, yf, out)
+        // After `input`, the oldest slot holds x[t + 1 − L] (x[t] for L = 1).
+        self.header.raw_output(self.slot(self.oldest), yf, out)
     }
 }
 
@@ -214,7 +287,7 @@ mod tests {
     #[test]
     fn plain_scaling_has_no_lag() {
         let h = header(Differencing::None);
-        let mut io = RawIo::new(&h);
+        let mut io = RawIo::new(&h).unwrap();
         let mut x = [Q4_12::ZERO; 2];
         assert_eq!(io.input(&[1.0, 0.0], &mut x), Ok(true));
         assert_eq!(x.map(|v| v.to_f32()), [0.25, 0.5]);
@@ -228,7 +301,7 @@ mod tests {
         let targets = heapless::Vec::from_slice(&[1]).unwrap();
         let h = header(Differencing::First { targets });
         h.validate().unwrap();
-        let mut io = RawIo::new(&h);
+        let mut io = RawIo::new(&h).unwrap();
         let mut x = [Q4_12::ZERO; 2];
         assert_eq!(io.input(&[1.0, 5.0], &mut x), Ok(false));
         assert_eq!(x, [Q4_12::ZERO; 2], "untouched before the first difference");
@@ -243,9 +316,57 @@ mod tests {
     }
 
     #[test]
+    fn seasonal_differencing_lags_a_season_and_adds_the_value_a_season_back() {
+        let targets = heapless::Vec::from_slice(&[1]).unwrap();
+        let h = header(Differencing::Seasonal { lag: 3, targets });
+        h.validate().unwrap();
+        let mut io = RawIo::new(&h).unwrap();
+        // Feature 0 counts 0, 1, 2, …; feature 1 is 10·t².
+        let raw = |t: usize| [t as f32, 10.0 * (t * t) as f32];
+        let mut x = [0.0f32; 2];
+        for t in 0..3 {
+            assert_eq!(io.input(&raw(t), &mut x), Ok(false), "t = {t} primes");
+        }
+        for t in 3..12 {
+            assert_eq!(io.input(&raw(t), &mut x), Ok(true));
+            let (d0, d1) = (3.0, 10.0 * (t * t - (t - 3) * (t - 3)) as f32);
+            assert_eq!(x, [d0 / 4.0, (d1 + 10.0) / 20.0], "t = {t}");
+            let mut y = [0.0];
+            io.output(&[0.75f32], &mut y).unwrap();
+            // The forecast of t + 1 adds 1.0 to feature 1 at t + 1 − 3.
+            assert_eq!(y, [raw(t - 2)[1] + 1.0], "t = {t}");
+        }
+        io.reset();
+        assert_eq!(io.input(&raw(5), &mut x), Ok(false));
+    }
+
+    #[test]
+    fn history_must_hold_a_season() {
+        let targets = heapless::Vec::from_slice(&[0]).unwrap();
+        let h = header(Differencing::Seasonal { lag: 12, targets });
+        // 12 samples of 2 features need 24 floats.
+        assert!(RawIo::<'_, '_, 24>::with_history(&h).is_ok());
+        assert_eq!(
+            RawIo::<'_, '_, 23>::with_history(&h).err(),
+            Some(Error::BufferTooSmall {
+                needed: 96,
+                available: 92
+            })
+        );
+        let zero = header(Differencing::Seasonal {
+            lag: 0,
+            targets: heapless::Vec::from_slice(&[0]).unwrap(),
+        });
+        assert_eq!(
+            zero.validate(),
+            Err(Error::Malformed("differencing lag is zero"))
+        );
+    }
+
+    #[test]
     fn wrong_lengths_are_errors() {
         let h = header(Differencing::None);
-        let mut io = RawIo::new(&h);
+        let mut io = RawIo::new(&h).unwrap();
         let mut x = [0.0f32; 2];
         assert_eq!(
             io.input(&[1.0], &mut x),

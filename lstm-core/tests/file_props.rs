@@ -178,14 +178,14 @@ fn typed_errors_name_the_problem() {
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
     // Version 1 (before `differencing`) and any later version are refused.
-    for version in [1u8, 3] {
+    for version in [1u8, 4] {
         let mut other = bytes.clone();
         other[4] = version;
         assert_eq!(
             parse_and_load(&other),
             Err(Error::UnsupportedVersion {
                 found: version.into(),
-                supported: 2
+                supported: 3
             })
         );
     }

@@ -38,8 +38,31 @@ const WEIGHTS: [f32; 14] = [
     0.5, -0.25, 0.125, 0.25, -0.5, 0.375, 1.0, -0.75, 0.0625, 0.0, 0.0, 0.0625, 2.0, 0.0,
 ];
 
+/// FORMAT.md's second example: the same model differenced at lag 12
+/// (`Differencing::Seasonal`), which needs version 3.
+const SEASONAL_VECTOR: &str = "
+4c53544d 0300 0000 10000000 1c000000
+01 02 00 01 01 01 01 01 00 00 00 00 02 0c 01 00
+0008 00fc 0002 0004 00f8 0006 0010 00f4 0001 0000 0000 0001 0020 0000
+xxxxxxxx";
+
+fn seasonal_header() -> Header<'static> {
+    Header {
+        differencing: Differencing::Seasonal {
+            lag: 12,
+            targets: heapless::Vec::from_slice(&[0]).unwrap(),
+        },
+        ..header()
+    }
+}
+
 fn vector_bytes() -> Vec<u8> {
-    let hex: String = VECTOR.split_whitespace().collect::<String>();
+    hex_bytes(VECTOR)
+}
+
+/// The bytes of a documented vector, with its CRC computed.
+fn hex_bytes(vector: &str) -> Vec<u8> {
+    let hex: String = vector.split_whitespace().collect::<String>();
     let (body, crc) = hex.split_at(hex.len() - 8);
     assert_eq!(crc, "xxxxxxxx");
     let mut bytes: Vec<u8> = (0..body.len())
@@ -86,4 +109,35 @@ fn reader_reads_the_documented_bytes() {
         [0.0625, 0.0, 0.0, 0.0625]
     );
     assert_eq!(model.second.weights.w[0][0].to_num::<f32>(), 2.0);
+}
+
+#[test]
+fn seasonal_vector_is_version_3_and_reads_back() {
+    let written = to_vec(&seasonal_header(), &WEIGHTS).unwrap();
+    assert_eq!(
+        written,
+        hex_bytes(SEASONAL_VECTOR),
+        "written: {:02x?}",
+        written
+    );
+    assert_eq!(
+        &written[60..],
+        &[0x13, 0x25, 0x4a, 0xec],
+        "crc: {:02x?}",
+        &written[60..]
+    );
+    let mut buf = lstm_core::file::AlignedBuf([0u8; 64]);
+    buf.0.copy_from_slice(&written);
+    assert_eq!(ModelFile::parse(&buf.0).unwrap().header, seasonal_header());
+    // Labelled version 2 (with a valid CRC), it is refused: version 2 has
+    // no seasonal differencing.
+    buf.0[4] = 2;
+    let crc = lstm_core::file::CRC.checksum(&buf.0[..60]);
+    buf.0[60..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        ModelFile::parse(&buf.0).err(),
+        Some(lstm_core::Error::Malformed(
+            "seasonal differencing in a file of version 2"
+        ))
+    );
 }

@@ -81,14 +81,20 @@ pub struct TrainedModel {
     pub scaler_y: Scaler,
     /// The data it was trained on.
     pub data: DataSource,
-    /// Trained on first differences (`fit --difference`): the model is fed
-    /// the first differences `x[t] - x[t-1]` of the raw features (scaled
+    /// Trained on differences (`fit --difference [L]`, lag in
+    /// [`TrainedModel::difference_lag`]): the model is fed the differences
+    /// `x[t] - x[t-L]` of the raw features (scaled
     /// by `scaler_x`) and predicts the next difference of the target
     /// (unscaled by `scaler_y`); a forecast in original units adds it to
-    /// the last observed target value. `false` in models saved before
-    /// the field existed.
+    /// the target value `L` rows before the forecast row (the last observed
+    /// value for `L = 1`). `false` in models saved before the field existed.
     #[serde(default)]
     pub difference: bool,
+    /// The lag of that differencing: 1 (first differences, and in models
+    /// saved before the field existed) or a season `L`: the model sees
+    /// `x[t] − x[t−L]` and a forecast adds to the value `L` rows before it.
+    #[serde(default = "crate::fit::first_lag")]
+    pub difference_lag: usize,
 }
 
 /// Errors reading or writing a [`TrainedModel`].

@@ -321,61 +321,67 @@ impl<'a> CoreRunner<'a> {
 /// The model inputs for raw rows `[rows][features]`: each row through the
 /// file's own scaling and differencing ([`Header::model_input`], in `f32`,
 /// as a device computes them). A differenced model has no input for the
-/// first row, so row `r` of the result belongs to raw row `r + lag`, where
-/// `lag` is [`Differencing::lag`](lstm_core::file::Differencing::lag)
-/// (0 or 1).
+/// first `lag` rows, so row `r` of the result belongs to raw row `r + lag`,
+/// where `lag` is [`Differencing::lag`](lstm_core::file::Differencing::lag)
+/// (0, 1, or the seasonal lag).
 ///
 /// Errors: [`Error::LengthMismatch`] if the rows are not the model's input width.
 pub fn model_inputs(header: &Header<'_>, raw: ArrayView2<'_, f64>) -> Result<Array2<f32>, Error> {
     let lag = header.differencing.lag();
     let (n, f) = raw.dim();
+    let raw32 = raw.mapv(|v| v as f32);
     let mut out = Array2::zeros((n.saturating_sub(lag), f));
-    let mut prev = vec![0f32; f];
-    let mut row_in = vec![0f32; f];
     let mut row_out = vec![0f32; f];
     let mut r = 0;
-    for (k, raw_row) in raw.rows().into_iter().enumerate() {
-        for (d, &v) in row_in.iter_mut().zip(raw_row) {
-            *d = v as f32;
-        }
-        let before = if k == 0 { None } else { Some(prev.as_slice()) };
-        if header.model_input(before, &row_in, &mut row_out)? {
+    for (k, row_in) in raw32.rows().into_iter().enumerate() {
+        let row_in = row_in.to_vec();
+        let before = match k.checked_sub(lag) {
+            Some(j) if lag > 0 => Some(raw32.row(j).to_vec()),
+            _ => None,
+        };
+        if header.model_input(before.as_deref(), &row_in, &mut row_out)? {
             out.row_mut(r)
                 .iter_mut()
                 .zip(&row_out)
                 .for_each(|(o, &v)| *o = v);
             r += 1;
         }
-        std::mem::swap(&mut prev, &mut row_in);
     }
     Ok(out)
 }
 
+/// The raw row a differenced model's forecast of raw row `t` adds its
+/// output to: `t − 1` for first differences, `t − L` for seasonal ones
+/// (`t − 1` when not differenced, where it is not used).
+pub fn base_row(header: &Header<'_>, t: usize) -> usize {
+    t.saturating_sub(header.differencing.lag().max(1))
+}
+
 /// Model outputs `y` (`[rows][outputs]`, model units) in raw units
-/// ([`Header::raw_output`], in `f32`, as a device computes them); row `i`
-/// of `y` came after the model saw raw row `last_raw[i]` (which a
-/// differenced model adds its output to).
+/// ([`Header::raw_output`], in `f32`, as a device computes them); a
+/// differenced model adds row `i` of `y` to raw row `base_raw[i]` (see
+/// [`base_row`]).
 ///
 /// Errors: [`Error::LengthMismatch`] on mismatched shapes.
 pub fn raw_outputs(
     header: &Header<'_>,
     y: ArrayView2<'_, f32>,
-    last_raw: ArrayView2<'_, f64>,
+    base_raw: ArrayView2<'_, f64>,
 ) -> Result<Array2<f64>, Error> {
-    if last_raw.nrows() != y.nrows() {
+    if base_raw.nrows() != y.nrows() {
         return Err(Error::LengthMismatch {
             expected: y.nrows(),
-            found: last_raw.nrows(),
+            found: base_raw.nrows(),
         });
     }
     let mut out = Array2::zeros(y.dim());
-    let mut last = vec![0f32; last_raw.ncols()];
+    let mut last = vec![0f32; base_raw.ncols()];
     let mut yv = vec![0f32; y.ncols()];
     let mut o = vec![0f32; y.ncols()];
     for ((yr, lr), mut orow) in y
         .rows()
         .into_iter()
-        .zip(last_raw.rows())
+        .zip(base_raw.rows())
         .zip(out.rows_mut())
     {
         last.iter_mut().zip(lr).for_each(|(d, &v)| *d = v as f32);

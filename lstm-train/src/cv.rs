@@ -36,7 +36,8 @@ pub struct CvConfig {
     /// Training options of every fold (`hidden_sizes`, `monitor`, `quiet`
     /// and `out_dir` are overridden).
     pub fit: FitConfig,
-    /// Train on first differences ([`crate::fit::differenced`]).
+    /// Train on differences ([`crate::fit::differenced`]) at the lag
+    /// `fit.difference_lag` (1: first differences).
     pub difference: bool,
     /// Print one line per trained fold on stderr.
     pub verbose: bool,
@@ -148,7 +149,12 @@ pub fn cross_validate(
         None => n_train / (cfg.folds + 2),
     };
     let need = cfg.folds * block;
-    let min_origin = data.window + 2 + usize::from(cfg.difference);
+    let lag = if cfg.difference {
+        cfg.fit.difference_lag
+    } else {
+        0
+    };
+    let min_origin = data.window + 2 + lag;
     if block == 0 || need + min_origin > n_train {
         return Err(FitError::InvalidConfig(format!(
             "{} folds of {block} rows need more than the {n_train} training rows (window {})",
@@ -180,7 +186,7 @@ pub fn cross_validate(
             )));
         }
         let train = if cfg.difference {
-            TaskData::Forecast(Box::new(differenced(&d, data_cfg)?))
+            TaskData::Forecast(Box::new(differenced(&d, data_cfg, lag)?))
         } else {
             TaskData::Forecast(Box::new(d.clone()))
         };
@@ -194,6 +200,7 @@ pub fn cross_validate(
                 monitor: Monitor::TrainLoss,
                 quiet: true,
                 out_dir: None,
+                difference: cfg.difference,
                 ..cfg.fit.clone()
             };
             let started = std::time::Instant::now();

@@ -275,7 +275,7 @@ pub struct EvalOptions {
     pub season: Option<usize>,
 }
 
-/// Like [`predict_split`] for a model trained on first differences when
+/// Like [`predict_split`] for a model trained on differences when
 /// `difference` is set ([`crate::fit::differenced`]): the model gets the
 /// differenced series (built with the window and scalers recorded in the
 /// model) and its forecasts are turned back into forecasts of the original
@@ -292,7 +292,7 @@ pub fn predict_with(
         (true, TaskData::Forecast(d)) => {
             let dd = TaskData::Forecast(Box::new(crate::fit::differenced_for(model, d)?));
             let p = predict_split(model, &dd, split)?;
-            crate::fit::undifference(&p, d)
+            crate::fit::undifference(&p, d, model.difference_lag)
         }
         _ => predict_split(model, data, split),
     }
@@ -320,8 +320,13 @@ pub struct ForecastEvaluation {
     pub model: Metrics,
     /// Baselines: naive, then seasonal naive if requested.
     pub baselines: Vec<Baseline>,
-    /// The model forecasts first differences (added to the last value).
+    /// The model forecasts differences (added to the value
+    /// `difference_lag` rows back).
     pub differenced: bool,
+    /// The lag of those differences (1: first differences; 0 when not
+    /// differenced).
+    #[serde(default)]
+    pub difference_lag: usize,
 }
 
 /// Classification evaluation on the test split.
@@ -369,7 +374,7 @@ pub fn evaluate(model: &TrainedModel, data: &TaskData, opts: &EvalOptions) -> Re
     evaluate_predictions(&pred, model.mode, data, opts)
 }
 
-/// [`evaluate`] for a model trained on first differences
+/// [`evaluate`] for a model trained on differences
 /// ([`crate::fit::differenced`]); `data` is the original series, the
 /// forecasts are un-differenced before scoring.
 ///
@@ -383,6 +388,7 @@ pub fn evaluate_differenced(
     let mut ev = evaluate_predictions(&pred, model.mode, data, opts)?;
     if let Evaluation::Forecast(e) = &mut ev {
         e.differenced = true;
+        e.difference_lag = model.difference_lag;
     }
     Ok(ev)
 }
@@ -423,6 +429,7 @@ pub fn evaluate_predictions(
                 model,
                 baselines,
                 differenced: false,
+                difference_lag: 0,
             }))
         }
         (Predictions::Classify(p), TaskData::Classify(c)) => {
@@ -491,7 +498,11 @@ impl Evaluation {
                     e.model.n,
                     e.target,
                     e.mode,
-                    if e.differenced { ", on first differences" } else { "" }
+                    match (e.differenced, e.difference_lag) {
+                        (false, _) => String::new(),
+                        (true, 0 | 1) => ", on first differences".to_string(),
+                        (true, lag) => format!(", on differences at lag {lag}"),
+                    }
                 );
                 let mut rows: Vec<(String, &Metrics)> = vec![("LSTM".to_string(), &e.model)];
                 for b in &e.baselines {

@@ -29,7 +29,9 @@ use lstm_core::{LayerShape, NumberFormat};
 use ndarray::{s, Array2, Array3, Axis};
 
 use crate::artifact::{ArtifactError, DataSource, TaskKind, TrainMode, TrainedModel};
-use crate::core_runner::{model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner, RunStats};
+use crate::core_runner::{
+    base_row, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner, RunStats,
+};
 use crate::data::{
     load_classification, load_forecast, ClassConfig, ClassDataset, DataError, ForecastData,
     LabelledSeries, Metrics, Scaler,
@@ -226,10 +228,13 @@ pub struct ExportPlan {
     /// by this factor (folded into the head to avoid saturation; the argmax
     /// is unchanged). 1 when nothing was folded.
     pub logit_divisor: f64,
-    /// Trained on first differences: for each output, the input feature
-    /// whose last raw value the forecast difference is added to
-    /// ([`Differencing::First`]); `None` when not differenced.
+    /// Trained on differences: for each output, the input feature whose
+    /// raw value the forecast difference is added to; `None` when not
+    /// differenced.
     pub difference_targets: Option<Vec<u8>>,
+    /// The lag of those differences: 1 ([`Differencing::First`]) or a
+    /// season ([`Differencing::Seasonal`]).
+    pub difference_lag: usize,
 }
 
 /// The training mode as the file records it.
@@ -329,6 +334,7 @@ impl ExportPlan {
             classes,
             logit_divisor: 1.0,
             difference_targets: None,
+            difference_lag: 1,
         })
     }
 
@@ -372,14 +378,26 @@ impl ExportPlan {
             task,
             differencing: match &self.difference_targets {
                 None => Differencing::None,
-                Some(t) => Differencing::First {
-                    targets: heapless::Vec::from_slice(t).map_err(|()| {
+                Some(t) => {
+                    let targets = heapless::Vec::from_slice(t).map_err(|()| {
                         ExportError::Unsupported(format!(
                             "{} differenced outputs; a model file describes at most {MAX_FEATURES}",
                             t.len()
                         ))
-                    })?,
-                },
+                    })?;
+                    match self.difference_lag {
+                        1 => Differencing::First { targets },
+                        lag => Differencing::Seasonal {
+                            lag: u16::try_from(lag).ok().filter(|&l| l > 0).ok_or_else(|| {
+                                ExportError::Unsupported(format!(
+                                    "a differencing lag of {lag}; a model file holds 1 to {}",
+                                    u16::MAX
+                                ))
+                            })?,
+                            targets,
+                        },
+                    }
+                }
             },
         };
         header.validate()?;
@@ -719,10 +737,9 @@ pub fn score_core(
 ) -> Result<Metric, ExportError> {
     match data {
         EvalData::Forecast(d) => {
-            // The forecast of test row t came after raw row t - 1.
-            let last: Vec<usize> = d.test.rows.iter().map(|&t| t.saturating_sub(1)).collect();
-            let last_raw = d.features_raw.select(Axis(0), &last);
-            let pred = raw_outputs(header, outputs.view(), last_raw.view())?;
+            let base: Vec<usize> = d.test.rows.iter().map(|&t| base_row(header, t)).collect();
+            let base_raw = d.features_raw.select(Axis(0), &base);
+            let pred = raw_outputs(header, outputs.view(), base_raw.view())?;
             Ok(Metric::Regression(Metrics::of(
                 &d.test.y_raw.to_vec(),
                 &pred.column(0).to_vec(),
@@ -787,8 +804,8 @@ pub struct ExportReport {
 }
 
 /// The input feature holding the target of a forecasting model trained on
-/// first differences: the device adds its forecast difference to that
-/// feature's last raw value.
+/// differences: the device adds its forecast difference to that feature's
+/// raw value (the last one, or one season back).
 ///
 /// Errors: [`ExportError::Unsupported`] if the target is not an input
 /// feature (the device would not know its last value).
@@ -862,6 +879,7 @@ pub fn export_model(
     let model_data = match (&data, model.difference) {
         (Some(EvalData::Forecast(d)), true) => {
             plan.difference_targets = Some(difference_targets(d)?);
+            plan.difference_lag = model.difference_lag;
             Some(EvalData::Forecast(Box::new(differenced_data(model, d)?)))
         }
         (Some(_), true) => {

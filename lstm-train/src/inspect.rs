@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lstm_core::file::{Differencing, ModelFile, Scaling, Task, TrainingMode, FORMAT_VERSION};
+use lstm_core::file::{Differencing, ModelFile, Scaling, Task, TrainingMode};
 use lstm_core::{Error, LayerShape, NumberFormat};
 
 use crate::core_runner::{Activations, CoreBytes, CoreRunner};
@@ -75,7 +75,7 @@ fn scaling_lines(out: &mut String, name: &str, s: &Scaling, features: usize) {
 pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
     let h = &file.header;
     let mut out = String::new();
-    let _ = writeln!(out, "format version: {FORMAT_VERSION}");
+    let _ = writeln!(out, "format version: {}", file.version);
     let _ = writeln!(
         out,
         "number format: {} ({} bytes per value)",
@@ -138,6 +138,14 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
             let _ = writeln!(
                 out,
                 "differencing: first differences (inputs x[t] - x[t-1]; output k adds to the last raw value of {})",
+                t.join(", ")
+            );
+        }
+        Differencing::Seasonal { lag, targets } => {
+            let t: Vec<String> = targets.iter().map(|t| format!("input {t}")).collect();
+            let _ = writeln!(
+                out,
+                "differencing: seasonal, lag {lag} (inputs x[t] - x[t-{lag}]; output k adds to the raw value of {} one season before the forecast time)",
                 t.join(", ")
             );
         }

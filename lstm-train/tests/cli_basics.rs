@@ -55,6 +55,7 @@ fn small_model() -> TrainedModel {
             },
         },
         difference: false,
+        difference_lag: 1,
     }
 }
 

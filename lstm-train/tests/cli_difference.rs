@@ -1,5 +1,6 @@
-//! `fit --difference` through the binary: on the airline series, training
-//! on first differences beats the seasonal-naive baseline; the model
+//! `fit --difference [LAG]` through the binary: on the airline series,
+//! training on first differences, or on seasonal ones at lag 12, beats the
+//! seasonal-naive baseline; the model
 //! records it, resumes with it, and exports a model file that `lstm-core`
 //! runs from raw values (differencing and un-differencing on the device's
 //! side) within the 16-bit bar; classification refuses the flag.
@@ -39,33 +40,61 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn airline_differenced_beats_seasonal_naive_and_exports() {
+    airline_case(
+        &["--difference"],
+        "32",
+        1,
+        &["on first differences", "differencing: first differences"],
+    );
+}
+
+#[test]
+fn airline_seasonally_differenced_beats_seasonal_naive_and_exports() {
+    airline_case(
+        &["--difference", "12"],
+        "16",
+        12,
+        &[
+            "on differences at lag 12",
+            "differencing: seasonal, lag 12",
+            "format version: 3",
+        ],
+    );
+}
+
+/// Fits airline with `diff` (differencing flags), `hidden` units; `lag` is
+/// the differencing lag; `texts` are, in order, what `eval` and `inspect`
+/// print about it (further ones: more `inspect` lines).
+fn airline_case(diff: &[&str], hidden: &str, lag: usize, texts: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     // The settings of tests/fit_datasets.rs (up to 600 epochs there; 200
     // here to keep the debug build fast, which already reaches RMSE ≈ 18).
-    ok(&[
-        "fit",
-        "--data",
-        AIRLINE,
-        "--difference",
-        "--window",
-        "12",
-        "--hidden",
-        "32",
-        "--lr",
-        "0.002",
-        "--epochs",
-        "200",
-        "--val-split",
-        "0",
-        "--season",
-        "12",
-        "--seed",
-        "42",
-        "--quiet",
-        "--out-dir",
-        p(&run),
-    ]);
+    let fit_args: Vec<&str> = [
+        &["fit", "--data", AIRLINE][..],
+        diff,
+        &[
+            "--window",
+            "12",
+            "--hidden",
+            hidden,
+            "--lr",
+            "0.002",
+            "--epochs",
+            "200",
+            "--val-split",
+            "0",
+            "--season",
+            "12",
+            "--seed",
+            "42",
+            "--quiet",
+            "--out-dir",
+            p(&run),
+        ],
+    ]
+    .concat();
+    ok(&fit_args);
     let m = json(&run.join("metrics.json"));
     assert_eq!(m["differenced"], true, "{m}");
     let rmse = m["model"]["rmse"].as_f64().unwrap();
@@ -87,7 +116,8 @@ fn airline_differenced_beats_seasonal_naive_and_exports() {
 
     // `eval` rebuilds the same differenced evaluation.
     let e = ok(&["eval", "--model", p(&trained), "--season", "12"]);
-    assert!(String::from_utf8_lossy(&e.stdout).contains("on first differences"));
+    let eval_text = String::from_utf8_lossy(&e.stdout);
+    assert!(eval_text.contains(texts[0]), "{eval_text}");
 
     // `export` writes a differenced Q4.12 file; lstm-core, fed raw values,
     // scores it within 1 % of the trainer and still beats seasonal naive.
@@ -122,13 +152,15 @@ fn airline_differenced_beats_seasonal_naive_and_exports() {
     );
     assert!(after <= before * 1.01, "{after} vs {before}\n{report}");
     assert!(after < seasonal, "{after} vs seasonal naive {seasonal}");
-    // The held-out stream starts one row earlier (the first sample only
-    // primes the difference): W = 12, + 1, + the 29 test rows (115..144) - 1.
+    // The held-out stream starts `lag` rows earlier (those samples only
+    // prime the differences): W = 12, + lag, + the 29 test rows (115..144) - 1.
     let steps = std::fs::read(&heldout).unwrap().len() / 4;
-    assert_eq!(steps, 12 + 1 + 29 - 1);
+    assert_eq!(steps, 12 + lag + 29 - 1);
     let i = ok(&["inspect", p(&out_file)]);
     let text = String::from_utf8_lossy(&i.stdout);
-    assert!(text.contains("differencing: first differences"), "{text}");
+    for t in &texts[1..] {
+        assert!(text.contains(t), "{t}: {text}");
+    }
 
     // `predict` with the file forecasts from raw values: the last forecast
     // (after the last row) is near the last value, within the series' scale.
@@ -143,9 +175,9 @@ fn airline_differenced_beats_seasonal_naive_and_exports() {
         p(&pr),
     ]);
     let csv = std::fs::read_to_string(&pr).unwrap();
-    // W = 12 rows for the first window after the one priming row: the
-    // first forecast comes after CSV row 13 (1-based, without the header).
-    assert_eq!(csv.lines().count() - 1, 144 - 12, "{csv}");
+    // W = 12 rows for the first window after the `lag` priming rows: the
+    // first forecast comes after CSV row 12 + lag (1-based, without the header).
+    assert_eq!(csv.lines().count() - 1, 144 - lag - 11, "{csv}");
     let last: f64 = csv
         .lines()
         .last()
@@ -174,7 +206,10 @@ fn airline_differenced_beats_seasonal_naive_and_exports() {
         p(&pt),
     ]);
     let trained_csv = std::fs::read_to_string(&pt).unwrap();
-    assert!(trained_csv.starts_with("time,value_next\n"), "{trained_csv}");
+    assert!(
+        trained_csv.starts_with("time,value_next\n"),
+        "{trained_csv}"
+    );
     let rows = |text: &str| -> Vec<(String, f64)> {
         text.lines()
             .skip(1)

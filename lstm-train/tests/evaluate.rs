@@ -55,6 +55,7 @@ fn constant_model(
         scaler_y,
         data,
         difference: false,
+        difference_lag: 1,
     }
 }
 

@@ -48,6 +48,7 @@ fn model(net: NetConfig, params: Params<f32>, task: TaskKind, mode: TrainMode) -
             config: ForecastConfig::default(),
         },
         difference: false,
+        difference_lag: 1,
     }
 }
 

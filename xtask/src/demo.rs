@@ -1,7 +1,7 @@
 //! `cargo xtask demo [--dataset sunspots|airline]`: the whole path on a
 //! fresh machine. Installs what is missing, trains a small LSTM on a bundled
 //! series with `lstm-train` (yearly sunspot numbers by default; monthly
-//! airline passengers, trained on first differences, with
+//! airline passengers, trained on seasonal differences at lag 12, with
 //! `--dataset airline`), exports it in Q4.12, builds the firmware with it,
 //! runs it under QEMU (Cortex-M4F), and prints host vs device predictions
 //! side by side, the metric on the held-out data next to the baselines,
@@ -36,13 +36,14 @@ const DATASETS: [Dataset; 2] = [
     },
     Dataset {
         name: "airline",
-        what: "monthly airline passengers, thousands; trained on first differences",
+        what: "monthly airline passengers, thousands; trained on differences at lag 12",
         fit: &[
             "--difference",
+            "12",
             "--window",
             "12",
             "--hidden",
-            "32",
+            "16",
             "--lr",
             "0.002",
             "--epochs",

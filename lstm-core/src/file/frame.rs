@@ -7,8 +7,20 @@ use crate::num::Scalar;
 
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 2;
+/// The newest format version this build reads and writes.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest format version this build reads: version 2 is version 3
+/// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
+/// and the writer still writes it for every file that does not need 3.
+pub const OLDEST_VERSION: u16 = 2;
+
+/// The lowest version that can hold `header` (what the writer writes).
+pub(crate) fn version_for(header: &Header<'_>) -> u16 {
+    match header.differencing {
+        crate::file::Differencing::Seasonal { .. } => 3,
+        _ => OLDEST_VERSION,
+    }
+}
 /// Bytes before the postcard header: magic, version, flags, two lengths.
 pub const PREFIX_LEN: usize = 16;
 /// The weights blob starts at a multiple of this offset from the file's start.
@@ -30,6 +42,8 @@ pub(crate) fn weights_offset(header_len: usize) -> Option<usize> {
 /// both borrowed from the file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFile<'a> {
+    /// The file's format version ([`OLDEST_VERSION`] to [`FORMAT_VERSION`]).
+    pub version: u16,
     /// The decoded and validated header.
     pub header: Header<'a>,
     /// The weights blob (all layers, file order), little-endian values of `header.format`.
@@ -58,7 +72,7 @@ impl<'a> ModelFile<'a> {
             return Err(Error::BadMagic);
         }
         let version = read_u16(bytes, 4).ok_or(truncated(PREFIX_LEN + CRC_LEN))?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -108,6 +122,11 @@ impl<'a> ModelFile<'a> {
             return Err(Error::Malformed("padding is not zero"));
         }
         header.validate()?;
+        if version < version_for(&header) {
+            return Err(Error::Malformed(
+                "seasonal differencing in a file of version 2",
+            ));
+        }
         if header.weights_len() != Some(weights_len as usize) {
             return Err(Error::Malformed(
                 "weights length does not match the layer shapes",
@@ -115,6 +134,7 @@ impl<'a> ModelFile<'a> {
         }
         let weights = body.get(weights_start..).ok_or(truncated(total))?;
         Ok(ModelFile {
+            version,
             header,
             weights,
             crc: stored,

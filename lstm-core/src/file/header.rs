@@ -138,14 +138,36 @@ pub enum Differencing {
         /// For each output, the input feature holding the forecast series.
         targets: Vec<u8, MAX_FEATURES>,
     },
+    /// Seasonal differences at lag `L`: the model sees
+    /// `scale(x[t] − x[t−L])`, so the first `L` raw samples only prime the
+    /// differences; output `k`, unscaled, is added to the raw value of input
+    /// feature `targets[k]` one season before the forecast time (the
+    /// forecast `ŷ[t+1] = y[t+1−L] + d̂[t+1]`). `L = 1` is [`Differencing::First`].
+    Seasonal {
+        /// The lag `L` (at least 1), e.g. 12 for monthly data with a yearly season.
+        lag: u16,
+        /// For each output, the input feature holding the forecast series.
+        targets: Vec<u8, MAX_FEATURES>,
+    },
 }
 
 impl Differencing {
-    /// Raw samples needed before the first model input (0 or 1).
+    /// Raw samples needed before the first model input: 0, 1 or the lag.
     pub fn lag(&self) -> usize {
         match self {
             Differencing::None => 0,
             Differencing::First { .. } => 1,
+            Differencing::Seasonal { lag, .. } => usize::from(*lag),
+        }
+    }
+
+    /// The target feature of each output, if differenced.
+    pub fn targets(&self) -> Option<&[u8]> {
+        match self {
+            Differencing::None => None,
+            Differencing::First { targets } | Differencing::Seasonal { targets, .. } => {
+                Some(targets)
+            }
         }
     }
 }
@@ -266,7 +288,10 @@ impl Header<'_> {
                 }
             }
         }
-        if let Differencing::First { targets } = &self.differencing {
+        if let Differencing::Seasonal { lag: 0, .. } = self.differencing {
+            return Err(Error::Malformed("differencing lag is zero"));
+        }
+        if let Some(targets) = self.differencing.targets() {
             if !matches!(self.task, Task::Regression) {
                 return Err(Error::Malformed(
                     "only a regression model can be differenced",

@@ -43,7 +43,7 @@ mod header;
 mod load;
 mod write;
 
-pub use frame::{ModelFile, CRC, FORMAT_VERSION, MAGIC, PREFIX_LEN, WEIGHTS_ALIGN};
+pub use frame::{ModelFile, CRC, FORMAT_VERSION, MAGIC, OLDEST_VERSION, PREFIX_LEN, WEIGHTS_ALIGN};
 pub use header::{
     Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES, MAX_LAYERS,
 };

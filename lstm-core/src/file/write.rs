@@ -1,7 +1,7 @@
 //! Writing model files (the trainer's export uses these; nothing else writes the format).
 
 use crate::error::Error;
-use crate::file::frame::{weights_offset, CRC, CRC_LEN, FORMAT_VERSION, MAGIC, PREFIX_LEN};
+use crate::file::frame::{version_for, weights_offset, CRC, CRC_LEN, MAGIC, PREFIX_LEN};
 use crate::file::header::Header;
 use crate::num::{NumberFormat, Scalar, Q16_16, Q4_12};
 
@@ -58,7 +58,7 @@ pub fn write_to_slice(
     let weights_len = total - CRC_LEN - weights_start;
     let prefix = [
         &MAGIC[..],
-        &FORMAT_VERSION.to_le_bytes(),
+        &version_for(header).to_le_bytes(),
         &0u16.to_le_bytes(),
         &(header_len as u32).to_le_bytes(),
         &(weights_len as u32).to_le_bytes(),

@@ -16,6 +16,7 @@ use super::fit::{DataArgs, TaskArg, TrainArgs};
   lstm-train cv --data airline/data.csv --window 12 --folds 3 --hidden 16,32 --layers 1,2
   lstm-train cv --data sunspots/data.csv --window 22 --folds 4 --block 12 --hidden 32 --epochs 150
   lstm-train cv --data airline/data.csv --difference --report cv.json
+  lstm-train cv --data airline/data.csv --difference 12 --window 12 --hidden 16,32 --layers 1
 
 Only the training portion of the series is used (the test split is never
 touched): fold k trains on the rows before its origin and is scored on the
@@ -39,10 +40,12 @@ pub struct CvArgs {
     /// Rows per validation block (default: the validation split's length).
     #[arg(long)]
     pub block: Option<usize>,
-    /// Train on first differences (for series with a trend); forecasts are
-    /// added back to the last value before scoring.
-    #[arg(long)]
-    pub difference: bool,
+    /// Train on differences at lag LAG (default 1: first differences, for a
+    /// series with a trend; e.g. 12: seasonal ones); forecasts are added
+    /// back to the value LAG rows before scoring.
+    #[arg(long, value_name = "LAG", num_args = 0..=1, default_missing_value = "1",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub difference: Option<u16>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -69,8 +72,11 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
         block: args.block,
         hidden_sizes: args.hidden.clone(),
         layers: args.layers.clone(),
-        fit,
-        difference: args.difference,
+        fit: lstm_train::fit::FitConfig {
+            difference_lag: args.difference.map_or(1, usize::from),
+            ..fit
+        },
+        difference: args.difference.is_some(),
         verbose: !args.train.quiet,
     };
     let report =

@@ -311,6 +311,7 @@ impl TrainArgs {
   lstm-train fit --data sunspots/data.csv --window 22 --hidden 32 --epochs 200 --out-dir runs/sunspots
   lstm-train fit --data airline/data.csv --stateful --chunk 24 --out-dir runs/airline-stateful
   lstm-train fit --data airline/data.csv --difference --window 12 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-diff
+  lstm-train fit --data airline/data.csv --difference 12 --window 12 --hidden 16 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-sdiff
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --out-dir runs/gunpoint
   lstm-train fit --data airline/data.csv --out-dir runs/airline --epochs 400 --resume
 
@@ -340,12 +341,16 @@ pub struct FitArgs {
     /// --epochs may be raised).
     #[arg(long)]
     pub resume: bool,
-    /// Forecasting: train on first differences x[t] - x[t-1] of the series
-    /// (for series with a trend); the model predicts the next difference and
-    /// its forecast adds it to the last observed value. Recorded in
-    /// trained.json; metrics are in original units.
-    #[arg(long)]
-    pub difference: bool,
+    /// Forecasting: train on differences of the series at lag LAG (default
+    /// 1): first differences x[t] - x[t-1] for a series with a trend, or
+    /// seasonal ones x[t] - x[t-LAG] (e.g. 12 for monthly data) for a
+    /// season that grows with the trend. The model predicts the next
+    /// difference and its forecast adds it to the value LAG rows before.
+    /// Recorded in trained.json and in exported files; metrics are in
+    /// original units.
+    #[arg(long, value_name = "LAG", num_args = 0..=1, default_missing_value = "1",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub difference: Option<u16>,
 }
 
 /// `runs/<name>`: the data file's folder name for `data.csv` / `train.csv`,
@@ -371,17 +376,18 @@ fn default_out_dir(data: &DataArgs) -> PathBuf {
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let task = args.data.task()?;
     ensure!(
-        !(args.difference && task == TaskArg::Classify),
+        !(args.difference.is_some() && task == TaskArg::Classify),
         "--difference is for forecasting (--data); classification series (--train/--test) are not differenced"
     );
     let prepared = args.data.prepare()?;
     // With --difference the model trains on the differenced series; the
     // evaluation and the plots use the original one.
-    let diffed = if args.difference {
+    let lag = args.difference.map(usize::from);
+    let diffed = if let Some(lag) = lag {
         match (&prepared.data, &prepared.source) {
             (TaskData::Forecast(d), DataSource::Forecast { config, .. }) => {
                 Some(TaskData::Forecast(Box::new(
-                    differenced(d, config).context("differencing the series")?,
+                    differenced(d, config, lag).context("differencing the series")?,
                 )))
             }
             _ => bail!("--difference is for forecasting (--data)"),
@@ -396,7 +402,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_out_dir(&args.data));
     let cfg = FitConfig {
         out_dir: Some(out_dir.clone()),
-        difference: args.difference,
+        difference: lag.is_some(),
+        difference_lag: lag.unwrap_or(1),
         ..args.train.config(task, args.hidden, args.layers)?
     };
     let outcome = if args.resume {

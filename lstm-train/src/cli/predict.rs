@@ -18,7 +18,9 @@ use anyhow::{bail, ensure, Context};
 use clap::Args;
 use lstm_core::file::{Task, TrainingMode};
 use lstm_train::artifact::{DataSource, TaskKind, TrainMode, TrainedModel};
-use lstm_train::core_runner::{model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner};
+use lstm_train::core_runner::{
+    base_row, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner,
+};
 use lstm_train::data::{ForecastColumns, Table};
 use lstm_train::export::{pad_scaled, pad_series};
 use lstm_train::net::{Batch, HeadMode, Mode, NetConfig, Network};
@@ -319,11 +321,12 @@ fn predict_with_file(bytes: &[u8], args: &PredictArgs) -> anyhow::Result<(String
         Task::Regression => {
             let series = read_series_for_file(&args.data, h.input_size())?;
             // Row r of `x` is the input of raw row r + lag (a differenced
-            // model has no input for the first row).
+            // model has no input for the first `lag` rows).
             let lag = h.differencing.lag();
             ensure!(
                 series.values.nrows() > lag,
-                "a differenced model needs at least 2 rows"
+                "a model differenced at lag {lag} needs at least {} rows",
+                lag + 1
             );
             let x = model_inputs(h, series.values.view())?;
             let (y, first) = match h.mode {
@@ -336,9 +339,11 @@ fn predict_with_file(bytes: &[u8], args: &PredictArgs) -> anyhow::Result<(String
                 }
                 TrainingMode::Stateful => (runner.run_sequence(x.view())?, lag),
             };
-            // Forecast k came after raw row first + k.
-            let last_raw = series.values.slice(s![first..first + y.nrows(), ..]);
-            let pred = raw_outputs(h, y.view(), last_raw)?;
+            // Forecast k came after raw row first + k: it is the forecast
+            // of row first + k + 1 and adds to that row's base row.
+            let base = base_row(h, first + 1);
+            let base_raw = series.values.slice(s![base..base + y.nrows(), ..]);
+            let pred = raw_outputs(h, y.view(), base_raw)?;
             forecast_csv(
                 &series.times,
                 first,
@@ -360,15 +365,18 @@ fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(St
     match (&model.task, &model.data) {
         (TaskKind::Regression { .. }, DataSource::Forecast { config, .. }) => {
             let cols = ForecastColumns::read(data, config)?;
-            // A model trained with `fit --difference` is fed the first
-            // differences of the raw features (row `r` of `feats` is row
-            // `r + 1` of the CSV) and predicts the next difference.
+            // A model trained with `fit --difference [L]` is fed the
+            // differences at lag L of the raw features (row `r` of `feats`
+            // is row `r + L` of the CSV) and predicts the next difference.
+            let lag = model.difference_lag;
             let feats = if model.difference {
                 ensure!(
-                    cols.features.nrows() >= 2,
-                    "a model trained on first differences needs at least 2 rows"
+                    lag >= 1 && cols.features.nrows() > lag,
+                    "a model trained on differences at lag {lag} needs at least {} rows",
+                    lag + 1
                 );
-                &cols.features.slice(s![1.., ..]) - &cols.features.slice(s![..-1, ..])
+                let n = cols.features.nrows();
+                &cols.features.slice(s![lag.., ..]) - &cols.features.slice(s![..n - lag, ..])
             } else {
                 cols.features.clone()
             };
@@ -400,12 +408,14 @@ fn predict_with_trained(model: &TrainedModel, data: &Path) -> anyhow::Result<(St
                 .inverse_transform_column(0, y.column(0).mapv(f64::from).view())
                 .to_vec();
             let first = if model.difference {
-                // Difference row `first + k` ends at CSV row `first + k + 1`:
-                // the forecast is that row's value plus the predicted change.
+                // Difference row `first + k` ends at CSV row `first + k + L`;
+                // the forecast of the row after it is the value L rows
+                // before that one, row `first + k + 1`, plus the predicted
+                // change.
                 for (k, p) in pred.iter_mut().enumerate() {
                     *p += cols.target[first + k + 1];
                 }
-                first + 1
+                first + lag
             } else {
                 first
             };

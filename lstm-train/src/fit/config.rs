@@ -146,6 +146,12 @@ pub struct FitConfig {
     /// checkpoints) as [`crate::artifact::TrainedModel::difference`].
     #[serde(default)]
     pub difference: bool,
+    /// The lag of that differencing: 1 for first differences
+    /// `x[t] − x[t−1]`, the season (e.g. 12) for seasonal ones
+    /// `x[t] − x[t−12]`; recorded as
+    /// [`crate::artifact::TrainedModel::difference_lag`].
+    #[serde(default = "crate::fit::first_lag")]
+    pub difference_lag: usize,
 }
 
 impl Default for FitConfig {
@@ -190,6 +196,7 @@ impl FitConfig {
             quiet: false,
             out_dir: None,
             difference: false,
+            difference_lag: 1,
         }
     }
 

@@ -1,14 +1,15 @@
-//! First differencing of a forecasting series, for series with a trend
-//! that an LSTM (bounded activations, min-max scaling fitted on the past)
-//! cannot extrapolate.
+//! Differencing of a forecasting series at lag `L`, for series with a trend
+//! (or a growing season) that an LSTM (bounded activations, min-max scaling
+//! fitted on the past) cannot extrapolate: first differences (`L = 1`) or
+//! seasonal ones (`L` = the season, e.g. 12 for monthly data).
 //!
-//! The model is trained on `d[t] = y[t] - y[t-1]` (inputs and target
+//! The model is trained on `d[t] = y[t] - y[t-L]` (inputs and target
 //! differenced) and its one-step-ahead forecast in original units is
-//! `ŷ[t] = y[t-1] + d̂[t]`, which uses only values before `t`, like the
-//! naive baseline. A deployed model must do the same: feed differences and
-//! add the last observed value to the output.
+//! `ŷ[t] = y[t-L] + d̂[t]`, which uses only values before `t`, like the
+//! naive and seasonal-naive baselines. A deployed model must do the same:
+//! feed differences and add the value `L` rows back to the output.
 //!
-//! Row `r` of the differenced data is row `r + 1` of the original; the
+//! Row `r` of the differenced data is row `r + L` of the original; the
 //! splits are chosen so that the differenced test rows are exactly the
 //! original test rows (and the validation rows the original validation
 //! rows), so metrics and baselines compare like for like.
@@ -21,38 +22,55 @@ use crate::evaluate::{ForecastPredictions, Predictions};
 
 use super::{FitError, Result};
 
-/// The differenced data of `d` (built with `cfg`'s window and scalers; the
-/// fractions are recomputed so that the splits keep their rows).
+/// The differences at lag `lag` of `d` (built with `cfg`'s window and
+/// scalers; the fractions are recomputed so that the splits keep their rows).
 ///
 /// Errors: [`FitError::Data`] (too few rows for the window),
-/// [`FitError::InvalidConfig`] (a split would shift).
-pub fn differenced(d: &ForecastData, cfg: &ForecastConfig) -> Result<ForecastData> {
+/// [`FitError::InvalidConfig`] (a lag of 0, too few rows, or a split would
+/// shift: the training split must be longer than the lag).
+pub fn differenced(d: &ForecastData, cfg: &ForecastConfig, lag: usize) -> Result<ForecastData> {
     let n = d.n;
-    if n < 3 {
+    if lag == 0 {
+        return Err(FitError::InvalidConfig(
+            "the differencing lag must be at least 1".into(),
+        ));
+    }
+    if n < lag + 2 {
         return Err(FitError::InvalidConfig(format!(
-            "differencing needs at least 3 rows, the series has {n}"
+            "differencing at lag {lag} needs at least {} rows, the series has {n}",
+            lag + 2
         )));
     }
-    let m = n - 1;
+    let m = n - lag;
     let feats = &d.features_raw;
-    let features = &feats.slice(s![1.., ..]) - &feats.slice(s![..n - 1, ..]);
-    let target: Array1<f64> = &d.target_raw.slice(s![1..]) - &d.target_raw.slice(s![..n - 1]);
+    let features = &feats.slice(s![lag.., ..]) - &feats.slice(s![..m, ..]);
+    let target: Array1<f64> = &d.target_raw.slice(s![lag..]) - &d.target_raw.slice(s![..m]);
+    let name = |f: &str| {
+        if lag == 1 {
+            format!("diff({f})")
+        } else {
+            format!("diff{lag}({f})")
+        }
+    };
     let cols = ForecastColumns {
         file: format!("{} (differenced)", d.file),
-        times: d.times[1..].to_vec(),
-        lines: (0..m as u64).map(|r| r + 3).collect(),
-        feature_names: d
-            .feature_names
-            .iter()
-            .map(|f| format!("diff({f})"))
-            .collect(),
-        target_name: format!("diff({})", d.target_name),
+        times: d.times[lag..].to_vec(),
+        lines: (0..m as u64).map(|r| r + lag as u64 + 2).collect(),
+        feature_names: d.feature_names.iter().map(|f| name(f)).collect(),
+        target_name: name(&d.target_name),
         features,
         target,
         dropped: 0,
     };
     let n_test = n - d.n_train;
     let n_val = d.n_train - d.n_fit;
+    if d.n_fit <= lag {
+        return Err(FitError::InvalidConfig(format!(
+            "differencing at lag {lag} needs more than {lag} rows before the validation and \
+             test splits, there are {}",
+            d.n_fit
+        )));
+    }
     let m_train = m - n_test;
     let cfg2 = ForecastConfig {
         test_fraction: n_test as f64 / m as f64,
@@ -64,11 +82,11 @@ pub fn differenced(d: &ForecastData, cfg: &ForecastConfig) -> Result<ForecastDat
         ..cfg.clone()
     };
     let out = ForecastData::new(cols, &cfg2)?;
-    if out.n_train + 1 != d.n_train || out.n_fit + 1 != d.n_fit {
+    if out.n_train + lag != d.n_train || out.n_fit + lag != d.n_fit {
         return Err(FitError::InvalidConfig(format!(
             "differencing shifted the splits ({} fit / {} train rows instead of {} / {})",
-            out.n_fit + 1,
-            out.n_train + 1,
+            out.n_fit + lag,
+            out.n_train + lag,
             d.n_fit,
             d.n_train
         )));
@@ -76,27 +94,31 @@ pub fn differenced(d: &ForecastData, cfg: &ForecastConfig) -> Result<ForecastDat
     Ok(out)
 }
 
-/// The first differences of `d` that `model` was trained on: [`differenced`]
-/// with the window and scalers recorded in the model's data source.
+/// The differences of `d` that `model` was trained on: [`differenced`]
+/// with the window, scalers and lag recorded in the model.
 ///
 /// Errors: [`FitError::InvalidConfig`] for a classification model, and
 /// those of [`differenced`].
 pub fn differenced_for(model: &TrainedModel, d: &ForecastData) -> Result<ForecastData> {
     match &model.data {
-        DataSource::Forecast { config, .. } => differenced(d, config),
+        DataSource::Forecast { config, .. } => differenced(d, config, model.difference_lag),
         DataSource::Classify { .. } => Err(FitError::InvalidConfig(
             "a classification model is not trained on first differences".into(),
         )),
     }
 }
 
-/// Turns predictions of a model trained on [`differenced`] data into
-/// predictions of the original series: row `r` becomes row `r + 1`,
-/// `ŷ[t] = y[t-1] + d̂[t]`, and the truth is `y[t]`.
+/// Turns predictions of a model trained on [`differenced`] data at lag `lag`
+/// into predictions of the original series: row `r` becomes row `r + lag`,
+/// `ŷ[t] = y[t-lag] + d̂[t]`, and the truth is `y[t]`.
 ///
 /// Errors: [`FitError::InvalidConfig`] for classification predictions or
 /// rows outside `original`.
-pub fn undifference(pred: &Predictions, original: &ForecastData) -> Result<Predictions> {
+pub fn undifference(
+    pred: &Predictions,
+    original: &ForecastData,
+    lag: usize,
+) -> Result<Predictions> {
     let p = match pred {
         Predictions::Forecast(p) => p,
         Predictions::Classify(_) => {
@@ -106,20 +128,20 @@ pub fn undifference(pred: &Predictions, original: &ForecastData) -> Result<Predi
         }
     };
     let y = &original.target_raw;
-    if p.rows.iter().any(|&r| r + 1 >= original.n) {
+    if p.rows.iter().any(|&r| r + lag >= original.n) {
         return Err(FitError::InvalidConfig(
             "the predictions do not belong to this series".into(),
         ));
     }
     Ok(Predictions::Forecast(ForecastPredictions {
         split: p.split,
-        rows: p.rows.iter().map(|&r| r + 1).collect(),
+        rows: p.rows.iter().map(|&r| r + lag).collect(),
         times: p
             .rows
             .iter()
-            .map(|&r| original.times[r + 1].clone())
+            .map(|&r| original.times[r + lag].clone())
             .collect(),
-        truth: p.rows.iter().map(|&r| y[r + 1]).collect(),
+        truth: p.rows.iter().map(|&r| y[r + lag]).collect(),
         pred: p
             .rows
             .iter()

@@ -40,6 +40,11 @@
 mod callbacks;
 mod checkpoint;
 mod config;
+/// The default differencing lag (first differences), for `serde`.
+pub(crate) fn first_lag() -> usize {
+    1
+}
+
 mod difference;
 mod engine;
 mod history;
@@ -284,6 +289,11 @@ fn check_data(cfg: &FitConfig, data: &TaskData) -> Result<()> {
         },
         TaskData::Classify(c) => c.train.is_empty(),
     };
+    if cfg.difference && cfg.difference_lag == 0 {
+        return Err(FitError::InvalidConfig(
+            "the differencing lag must be at least 1".into(),
+        ));
+    }
     if cfg.difference && !matches!(data, TaskData::Forecast(_)) {
         return Err(FitError::InvalidConfig(
             "differencing is for forecasting; classification series are not differenced".into(),
@@ -348,6 +358,7 @@ pub fn fit_with_callback(
             scaler_y,
             data: source,
             difference: cfg.difference,
+            difference_lag: cfg.difference_lag,
         },
         adam,
         epoch: 0,
