@@ -105,13 +105,6 @@ mod ticks {
     }
 }
 
-/// Loads the embedded model: validates it at the boundary (frame, CRC,
-/// header, then number format and shapes against the types this firmware was
-/// compiled for) and exits with a failure status on any error.
-///
-/// Kept out of `main` so that the parser's temporaries (a few copies of the
-/// ~1 KiB header) do not stay in `main`'s stack frame while streaming; the
-/// parsed file and the model (a few pointers into flash) go to `.bss`.
 /// One model step, kept out of `main` so that what the instruction count
 /// measures does not depend on how the compiler lays out the rest of `main`
 /// (its register pressure and spills); the call itself is inside the
@@ -121,6 +114,13 @@ fn model_step(stream: &mut Streamer<'static>, x: &[T; IN]) -> [T; OUT] {
     stream.step(x)
 }
 
+/// Loads the embedded model: validates it at the boundary (frame, CRC,
+/// header, then number format and shapes against the types this firmware was
+/// compiled for) and exits with a failure status on any error.
+///
+/// Kept out of `main` so that the parser's temporaries (a few copies of the
+/// ~1 KiB header) do not stay in `main`'s stack frame while streaming; the
+/// parsed file and the model (a few pointers into flash) go to `.bss`.
 #[inline(never)]
 fn load() -> (&'static ModelFile<'static>, &'static Model<'static>) {
     let file = match ModelFile::parse(&model::MODEL.0) {

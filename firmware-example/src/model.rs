@@ -20,9 +20,9 @@ pub mod data {
 pub static MODEL: &AlignedBytes<[u8]> =
     &AlignedBytes(*include_bytes!(concat!(env!("OUT_DIR"), "/model.lstm")));
 
-/// The model's output in raw units (unscaled, and added to the last raw
-/// value if the model is differenced); NaN if the lengths disagree, which
-/// the build-time types rule out.
+/// The model's output in raw units (unscaled, and, if the model is
+/// differenced, added to the raw value `lag` samples before the forecast);
+/// NaN if the lengths disagree, which the build-time types rule out.
 pub fn raw_output(io: &Io<'_, '_>, y: &[T; OUT]) -> [f32; OUT] {
     let mut out = [f32::NAN; OUT];
     if io.output(y, &mut out).is_err() {

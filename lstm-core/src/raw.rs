@@ -39,7 +39,9 @@
 //! ```
 
 use crate::error::Error;
-use crate::file::{Differencing, Header, MAX_FEATURES};
+#[cfg(doc)]
+use crate::file::Differencing;
+use crate::file::{Header, MAX_FEATURES};
 use crate::num::Scalar;
 
 fn check_len(expected: usize, found: usize) -> Result<(), Error> {
@@ -68,14 +70,14 @@ impl Header<'_> {
         let n = self.input_size();
         check_len(n, raw.len())?;
         check_len(n, out.len())?;
-        match (&self.differencing, prev) {
-            (Differencing::None, _) => {
+        match (self.differencing.lag(), prev) {
+            (0, _) => {
                 for (i, (o, &x)) in out.iter_mut().zip(raw).enumerate() {
                     *o = self.input_scaling.scale(i, x);
                 }
             }
-            (Differencing::First { .. } | Differencing::Seasonal { .. }, None) => return Ok(false),
-            (Differencing::First { .. } | Differencing::Seasonal { .. }, Some(prev)) => {
+            (_, None) => return Ok(false),
+            (_, Some(prev)) => {
                 check_len(n, prev.len())?;
                 for (i, ((o, &x), &p)) in out.iter_mut().zip(raw).zip(prev).enumerate() {
                     *o = self.input_scaling.scale(i, x - p);
@@ -170,21 +172,21 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
         self.oldest = 0;
     }
 
+    /// Where ring slot `k` (one raw sample) lies in `history`.
+    fn slot_range(&self, k: usize) -> core::ops::Range<usize> {
+        let n = self.header.input_size();
+        k.saturating_mul(n)..k.saturating_add(1).saturating_mul(n)
+    }
+
     /// Past raw sample in ring slot `k` (empty if out of range).
     fn slot(&self, k: usize) -> &[f32] {
-        let n = self.header.input_size();
-        self.history
-            .get(k.saturating_mul(n)..k.saturating_add(1).saturating_mul(n))
-            .unwrap_or(&[])
+        self.history.get(self.slot_range(k)).unwrap_or(&[])
     }
 
     /// Stores `raw` in ring slot `k`.
     fn store(&mut self, k: usize, raw: &[f32]) {
-        let n = self.header.input_size();
-        if let Some(dst) = self
-            .history
-            .get_mut(k.saturating_mul(n)..k.saturating_add(1).saturating_mul(n))
-        {
+        let range = self.slot_range(k);
+        if let Some(dst) = self.history.get_mut(range) {
             for (d, &r) in dst.iter_mut().zip(raw) {
                 *d = r;
             }
@@ -253,7 +255,7 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::file::{Scaling, Task, TrainingMode};
+    use crate::file::{Differencing, Scaling, Task, TrainingMode};
     use crate::{LayerShape, NumberFormat, Q4_12};
 
     fn header(differencing: Differencing) -> Header<'static> {

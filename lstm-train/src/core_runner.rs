@@ -329,17 +329,21 @@ impl<'a> CoreRunner<'a> {
 pub fn model_inputs(header: &Header<'_>, raw: ArrayView2<'_, f64>) -> Result<Array2<f32>, Error> {
     let lag = header.differencing.lag();
     let (n, f) = raw.dim();
-    let raw32 = raw.mapv(|v| v as f32);
+    if f != header.input_size() {
+        return Err(Error::LengthMismatch {
+            expected: header.input_size(),
+            found: f,
+        });
+    }
+    // The rows in f32, row-major (as a device sees them), read in place.
+    let raw32: Vec<f32> = raw.iter().map(|&v| v as f32).collect();
+    let row = |k: usize| raw32.get(k * f..(k + 1) * f).unwrap_or(&[]);
     let mut out = Array2::zeros((n.saturating_sub(lag), f));
     let mut row_out = vec![0f32; f];
     let mut r = 0;
-    for (k, row_in) in raw32.rows().into_iter().enumerate() {
-        let row_in = row_in.to_vec();
-        let before = match k.checked_sub(lag) {
-            Some(j) if lag > 0 => Some(raw32.row(j).to_vec()),
-            _ => None,
-        };
-        if header.model_input(before.as_deref(), &row_in, &mut row_out)? {
+    for k in 0..n {
+        let before = k.checked_sub(lag).filter(|_| lag > 0).map(row);
+        if header.model_input(before, row(k), &mut row_out)? {
             out.row_mut(r)
                 .iter_mut()
                 .zip(&row_out)
