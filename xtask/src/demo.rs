@@ -78,16 +78,9 @@ pub fn run(name: &str) -> Result<()> {
     crate::setup::ensure()?;
 
     let root = util::root();
-    let out = root.join("target").join("demo");
+    let out = util::target_dir()?.join("demo");
     std::fs::create_dir_all(&out)?;
-    util::run(util::cargo().current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "lstm-train",
-    ]))?;
-    let trainer = root.join("target").join("release").join("lstm-train");
+    let trainer = util::build_release_bin("lstm-train", "lstm-train")?;
 
     // 1. Train (seconds) and 2. export in the 16-bit format with the held-out stream.
     let run_dir = out.join(ds.name);

@@ -3,6 +3,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 /// Errors are boxed: xtask only reports them.
 pub type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
@@ -25,10 +26,81 @@ pub fn firmware_dir() -> PathBuf {
     root().join("firmware-example")
 }
 
-/// The firmware's own target dir, whatever `CARGO_TARGET_DIR` the caller set
-/// for the main workspace.
+/// The main workspace's target dir, as cargo resolves it (`CARGO_TARGET_DIR`,
+/// `build.target-dir`, or `target/` in the checkout): asked of
+/// `cargo metadata` once, never assumed.
+pub fn target_dir() -> Result<PathBuf> {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(dir) = DIR.get() {
+        return Ok(dir.clone());
+    }
+    let json = stdout_of(cargo().current_dir(root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--offline",
+    ]))?;
+    let meta: serde_json::Value = serde_json::from_str(&json)?;
+    let dir = meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| err("cargo metadata printed no target_directory"))?;
+    Ok(DIR.get_or_init(|| dir).clone())
+}
+
+/// Builds `package`'s binary `bin` in release and returns the path cargo
+/// wrote it to (read from cargo's JSON messages, so `CARGO_TARGET_DIR` and
+/// `build.target-dir` are honoured).
+pub fn build_release_bin(package: &str, bin: &str) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        package,
+        "--bin",
+        bin,
+        "--message-format",
+        "json-render-diagnostics",
+    ]);
+    cmd.stderr(Stdio::inherit());
+    let out = stdout_of(&mut cmd)?;
+    executable_in(&out, bin).ok_or_else(|| {
+        err(format!(
+            "cargo built {package} but named no executable `{bin}`: {}",
+            show(&cmd)
+        ))
+    })
+}
+
+/// The path of executable `bin` in cargo's `--message-format json` output.
+fn executable_in(messages: &str, bin: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// The firmware's own target dir (a separate workspace with its own
+/// targets): `firmware-example/target`, or `$CARGO_TARGET_DIR/firmware-example`
+/// when the caller sent build output elsewhere, so nothing is written into
+/// the checkout then.
 pub fn firmware_target_dir() -> PathBuf {
-    firmware_dir().join("target")
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            let dir = if dir.is_relative() {
+                root().join(dir)
+            } else {
+                dir
+            };
+            dir.join("firmware-example")
+        }
+        _ => firmware_dir().join("target"),
+    }
 }
 
 /// Scratch space of xtask inside the firmware's target dir.
@@ -167,5 +239,26 @@ impl Args {
                 self.rest.join(" ")
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_executable_in_cargo_messages() {
+        let msgs = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"lstm_train"},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"lstm-train"},"executable":"/elsewhere/release/lstm-train"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            executable_in(msgs, "lstm-train"),
+            Some(PathBuf::from("/elsewhere/release/lstm-train"))
+        );
+        assert_eq!(executable_in(msgs, "other"), None);
     }
 }
