@@ -18,8 +18,15 @@ use lstm_core::{Scalar, Q4_12};
 const MAX_LEN: usize = 67;
 /// Gate-row shapes: rows, inputs, hidden units.
 const ROWS: [usize; 4] = [0, 1, 3, 5];
-const INPUTS: [usize; 5] = [0, 1, 2, 3, 5];
-const HIDDEN: [usize; 9] = [0, 1, 2, 6, 7, 8, 10, 16, 34];
+/// Inputs: empty, short, and odd widths past 8 (the input loop's unrolled
+/// part and its odd tail).
+const INPUTS: [usize; 7] = [0, 1, 2, 3, 5, 9, 11];
+/// Hidden units: empty, short, and 64 and more (the recurrent loop's back
+/// edge in `q12_rows` is taken only from 64 on; odd sizes take the portable path).
+const HIDDEN: [usize; 11] = [0, 1, 2, 6, 7, 8, 10, 16, 34, 64, 66];
+/// Longest of [`INPUTS`] and of [`HIDDEN`].
+const MAX_INPUT: usize = 11;
+const MAX_HIDDEN: usize = 66;
 
 /// Buffers at a 4-byte-aligned address (offset by one value to misalign).
 #[repr(C, align(4))]
@@ -132,10 +139,10 @@ pub fn run() {
 
     // Gate rows: bias, rows of w_ih·x and w_hh·h, rounding and saturation.
     let mut bias = Buf([Q4_12::ZERO; 6]);
-    let mut w_ih = Buf([Q4_12::ZERO; 5 * 5 + 1]);
-    let mut xv = Buf([Q4_12::ZERO; 5 + 1]);
-    let mut w_hh = Buf([Q4_12::ZERO; 5 * 34 + 1]);
-    let mut h = Buf([Q4_12::ZERO; 34 + 1]);
+    let mut w_ih = Buf([Q4_12::ZERO; 5 * MAX_INPUT + 1]);
+    let mut xv = Buf([Q4_12::ZERO; MAX_INPUT + 1]);
+    let mut w_hh = Buf([Q4_12::ZERO; 5 * MAX_HIDDEN + 1]);
+    let mut h = Buf([Q4_12::ZERO; MAX_HIDDEN + 1]);
     let mut out = [Q4_12::ZERO; 5];
     for pattern in 0..5 {
         fill(&mut bias.0, &mut rng, pattern);
