@@ -594,7 +594,7 @@ mod tests {
         let x = [v(3), v(4), v(5)];
         let h: [Q4_12; 8] = core::array::from_fn(|k| v(k + 1001));
         for rows in 0..6 {
-            for (nx, nh) in [(0, 0), (1, 8), (3, 8), (3, 7), (2, 6)] {
+            for (nx, nh) in [(0, 0), (1, 8), (3, 8), (3, 7), (2, 6), (0, 8), (3, 0)] {
                 let mut out = [Q4_12::ZERO; 6];
                 Q4_12::gate_rows(&bias, &w_ih, &x[..nx], &w_hh, &h[..nh], &mut out[..rows]);
                 for (r, &got) in out[..rows].iter().enumerate() {
