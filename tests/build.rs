@@ -232,7 +232,10 @@ fn main() {
                 }
             }
             Err(e) => {
-                println!("cargo:warning=shared reference folder {}: {e}", dir.display());
+                println!(
+                    "cargo:warning=shared reference folder {}: {e}",
+                    dir.display()
+                );
                 shared_errors.push(format!("{}: {e}", dir.display()));
             }
         }

@@ -167,9 +167,14 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
         }
         let shapes_fit = state.h.len() == self.layers.len()
             && state.c.len() == self.layers.len()
-            && self.layers.iter().zip(&state.h).zip(&state.c).all(|((l, h), c)| {
-                h.len() == l.hidden && c.len() == l.hidden * l.kind.cell_state_width()
-            });
+            && self
+                .layers
+                .iter()
+                .zip(&state.h)
+                .zip(&state.c)
+                .all(|((l, h), c)| {
+                    h.len() == l.hidden && c.len() == l.hidden * l.kind.cell_state_width()
+                });
         if !shapes_fit {
             return Err(Error::LengthMismatch {
                 expected: self.layers.len(),

@@ -9,8 +9,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod activation;
-pub mod cell;
 mod activation_tables;
+pub mod cell;
 pub mod dense;
 #[cfg(all(feature = "alloc", feature = "serde"))]
 pub mod dynamic;

@@ -114,14 +114,20 @@ where
 {
     let h = header_of(T::FORMAT, first, second);
     let buf: &'static [u128] = Box::leak(aligned_file(&h, weights).into_boxed_slice());
-    let n = to_vec(&h, &weights[..h.parameter_count().unwrap()]).unwrap().len();
+    let n = to_vec(&h, &weights[..h.parameter_count().unwrap()])
+        .unwrap()
+        .len();
     let file = ModelFile::parse(&bytemuck::cast_slice::<u128, u8>(buf)[..n]).unwrap();
     let fixed: M = file.model().unwrap();
     let dynamic = DynModel::<T, A>::from_file(&file).unwrap();
     let mut s1 = fixed.zero_state();
     let mut s2 = dynamic.zero_state();
     for (k, shape) in [first, second].iter().enumerate() {
-        let width = if matches!(shape, LayerShape::Gru { .. }) { 0 } else { shape.output() };
+        let width = if matches!(shape, LayerShape::Gru { .. }) {
+            0
+        } else {
+            shape.output()
+        };
         assert_eq!(s2.c[k].len(), width);
     }
     for x in inputs {
@@ -161,10 +167,22 @@ impl<T: Scalar, const A: usize, const B: usize> HStates<T>
     }
 }
 
-const L35: LayerShape = LayerShape::Lstm { input: 3, hidden: 5 };
-const L54: LayerShape = LayerShape::Lstm { input: 5, hidden: 4 };
-const G35: LayerShape = LayerShape::Gru { input: 3, hidden: 5 };
-const G54: LayerShape = LayerShape::Gru { input: 5, hidden: 4 };
+const L35: LayerShape = LayerShape::Lstm {
+    input: 3,
+    hidden: 5,
+};
+const L54: LayerShape = LayerShape::Lstm {
+    input: 5,
+    hidden: 4,
+};
+const G35: LayerShape = LayerShape::Gru {
+    input: 3,
+    hidden: 5,
+};
+const G54: LayerShape = LayerShape::Gru {
+    input: 5,
+    hidden: 4,
+};
 
 fn check_all_mixed<T: Scalar, A: Activation<T>>(weights: &[f32], inputs: &[[f32; 3]]) {
     check_mixed::<T, A, GruOverLstm<'static, T, A>>(L35, G54, weights, inputs);

@@ -2,9 +2,9 @@
 //! bit flip, and mismatched types. Always an error, never a panic, never a
 //! model that loads with wrong weights.
 
-use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
 use lstm_core::dynamic::DynModel;
 use lstm_core::file::FORMAT_VERSION;
+use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
 use lstm_core::{CellKind, Dense, Error, Exact, Gru, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
 use proptest::prelude::*;
 
@@ -65,7 +65,8 @@ fn valid_file(format: NumberFormat) -> Vec<u8> {
 }
 
 /// A GRU layer over an LSTM layer, then the head (version 4).
-type Mixed<'a, T> = Stack<Stack<Lstm<'a, T, Exact, 2, 3>, Gru<'a, T, Exact, 3, 2>, 3>, Dense<'a, T, 2, 1>, 2>;
+type Mixed<'a, T> =
+    Stack<Stack<Lstm<'a, T, Exact, 2, 3>, Gru<'a, T, Exact, 3, 2>, 3>, Dense<'a, T, 2, 1>, 2>;
 
 fn mixed_header(format: NumberFormat) -> Header<'static> {
     let mut h = header(format);
@@ -114,11 +115,28 @@ fn a_mixed_file_round_trips_as_version_4() {
     assert_eq!(model.first.second.weights.w_ih[0][0], [w[72], w[73], w[74]]);
     assert_eq!(model.first.second.kind(), CellKind::Gru);
     // A GRU layer: 3·2·(3 + 2) + 4·2 = 38 values.
-    assert_eq!(LayerShape::Gru { input: 3, hidden: 2 }.parameter_count(), Some(38));
-    assert_eq!(LayerShape::Gru { input: 3, hidden: 2 }.to_string(), "GRU(3 -> 2)");
+    assert_eq!(
+        LayerShape::Gru {
+            input: 3,
+            hidden: 2
+        }
+        .parameter_count(),
+        Some(38)
+    );
+    assert_eq!(
+        LayerShape::Gru {
+            input: 3,
+            hidden: 2
+        }
+        .to_string(),
+        "GRU(3 -> 2)"
+    );
     // The same layers read as LSTM-only types are a shape mismatch at layer 1.
-    type AllLstm<'a> =
-        Stack<Stack<Lstm<'a, f32, Exact, 2, 3>, Lstm<'a, f32, Exact, 3, 2>, 3>, Dense<'a, f32, 2, 1>, 2>;
+    type AllLstm<'a> = Stack<
+        Stack<Lstm<'a, f32, Exact, 2, 3>, Lstm<'a, f32, Exact, 3, 2>, 3>,
+        Dense<'a, f32, 2, 1>,
+        2,
+    >;
     assert_eq!(
         file.model::<f32, AllLstm>().unwrap_err(),
         Error::ShapeMismatch {
@@ -141,7 +159,9 @@ fn a_mixed_file_round_trips_as_version_4() {
     old[end..].copy_from_slice(&crc.to_le_bytes());
     assert_eq!(
         parse_and_load_mixed(&old),
-        Err(Error::Malformed("a GRU layer in a file older than version 4"))
+        Err(Error::Malformed(
+            "a GRU layer in a file older than version 4"
+        ))
     );
 }
 
@@ -153,7 +173,10 @@ fn every_truncation_and_bit_flip_of_a_mixed_file_is_an_error() {
             assert_eq!(parse_and_load_mixed(&bytes), Ok(()));
         }
         for n in 0..bytes.len() {
-            assert!(parse_and_load_mixed(&bytes[..n]).is_err(), "{format}: {n} bytes");
+            assert!(
+                parse_and_load_mixed(&bytes[..n]).is_err(),
+                "{format}: {n} bytes"
+            );
         }
         for bit in 0..bytes.len() * 8 {
             let mut corrupt = bytes.clone();

@@ -179,18 +179,18 @@ fn gru_vector_is_version_4_and_reads_back() {
     let mut buf = lstm_core::file::AlignedBuf([0u8; 60]);
     buf.0.copy_from_slice(&written);
     {
-    let file = ModelFile::parse(&buf.0).unwrap();
-    assert_eq!(file.version, 4);
-    assert_eq!(file.header, gru_header());
-    let model: Stack<Gru<Q4_12, Exact, 1, 1>, Dense<Q4_12, 1, 1>, 1> = file.model().unwrap();
-    let w = model.first.weights;
-    assert_eq!(w.w_ih.map(|g| g[0][0].to_num::<f32>()), [0.5, -0.25, 0.125]);
-    assert_eq!(w.w_hh.map(|g| g[0][0].to_num::<f32>()), [-0.5, 0.375, 1.0]);
-    assert_eq!(
-        w.bias.map(|g| g[0].to_num::<f32>()),
-        [0.0625, 0.0, -0.125, 0.25]
-    );
-    assert_eq!(model.second.weights.w[0][0].to_num::<f32>(), 2.0);
+        let file = ModelFile::parse(&buf.0).unwrap();
+        assert_eq!(file.version, 4);
+        assert_eq!(file.header, gru_header());
+        let model: Stack<Gru<Q4_12, Exact, 1, 1>, Dense<Q4_12, 1, 1>, 1> = file.model().unwrap();
+        let w = model.first.weights;
+        assert_eq!(w.w_ih.map(|g| g[0][0].to_num::<f32>()), [0.5, -0.25, 0.125]);
+        assert_eq!(w.w_hh.map(|g| g[0][0].to_num::<f32>()), [-0.5, 0.375, 1.0]);
+        assert_eq!(
+            w.bias.map(|g| g[0].to_num::<f32>()),
+            [0.0625, 0.0, -0.125, 0.25]
+        );
+        assert_eq!(model.second.weights.w[0][0].to_num::<f32>(), 2.0);
     }
     // Labelled version 3 (with a valid CRC), it is refused: version 3 has no GRU.
     buf.0[4] = 3;

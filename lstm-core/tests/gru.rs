@@ -46,10 +46,14 @@ fn fold(b_ih: &[f64], b_hh: &[f64]) -> Vec<f64> {
 
 /// Deterministic pseudo-random values in `[-scale, scale)`.
 fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
         })
         .collect()
@@ -63,13 +67,17 @@ fn leak<T: Scalar, const N: usize>(v: &[f64]) -> &'static [T; N] {
 fn leak3<T: Scalar, const G: usize, const R: usize, const C: usize>(
     v: &[f64],
 ) -> &'static [[[T; C]; R]; G] {
-    let a: [[[T; C]; R]; G] =
-        core::array::from_fn(|g| core::array::from_fn(|r| core::array::from_fn(|c| T::from_f32(v[(g * R + r) * C + c] as f32))));
+    let a: [[[T; C]; R]; G] = core::array::from_fn(|g| {
+        core::array::from_fn(|r| {
+            core::array::from_fn(|c| T::from_f32(v[(g * R + r) * C + c] as f32))
+        })
+    });
     Box::leak(Box::new(a))
 }
 
 fn leak2<T: Scalar, const R: usize, const C: usize>(v: &[f64]) -> &'static [[T; C]; R] {
-    let a: [[T; C]; R] = core::array::from_fn(|r| core::array::from_fn(|c| T::from_f32(v[r * C + c] as f32)));
+    let a: [[T; C]; R] =
+        core::array::from_fn(|r| core::array::from_fn(|c| T::from_f32(v[r * C + c] as f32)));
     Box::leak(Box::new(a))
 }
 
@@ -143,14 +151,20 @@ fn gru_q4_12_matches_f32_within_bound() {
             ("q4.12/fast", max_error::<Q4_12, Fast>(&c)),
             ("q16.16/exact", max_error::<Q16_16, Exact>(&c)),
         ] {
-            assert!(e < BOUND, "seed {seed}, {name}: max |error| {e:.3e} > {BOUND:.1e}");
+            assert!(
+                e < BOUND,
+                "seed {seed}, {name}: max |error| {e:.3e} > {BOUND:.1e}"
+            );
         }
         // And directly against f32, step by step.
         let (a, b) = (gru::<f32, Exact>(&c), gru::<Q4_12, Exact>(&c));
         let (mut sa, mut sb) = (a.zero_state(), b.zero_state());
         for x in &c.xs {
             let ha = a.step(&mut sa, &core::array::from_fn(|k| x[k] as f32));
-            let hb = b.step(&mut sb, &core::array::from_fn(|k| Q4_12::from_f32(x[k] as f32)));
+            let hb = b.step(
+                &mut sb,
+                &core::array::from_fn(|k| Q4_12::from_f32(x[k] as f32)),
+            );
             for (p, q) in ha.iter().zip(&hb) {
                 assert!((p - q.to_f32()).abs() < BOUND as f32, "{p} vs {q}");
             }
@@ -167,7 +181,13 @@ fn gru_state_is_h_only() {
     );
 }
 
-fn check_paths<T: Scalar, A: Activation<T>>(w: &[f32], h: usize, inp: usize, x: &[f32], hp: &[f32]) {
+fn check_paths<T: Scalar, A: Activation<T>>(
+    w: &[f32],
+    h: usize,
+    inp: usize,
+    x: &[f32],
+    hp: &[f32],
+) {
     let conv = |v: &[f32]| v.iter().map(|&v| T::from_f32(v)).collect::<Vec<T>>();
     let w_ih = conv(&w[..3 * h * inp]);
     let w_hh = conv(&w[3 * h * inp..3 * h * (inp + h)]);
@@ -216,7 +236,11 @@ fn mixed_stack_gru_over_lstm() {
     // The GRU's input is the LSTM's 4 units, not IN = 3 inputs.
     let gw_ih = values(3 * H * H1, 16, 0.6);
     let bias = fold(&c.b_ih, &c.b_hh);
-    type M<'a> = Stack<Stack<Lstm<'a, f32, Exact, IN, H1>, Gru<'a, f32, Exact, H1, H>, H1>, Dense<'a, f32, H, 2>, H>;
+    type M<'a> = Stack<
+        Stack<Lstm<'a, f32, Exact, IN, H1>, Gru<'a, f32, Exact, H1, H>, H1>,
+        Dense<'a, f32, H, 2>,
+        H,
+    >;
     let model: M = Stack::new(
         Stack::new(
             Lstm::new(LstmWeights {

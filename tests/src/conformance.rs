@@ -361,7 +361,12 @@ impl CaseRun {
                 }
             }
             if dyn_model.is_some() {
-                let dyn_layers: Vec<_> = dyn_state.h.iter().cloned().zip(dyn_state.c.iter().cloned()).collect();
+                let dyn_layers: Vec<_> = dyn_state
+                    .h
+                    .iter()
+                    .cloned()
+                    .zip(dyn_state.c.iter().cloned())
+                    .collect();
                 for (l, ((h, c), (dh, dc))) in layers.iter().zip(&dyn_layers).enumerate() {
                     let name = format!("[l={l}][b={b}] (DynModel)");
                     if let Some(m) = first_difference(&format!("h_n{name}"), h, dh, T::to_f32)

@@ -104,8 +104,10 @@ impl<C: Cell, T: Scalar, A, const IN: usize, const H: usize, const G: usize> Fro
 
     fn from_weights(weights: &mut &[f32]) -> Result<Self, String> {
         let kind = C::KIND;
-        let w_ih = leak_gates::<T, G, H, IN>(take(weights, G * H * IN, &format!("{kind} weight_ih"))?);
-        let w_hh = leak_gates::<T, G, H, H>(take(weights, G * H * H, &format!("{kind} weight_hh"))?);
+        let w_ih =
+            leak_gates::<T, G, H, IN>(take(weights, G * H * IN, &format!("{kind} weight_ih"))?);
+        let w_hh =
+            leak_gates::<T, G, H, H>(take(weights, G * H * H, &format!("{kind} weight_hh"))?);
         let bias = leak_matrix::<T, 4, H>(take(weights, 4 * H, &format!("{kind} bias"))?);
         Ok(Recurrent::new(RecurrentWeights { w_ih, w_hh, bias }))
     }

@@ -213,14 +213,22 @@ impl Case {
         check_shape3("h0", &self.h0, [l, b, h])?;
         // A GRU has no cell state: `c0` / `c_n` absent (or of width 0).
         let c_width = h * self.cell.cell_state_width();
-        let c_layers = if c_width == 0 && self.c0.is_empty() { 0 } else { l };
+        let c_layers = if c_width == 0 && self.c0.is_empty() {
+            0
+        } else {
+            l
+        };
         check_shape3("c0", &self.c0, [c_layers, b, c_width])?;
         check_shape3("inputs", &self.inputs, [b, t, i])?;
         if let Some(hidden) = &self.hidden {
             check_shape3("hidden", hidden, [b, t, h])?;
         }
         check_shape3("h_n", &self.h_n, [l, b, h])?;
-        let c_layers = if c_width == 0 && self.c_n.is_empty() { 0 } else { l };
+        let c_layers = if c_width == 0 && self.c_n.is_empty() {
+            0
+        } else {
+            l
+        };
         check_shape3("c_n", &self.c_n, [c_layers, b, c_width])?;
         check_shape3("outputs", &self.outputs, [b, t, o])?;
         Ok(())

@@ -39,13 +39,19 @@ const BOUND_Q16_16_FAST: f64 = 2.5e-4;
 macro_rules! check_case {
     ($name:expr, $path:expr, $model:ident, $in:literal, $out:literal) => {{
         let mut run = CaseRun::load($name, $path);
-        run.check::<f32, Exact, $model<f32, Exact>, $in, $out>(Variant::new("exact", BOUND_F32_EXACT));
+        run.check::<f32, Exact, $model<f32, Exact>, $in, $out>(Variant::new(
+            "exact",
+            BOUND_F32_EXACT,
+        ));
         run.check::<f32, Fast, $model<f32, Fast>, $in, $out>(Variant::new("fast", BOUND_F32_FAST));
         run.check::<Q4_12, Exact, $model<Q4_12, Exact>, $in, $out>(Variant::new(
             "exact",
             BOUND_Q4_12_EXACT,
         ));
-        run.check::<Q4_12, Fast, $model<Q4_12, Fast>, $in, $out>(Variant::new("fast", BOUND_Q4_12_FAST));
+        run.check::<Q4_12, Fast, $model<Q4_12, Fast>, $in, $out>(Variant::new(
+            "fast",
+            BOUND_Q4_12_FAST,
+        ));
         run.check::<Q16_16, Exact, $model<Q16_16, Exact>, $in, $out>(Variant::new(
             "exact",
             BOUND_Q16_16_EXACT,
@@ -78,7 +84,10 @@ fn reference_cases_found() {
         "expected at least 5 LSTM and 4 GRU reference cases in {SHARED_DIR} and its gru/, found {}: {SHARED_CASES:?}",
         SHARED_CASES.len()
     );
-    let gru = SHARED_CASES.iter().filter(|c| c.starts_with("gru_")).count();
+    let gru = SHARED_CASES
+        .iter()
+        .filter(|c| c.starts_with("gru_"))
+        .count();
     assert!(gru >= 4, "expected at least 4 GRU cases, found {gru}");
 }
 

@@ -133,7 +133,9 @@ impl<'a> ModelFile<'a> {
         header.validate()?;
         match version_for(&header) {
             4 if version < 4 => {
-                return Err(Error::Malformed("a GRU layer in a file older than version 4"))
+                return Err(Error::Malformed(
+                    "a GRU layer in a file older than version 4",
+                ))
             }
             3 if version < 3 => {
                 return Err(Error::Malformed(

@@ -1,9 +1,9 @@
 //! Typed loading: [`FromModelFile`] for each layer type and for [`Stack`].
 
+use crate::cell::{Cell, Recurrent, RecurrentWeights};
 use crate::dense::{Dense, DenseWeights};
 use crate::error::Error;
 use crate::layer::{LayerShape, Stack};
-use crate::cell::{Cell, Recurrent, RecurrentWeights};
 use crate::num::Scalar;
 
 /// Hands out the file's layers in order, with their weight bytes.
