@@ -1,6 +1,8 @@
 //! [`DynModel`]: a model whose shapes are read from the file at run time,
-//! for hosts (feature `alloc`). It runs the very same cell and head code as
-//! the const-generic layers, so its outputs are bit-identical to theirs:
+//! for hosts (feature `alloc`). Each recurrent layer carries its own cell
+//! kind and that cell's [`Cell::step`] (LSTM and GRU layers mix freely),
+//! the very same code as the const-generic layers, so its outputs are
+//! bit-identical to theirs:
 //! the trainer uses it to score an exported file without a second
 //! implementation of the fixed-point math.
 
