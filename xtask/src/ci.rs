@@ -5,7 +5,8 @@
 //! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
 //! 3. clippy of `firmware-example` (device and host builds);
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
-//!    formats from `shared/reference/` (stacked layers, windowed, Q16.16),
+//!    formats from `shared/reference/` (stacked layers, windowed, Q16.16,
+//!    GRU cells on both machines),
 //!    and the device's own rejection of a corrupt and a mismatched model file;
 //! 5. `cargo xtask demo` on both bundled series (train, export Q4.12, QEMU,
 //!    host and device identical; airline is trained on first differences);
@@ -183,25 +184,59 @@ pub fn cmd(args: Args) -> Result<()> {
             expect_pass(&firmware::demo_model(), machine)
         });
     }
+    let (m4, m0) = (Machine::Mps2An386, Machine::Microbit);
     let cases = [
         (
             "i3_h8_l2_t20",
             NumberFormat::F32,
             TrainingMode::Windowed { window: 8 },
+            m4,
         ),
-        ("i1_h4_l1_t10", NumberFormat::Q16_16, TrainingMode::Stateful),
+        (
+            "i1_h4_l1_t10",
+            NumberFormat::Q16_16,
+            TrainingMode::Stateful,
+            m4,
+        ),
         (
             "i5_h16_l1_t30_classify",
             NumberFormat::Q4_12,
             TrainingMode::Stateful,
+            m4,
+        ),
+        // GRU cells: Q4.12 on both machines (SMLALD kernels on the M4F,
+        // portable code on the M0), a stacked windowed classifier in f32.
+        (
+            "gru/gru_i2_h8_l1_t20",
+            NumberFormat::Q4_12,
+            TrainingMode::Stateful,
+            m4,
+        ),
+        (
+            "gru/gru_i2_h8_l1_t20",
+            NumberFormat::Q4_12,
+            TrainingMode::Stateful,
+            m0,
+        ),
+        (
+            "gru/gru_i1_h32_l1_t60_zero_state",
+            NumberFormat::Q16_16,
+            TrainingMode::Stateful,
+            m0,
+        ),
+        (
+            "gru/gru_i3_h16_l2_t30_classify",
+            NumberFormat::F32,
+            TrainingMode::Windowed { window: 8 },
+            m4,
         ),
     ];
-    for (case, format, mode) in cases {
+    for (case, format, mode, machine) in cases {
         s.step(
-            &format!("firmware {case} {format} {mode:?} on mps2-an386"),
+            &format!("firmware {case} {format} {mode:?} on {}", machine.name()),
             || {
                 let model = reference_model(case, format, mode)?;
-                expect_pass(&model, Machine::Mps2An386)
+                expect_pass(&model, machine)
             },
         );
     }

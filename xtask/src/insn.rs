@@ -52,7 +52,7 @@ impl InsnReport {
     }
 }
 
-/// `cargo xtask insn [--reference <json> | --model <file>] [--formats ..] [--machine m] [--activation a] [--no-systick]`.
+/// `cargo xtask insn [--reference <json> | --model <file> | --shapes CELL:IN:H,..] [--formats ..] [--machine m] [--activation a] [--no-systick]`.
 pub fn cmd(mut args: Args) -> Result<()> {
     let reference = args
         .value("--reference")?
@@ -63,6 +63,7 @@ pub fn cmd(mut args: Args) -> Result<()> {
                 .join("i2_h32_l1_t60_zero_state.json")
         });
     let given_model = args.value("--model")?.map(PathBuf::from);
+    let shapes = args.value("--shapes")?;
     let formats = args
         .value("--formats")?
         .unwrap_or_else(|| "f32,q4.12,q16.16".into());
@@ -75,9 +76,31 @@ pub fn cmd(mut args: Args) -> Result<()> {
     let systick = !args.switch("--no-systick") && machine == Machine::Mps2An386;
     args.finish()?;
 
-    let models: Vec<PathBuf> = match given_model {
-        Some(m) => vec![m],
-        None => {
+    let models: Vec<PathBuf> = match (given_model, shapes) {
+        (Some(m), _) => vec![m],
+        (None, Some(shapes)) => {
+            let dir = util::scratch_dir()?.join("insn");
+            let mut models = Vec::new();
+            for shape in shapes.split(',') {
+                let (cell, input, hidden) = model::parse_shape(shape)?;
+                for f in formats.split(',') {
+                    let format = model::parse_format(f)?;
+                    let name = format!(
+                        "{}_i{input}_h{hidden}.{}.lstm",
+                        cell.to_string().to_ascii_lowercase(),
+                        format.name()
+                    );
+                    let out = dir.join(name);
+                    eprintln!(
+                        "{}",
+                        model::make_synthetic(cell, input, hidden, format, &out)?
+                    );
+                    models.push(out);
+                }
+            }
+            models
+        }
+        (None, None) => {
             let case = reference
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

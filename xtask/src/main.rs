@@ -41,8 +41,10 @@ commands:
   firmware [--model <file>] [--inputs <file>] [--machine mps2-an386|microbit] [--activation fast|exact]
                                  build the firmware for a model, run it under QEMU, compare with the host
   golden [--bless]               run the demo model, compare the log with firmware-example/golden/
-  insn [--reference <case.json>] [--formats f32,q4.12,q16.16] [--machine m] [--no-systick]
-                                 instructions per step and per MAC (QEMU TCG plugin + SysTick)
+  insn [--reference <case.json> | --model <file> | --shapes lstm:1:32,gru:1:32,..]
+       [--formats f32,q4.12,q16.16] [--machine m] [--activation fast|exact] [--no-systick]
+                                 instructions per step and per MAC (QEMU TCG plugin + SysTick);
+                                 --shapes measures synthetic one-layer models CELL:IN:H + Dense(1)
   size [--model <file>] [--machine m]
                                  flash and RAM use (arm-none-eabi-size), what is in .data/.bss
   ci                             everything CI checks

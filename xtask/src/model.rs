@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use lstm_core::file::{to_vec, Differencing, Header, Scaling, Task, TrainingMode};
-use lstm_core::{LayerShape, NumberFormat};
+use lstm_core::{CellKind, LayerShape, NumberFormat};
 use serde_json::Value;
 
 use crate::util::{err, Args, Result};
@@ -128,18 +128,34 @@ pub fn make_model(spec: &MakeModel) -> Result<String> {
     if layer_params.len() != layers {
         return Err(err("params.layers does not have num_layers entries"));
     }
+    // The `cell` key tells GRU cases apart (absent: LSTM).
+    let cell = match case.get("cell").and_then(Value::as_str) {
+        None | Some("lstm") => CellKind::Lstm,
+        Some("gru") => CellKind::Gru,
+        Some(other) => return Err(err(format!("unknown cell `{other}` (lstm or gru)"))),
+    };
     for (l, p) in layer_params.iter().enumerate() {
         let layer_in = if l == 0 { input } else { hidden };
         shapes
-            .push(LayerShape::Lstm {
-                input: layer_in as u32,
-                hidden: hidden as u32,
-            })
+            .push(LayerShape::recurrent(cell, layer_in as u32, hidden as u32))
             .map_err(|_| err("too many layers"))?;
         weights.extend(flat(p, "weight_ih")?.iter().map(|&w| w as f32));
         weights.extend(flat(p, "weight_hh")?.iter().map(|&w| w as f32));
         let (b_ih, b_hh) = (flat(p, "bias_ih")?, flat(p, "bias_hh")?);
-        weights.extend(b_ih.iter().zip(&b_hh).map(|(a, b)| (a + b) as f32));
+        if b_ih.len() != b_hh.len() {
+            return Err(err("bias_ih and bias_hh differ in length"));
+        }
+        let folded = b_ih.iter().zip(&b_hh).map(|(a, b)| (a + b) as f32);
+        match cell {
+            // i, f, g, o: one folded bias per gate.
+            CellKind::Lstm => weights.extend(folded),
+            // r, z folded; n's two biases apart (b_hn sits inside the reset product).
+            CellKind::Gru => {
+                weights.extend(folded.take(2 * hidden));
+                weights.extend(b_ih.iter().skip(2 * hidden).map(|&b| b as f32));
+                weights.extend(b_hh.iter().skip(2 * hidden).map(|&b| b as f32));
+            }
+        }
     }
     let dense = field(params, "dense")?;
     shapes
@@ -187,4 +203,83 @@ pub fn make_model(spec: &MakeModel) -> Result<String> {
         spec.mode,
         inputs_path.display()
     ))
+}
+
+/// A synthetic model for instruction counts: one recurrent layer of `cell`
+/// with `input` inputs and `hidden` units and a Dense(1) head, stateful,
+/// weights drawn uniformly from ±1/√H (PyTorch's initialisation) by a fixed
+/// generator, and 64 input samples of a sine per feature in `<out>.inputs`.
+pub fn make_synthetic(
+    cell: CellKind,
+    input: u32,
+    hidden: u32,
+    format: NumberFormat,
+    out: &Path,
+) -> Result<String> {
+    let mut shapes = heapless::Vec::<LayerShape, { lstm_core::file::MAX_LAYERS }>::new();
+    let dense = LayerShape::Dense {
+        input: hidden,
+        output: 1,
+    };
+    for shape in [LayerShape::recurrent(cell, input, hidden), dense] {
+        shapes.push(shape).map_err(|_| err("too many layers"))?;
+    }
+    let header = Header {
+        format,
+        layers: shapes,
+        input_scaling: Scaling::Identity,
+        output_scaling: Scaling::Identity,
+        mode: TrainingMode::Stateful,
+        task: Task::Regression,
+        differencing: Differencing::None,
+    };
+    let count = header
+        .parameter_count()
+        .ok_or_else(|| err("shape too large"))?;
+    let bound = 1.0 / (hidden.max(1) as f32).sqrt();
+    // xorshift32: reproducible without a dependency.
+    let mut state = 0x2545_f491_u32;
+    let weights: Vec<f32> = (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 * 2.0 - 1.0) * bound
+        })
+        .collect();
+    let bytes = to_vec(&header, &weights)?;
+    let steps = 64;
+    let inputs: Vec<u8> = (0..steps)
+        .flat_map(|t| (0..input).map(move |i| (0.3 * t as f32 + i as f32).sin()))
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, &bytes)?;
+    std::fs::write(with_suffix(out, "inputs"), &inputs)?;
+    Ok(format!(
+        "wrote {} ({} bytes, {cell} {input} -> {hidden}, {format}, {count} parameters, {steps} input samples)",
+        out.display(),
+        bytes.len()
+    ))
+}
+
+/// Parses `CELL:IN:H` (e.g. `gru:1:32`).
+pub fn parse_shape(s: &str) -> Result<(CellKind, u32, u32)> {
+    let bad = || err(format!("shape {s}: expected CELL:IN:H, e.g. gru:1:32"));
+    let mut parts = s.split(':');
+    let (Some(cell), Some(input), Some(hidden), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let cell = match cell.to_ascii_lowercase().as_str() {
+        "lstm" => CellKind::Lstm,
+        "gru" => CellKind::Gru,
+        _ => return Err(bad()),
+    };
+    let input = input.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?;
+    let hidden = hidden.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?;
+    Ok((cell, input, hidden))
 }
