@@ -13,5 +13,6 @@ pub mod io;
 pub mod net;
 pub mod optim;
 pub mod plot;
+pub mod predict;
 pub mod quantize;
 pub mod reference;

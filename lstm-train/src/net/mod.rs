@@ -30,12 +30,14 @@ mod kernels;
 mod loss;
 mod network;
 mod params;
+mod real;
 mod scalar;
 pub(crate) mod serde_array;
 
-pub use loss::{LossValue, Regularization, Target};
-pub use network::{Batch, Mode, Network, State};
+pub use loss::{argmax, LossValue, Regularization, Target};
+pub use network::{Batch, LayerStep, Mode, Network, State, StepObserver};
 pub use params::{DenseParams, Gate, Grads, LstmLayerParams, Params};
+pub use real::Real;
 pub use scalar::Scalar;
 
 use serde::{Deserialize, Serialize};
