@@ -114,20 +114,25 @@ fn main() {
     };
     let (in_size, out_size) = (header.input_size(), header.output_size());
 
-    // Model type: Stack<...Stack<Lstm1, Lstm2, H1>..., Dense, H_last>.
+    // Model type: Stack<...Stack<Lstm1, Gru2, H1>..., Dense, H_last>.
     let mut model_ty = String::new();
     let mut macs = 0usize;
     let mut width = in_size;
     for (k, layer) in header.layers.iter().enumerate() {
         match *layer {
-            LayerShape::Lstm { input, hidden } => {
-                let lstm = format!("Lstm<'a, T, Act, {input}, {hidden}>");
+            LayerShape::Lstm { input, hidden } | LayerShape::Gru { input, hidden } => {
+                // `Lstm` or `Gru`: the same generic layer, 4 or 3 gate blocks.
+                let (cell, gates) = match *layer {
+                    LayerShape::Gru { .. } => ("Gru", 3),
+                    _ => ("Lstm", 4),
+                };
+                let lstm = format!("{cell}<'a, T, Act, {input}, {hidden}>");
                 model_ty = if k == 0 {
                     lstm
                 } else {
                     format!("Stack<{model_ty}, {lstm}, {width}>")
                 };
-                macs += 4 * hidden as usize * (input as usize + hidden as usize);
+                macs += gates * hidden as usize * (input as usize + hidden as usize);
             }
             LayerShape::Dense { input, output } => {
                 model_ty = format!("Stack<{model_ty}, Dense<'a, T, {input}, {output}>, {width}>");
@@ -161,9 +166,16 @@ fn main() {
         model_path.display()
     )
     .unwrap();
+    // `Gru` is imported only when used, so that an LSTM model's generated
+    // file stays byte-identical to earlier builds'.
+    let has_gru = header
+        .layers
+        .iter()
+        .any(|l| matches!(l, LayerShape::Gru { .. }));
+    let gru_import = if has_gru { "Gru, " } else { "" };
     writeln!(
         types,
-        "#[allow(unused_imports)] use lstm_core::{{Dense, Lstm, Stack, Stream, WindowedStream}};"
+        "#[allow(unused_imports)] use lstm_core::{{Dense, {gru_import}Lstm, Stack, Stream, WindowedStream}};"
     )
     .unwrap();
     writeln!(
@@ -204,7 +216,12 @@ fn main() {
     )
     .unwrap();
     writeln!(types, "/// Model steps per `step()` call (window length, 1 for stateful).\npub const WINDOW: usize = {window};").unwrap();
-    writeln!(types, "/// Multiply-accumulates per model step: Σ 4·H·(IN+H) over LSTM layers + H·OUT.\npub const MACS_PER_STEP: usize = {macs};").unwrap();
+    let macs_doc = if has_gru {
+        "Σ G·H·(IN+H) over recurrent layers (G = 4 for LSTM, 3 for GRU) + H·OUT"
+    } else {
+        "Σ 4·H·(IN+H) over LSTM layers + H·OUT"
+    };
+    writeln!(types, "/// Multiply-accumulates per model step: {macs_doc}.\npub const MACS_PER_STEP: usize = {macs};").unwrap();
     writeln!(
         types,
         "/// Layers, for the log.\npub const LAYERS: &str = \"{}\";",

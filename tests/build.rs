@@ -2,10 +2,12 @@
 //! per reference case, with the case's dimensions as const generics of the
 //! model type, so that cases of any shape run without code changes.
 //!
-//! Cases are every `*.json` in `<workspace>/../shared/reference` (tests named
-//! by the file stem) and, when the environment variable `LSTM_REFERENCE_DIR`
-//! names a folder, every `*.json` in it (tests prefixed `env_`). Only the
-//! dimensions are read here; the test reads the values at run time.
+//! Cases are every `*.json` in `<workspace>/../shared/reference` and in its
+//! `gru/` subfolder (tests named by the file stem) and, when the environment
+//! variable `LSTM_REFERENCE_DIR` names a folder, every `*.json` in it (tests
+//! prefixed `env_`). A case's `"cell"` key (`"gru"`; absent means LSTM)
+//! picks the layer type. Only the dimensions and the cell are read here;
+//! the test reads the values at run time.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
@@ -31,6 +33,8 @@ const KEYWORDS: &[&str] = &[
 
 /// Dimensions of a case.
 struct Dims {
+    /// `Lstm` or `Gru` (the `lstm_core` layer alias).
+    cell: &'static str,
     input: usize,
     hidden: usize,
     layers: usize,
@@ -53,7 +57,16 @@ fn dims(path: &Path) -> Result<Dims, String> {
             _ => Err(format!("`{key}` = {n} is not a usable dimension")),
         }
     };
+    let cell = match json.get("cell") {
+        None | Some(serde_json::Value::Null) => "Lstm",
+        Some(v) => match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("lstm") => "Lstm",
+            Some("gru") => "Gru",
+            _ => return Err(format!("`cell` = {v} is not \"lstm\" or \"gru\"")),
+        },
+    };
     Ok(Dims {
+        cell,
         input: get("input_size")?,
         hidden: get("hidden_size")?,
         layers: get("num_layers")?,
@@ -115,13 +128,14 @@ fn test_name(prefix: &str, stem: &str, taken: &mut HashSet<String>) -> String {
     name
 }
 
-/// The model type for `d`: the LSTM layers, then the head, nested to the right.
+/// The model type for `d`: the recurrent layers, then the head, nested to the right.
 fn model_type(d: &Dims) -> String {
     let mut ty = format!("::lstm_core::Dense<'static, T, {}, {}>", d.hidden, d.output);
     for l in (0..d.layers).rev() {
         let input = if l == 0 { d.input } else { d.hidden };
         ty = format!(
-            "::lstm_core::Stack<::lstm_core::Lstm<'static, T, A, {input}, {h}>, {ty}, {h}>",
+            "::lstm_core::Stack<::lstm_core::{cell}<'static, T, A, {input}, {h}>, {ty}, {h}>",
+            cell = d.cell,
             h = d.hidden
         );
     }
@@ -145,7 +159,7 @@ fn emit_case(out: &mut String, prefix: &str, path: &Path, taken: &mut HashSet<St
             let _ = write!(
                 out,
                 r#"
-/// Reference case `{name}` ({shown}): IN={i} H={h} L={l} OUT={o} B={b} T={t}.
+/// Reference case `{name}` ({shown}): {cell} IN={i} H={h} L={l} OUT={o} B={b} T={t}.
 #[test]
 fn {name}() {{
     type Model<T, A> = {ty};
@@ -159,6 +173,7 @@ fn {name}() {{
                 b = d.batch,
                 t = d.steps,
                 ty = model_type(&d),
+                cell = d.cell,
             );
         }
         Err(e) => {
@@ -206,22 +221,26 @@ fn main() {
 
     let mut shared_cases = Vec::new();
     let mut shared_seen = BTreeSet::new();
-    let shared_error = match list_json(&shared) {
-        Ok(files) => {
-            for path in files {
-                shared_seen.insert(path.canonicalize().unwrap_or_else(|_| path.clone()));
-                shared_cases.push(emit_case(&mut out, "", &path, &mut taken));
+    let mut shared_errors = Vec::new();
+    // The LSTM cases, then the GRU cases in `gru/`.
+    for dir in [shared.clone(), shared.join("gru")] {
+        match list_json(&dir) {
+            Ok(files) => {
+                for path in files {
+                    shared_seen.insert(path.canonicalize().unwrap_or_else(|_| path.clone()));
+                    shared_cases.push(emit_case(&mut out, "", &path, &mut taken));
+                }
             }
-            None
+            Err(e) => {
+                println!(
+                    "cargo:warning=shared reference folder {}: {e}",
+                    dir.display()
+                );
+                shared_errors.push(format!("{}: {e}", dir.display()));
+            }
         }
-        Err(e) => {
-            println!(
-                "cargo:warning=shared reference folder {}: {e}",
-                shared.display()
-            );
-            Some(format!("{}: {e}", shared.display()))
-        }
-    };
+    }
+    let shared_error = (!shared_errors.is_empty()).then(|| shared_errors.join("; "));
 
     let env_dir = std::env::var_os(ENV)
         .filter(|v| !v.is_empty())

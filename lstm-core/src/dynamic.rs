@@ -1,6 +1,8 @@
 //! [`DynModel`]: a model whose shapes are read from the file at run time,
-//! for hosts (feature `alloc`). It runs the very same cell and head code as
-//! the const-generic layers, so its outputs are bit-identical to theirs:
+//! for hosts (feature `alloc`). Each recurrent layer carries its own cell
+//! kind and that cell's [`Cell::step`] (LSTM and GRU layers mix freely),
+//! the very same code as the const-generic layers, so its outputs are
+//! bit-identical to theirs:
 //! the trainer uses it to score an exported file without a second
 //! implementation of the fixed-point math.
 
@@ -9,14 +11,21 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 
 use crate::activation::Activation;
+use crate::cell::{Cell, CellKind, GruCell, LstmCell};
 use crate::dense::dense_step;
 use crate::error::Error;
 use crate::file::{LayerReader, ModelFile};
 use crate::layer::LayerShape;
-use crate::lstm::cell_step;
 use crate::num::Scalar;
 
-struct DynLstm<'a, T> {
+/// A cell's [`Cell::step`] for one number type and activation.
+type StepFn<T> = fn(&[T], &[T], &[T], &[T], &[T], &mut [T], &mut [<T as Scalar>::Cell]);
+
+/// One recurrent layer: its kind, its cell's step and its weights.
+struct DynRecurrent<'a, T: Scalar> {
+    kind: CellKind,
+    step: StepFn<T>,
+    hidden: usize,
     w_ih: &'a [T],
     w_hh: &'a [T],
     bias: &'a [T],
@@ -49,20 +58,21 @@ struct DynLstm<'a, T> {
 /// let y = model.step(&mut state, &[1.0, 2.0]).unwrap();
 /// assert_eq!(y.len(), 1);
 /// ```
-pub struct DynModel<'a, T, A> {
+pub struct DynModel<'a, T: Scalar, A> {
     shapes: Vec<LayerShape>,
-    lstm: Vec<DynLstm<'a, T>>,
+    layers: Vec<DynRecurrent<'a, T>>,
     head_w: &'a [T],
     head_b: &'a [T],
     _activation: PhantomData<A>,
 }
 
-/// The state of a [`DynModel`] stream: `h` and `c` of every LSTM layer.
+/// The state of a [`DynModel`] stream: `h` and `c` of every recurrent layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DynState<T: Scalar> {
-    /// `h` per layer.
+    /// `h` per recurrent layer.
     pub h: Vec<Vec<T>>,
-    /// `c` per layer, in [`Scalar::Cell`].
+    /// `c` per recurrent layer, in [`Scalar::Cell`]: `H` values for an LSTM
+    /// layer, empty for a GRU layer (which has no cell state).
     pub c: Vec<Vec<T::Cell>>,
 }
 
@@ -77,26 +87,39 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
         }
         let shapes: Vec<LayerShape> = file.header.layers.iter().copied().collect();
         let mut reader = LayerReader::new(&file.header.layers, file.weights);
-        let mut lstm = Vec::new();
+        let mut layers = Vec::new();
         let mut head = None;
         for &shape in &shapes {
             reader.expect_layer(shape)?;
             let (i, o) = (shape.input(), shape.output());
-            match shape {
-                LayerShape::Lstm { .. } => lstm.push(DynLstm {
-                    w_ih: reader.take_slice(4 * o * i)?,
-                    w_hh: reader.take_slice(4 * o * o)?,
-                    bias: reader.take_slice(4 * o)?,
-                }),
-                LayerShape::Dense { .. } => {
-                    head = Some((reader.take_slice(o * i)?, reader.take_slice(o)?))
+            let too_big = Error::Malformed("weights too large");
+            match shape.cell() {
+                Some(kind) => {
+                    let g = kind.gates();
+                    let (n_ih, n_hh) = (
+                        g.checked_mul(o).and_then(|n| n.checked_mul(i)),
+                        g.checked_mul(o).and_then(|n| n.checked_mul(o)),
+                    );
+                    let step: StepFn<T> = match kind {
+                        CellKind::Lstm => LstmCell::step::<T, A>,
+                        CellKind::Gru => GruCell::step::<T, A>,
+                    };
+                    layers.push(DynRecurrent {
+                        kind,
+                        step,
+                        hidden: o,
+                        w_ih: reader.take_slice(n_ih.ok_or(too_big)?)?,
+                        w_hh: reader.take_slice(n_hh.ok_or(too_big)?)?,
+                        bias: reader.take_slice(4 * o)?,
+                    })
                 }
+                None => head = Some((reader.take_slice(o * i)?, reader.take_slice(o)?)),
             }
         }
         let (head_w, head_b) = head.ok_or(Error::Malformed("the last layer must be Dense"))?;
         Ok(DynModel {
             shapes,
-            lstm,
+            layers,
             head_w,
             head_b,
             _activation: PhantomData,
@@ -118,15 +141,20 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
         &self.shapes
     }
 
-    /// All zeros.
+    /// The cell kind of every recurrent layer, first layer first.
+    pub fn cells(&self) -> impl Iterator<Item = CellKind> + '_ {
+        self.layers.iter().map(|l| l.kind)
+    }
+
+    /// All zeros (`c` empty for GRU layers).
     pub fn zero_state(&self) -> DynState<T> {
-        let hidden = self
-            .shapes
+        let (h, c) = self
+            .layers
             .iter()
-            .filter(|s| matches!(s, LayerShape::Lstm { .. }))
-            .map(|s| s.output());
-        let (h, c) = hidden
-            .map(|h| (vec![T::ZERO; h], vec![T::CELL_ZERO; h]))
+            .map(|l| {
+                let c = vec![T::CELL_ZERO; l.hidden * l.kind.cell_state_width()];
+                (vec![T::ZERO; l.hidden], c)
+            })
             .unzip();
         DynState { h, c }
     }
@@ -139,21 +167,31 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
                 found: x.len(),
             });
         }
-        if state.h.len() != self.lstm.len() || state.c.len() != self.lstm.len() {
+        let shapes_fit = state.h.len() == self.layers.len()
+            && state.c.len() == self.layers.len()
+            && self
+                .layers
+                .iter()
+                .zip(&state.h)
+                .zip(&state.c)
+                .all(|((l, h), c)| {
+                    h.len() == l.hidden && c.len() == l.hidden * l.kind.cell_state_width()
+                });
+        if !shapes_fit {
             return Err(Error::LengthMismatch {
-                expected: self.lstm.len(),
+                expected: self.layers.len(),
                 found: state.h.len(),
             });
         }
         let mut input: Vec<T> = x.to_vec();
         for ((layer, h), c) in self
-            .lstm
+            .layers
             .iter()
             .zip(state.h.iter_mut())
             .zip(state.c.iter_mut())
         {
             let h_prev = h.clone();
-            cell_step::<T, A>(layer.w_ih, layer.w_hh, layer.bias, &input, &h_prev, h, c);
+            (layer.step)(layer.w_ih, layer.w_hh, layer.bias, &input, &h_prev, h, c);
             input.clone_from(h);
         }
         let mut y = vec![T::ZERO; self.output_size()];

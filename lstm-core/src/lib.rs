@@ -10,12 +10,14 @@ extern crate std;
 
 pub mod activation;
 mod activation_tables;
+pub mod cell;
 pub mod dense;
 #[cfg(all(feature = "alloc", feature = "serde"))]
 pub mod dynamic;
 pub mod error;
 #[cfg(feature = "serde")]
 pub mod file;
+pub mod gru;
 pub mod layer;
 pub mod lstm;
 pub mod num;
@@ -24,8 +26,10 @@ pub mod raw;
 pub mod stream;
 
 pub use activation::{Activation, Exact, Fast};
+pub use cell::{Cell, CellKind, GruCell, LstmCell, Recurrent, RecurrentWeights};
 pub use dense::{Dense, DenseWeights};
 pub use error::Error;
+pub use gru::{Gru, GruState, GruWeights};
 pub use layer::{Layer, LayerShape, Stack};
 pub use lstm::{Lstm, LstmState, LstmWeights};
 pub use num::{NumberFormat, Scalar, Q16_16, Q20_12, Q4_12};

@@ -8,10 +8,8 @@
 //!
 //! PyTorch's two biases (`bias_ih + bias_hh`) are folded into one on import.
 
-use core::marker::PhantomData;
-
 use crate::activation::Activation;
-use crate::layer::Layer;
+use crate::cell::{tail, Cell, CellKind, Recurrent, RecurrentWeights, CHUNK};
 use crate::num::{row, Scalar};
 
 /// Index of each gate in the weight blocks (PyTorch's order).
@@ -31,28 +29,8 @@ pub mod gate {
 ///
 /// The memory layout is PyTorch's: `w_ih` is `weight_ih_l{k}` (`[4H][IN]`)
 /// viewed as `[4][H][IN]`, `w_hh` is `weight_hh_l{k}`, `bias` is
-/// `bias_ih_l{k} + bias_hh_l{k}`.
-#[derive(Debug)]
-pub struct LstmWeights<'w, T, const IN: usize, const H: usize> {
-    /// Input weights per gate, `[gate][unit][input]`.
-    pub w_ih: &'w [[[T; IN]; H]; 4],
-    /// Recurrent weights per gate, `[gate][unit][previous h]`.
-    pub w_hh: &'w [[[T; H]; H]; 4],
-    /// Folded bias per gate, `[gate][unit]`.
-    pub bias: &'w [[T; H]; 4],
-}
-
-impl<T, const IN: usize, const H: usize> Clone for LstmWeights<'_, T, IN, H> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T, const IN: usize, const H: usize> Copy for LstmWeights<'_, T, IN, H> {}
-impl<T: PartialEq, const IN: usize, const H: usize> PartialEq for LstmWeights<'_, T, IN, H> {
-    fn eq(&self, other: &Self) -> bool {
-        self.w_ih == other.w_ih && self.w_hh == other.w_hh && self.bias == other.bias
-    }
-}
+/// `bias_ih_l{k} + bias_hh_l{k}` (`[4][H]`, gate order i, f, g, o).
+pub type LstmWeights<'w, T, const IN: usize, const H: usize> = RecurrentWeights<'w, T, IN, H, 4>;
 
 /// The state an LSTM layer carries from step to step: `h` and `c`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,8 +51,42 @@ impl<T: Scalar, const H: usize> LstmState<T, H> {
     }
 }
 
+/// The LSTM [`Cell`]: 4 gate blocks (i, f, g, o), state [`LstmState`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LstmCell;
+
+impl Cell for LstmCell {
+    const KIND: CellKind = CellKind::Lstm;
+    const GATES: usize = 4;
+    type State<T: Scalar, const H: usize> = LstmState<T, H>;
+
+    fn zero_state<T: Scalar, const H: usize>() -> LstmState<T, H> {
+        LstmState::zero()
+    }
+
+    fn state_parts<T: Scalar, const H: usize>(
+        state: &mut LstmState<T, H>,
+    ) -> (&mut [T; H], &mut [T::Cell]) {
+        (&mut state.h, &mut state.c)
+    }
+
+    #[inline]
+    fn step<T: Scalar, A: Activation<T>>(
+        w_ih: &[T],
+        w_hh: &[T],
+        bias: &[T],
+        x: &[T],
+        h_prev: &[T],
+        h_out: &mut [T],
+        c: &mut [T::Cell],
+    ) {
+        cell_step::<T, A>(w_ih, w_hh, bias, x, h_prev, h_out, c)
+    }
+}
+
 /// An LSTM layer with `IN` inputs and `H` units, computing in `T` with
-/// activations `A` ([`Exact`](crate::Exact) or [`Fast`](crate::Fast)).
+/// activations `A` ([`Exact`](crate::Exact) or [`Fast`](crate::Fast)):
+/// [`Recurrent`] over [`LstmCell`].
 ///
 /// Cost of one step: `4·H·(IN + H)` multiply-accumulates, `3·H` sigmoids and
 /// `2·H` tanh; stack use `2·H` values of `T`.
@@ -90,67 +102,10 @@ impl<T: Scalar, const H: usize> LstmState<T, H> {
 /// assert_eq!(h, state.h);
 /// assert!(h[0] > 0.0 && h[0] < 1.0);
 /// ```
-#[derive(Debug)]
-pub struct Lstm<'w, T, A, const IN: usize, const H: usize> {
-    /// The layer's weights.
-    pub weights: LstmWeights<'w, T, IN, H>,
-    _activation: PhantomData<A>,
-}
-
-impl<T, A, const IN: usize, const H: usize> Clone for Lstm<'_, T, A, IN, H> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T, A, const IN: usize, const H: usize> Copy for Lstm<'_, T, A, IN, H> {}
-
-impl<'w, T, A, const IN: usize, const H: usize> Lstm<'w, T, A, IN, H> {
-    /// A layer over the given weights.
-    pub const fn new(weights: LstmWeights<'w, T, IN, H>) -> Self {
-        Lstm {
-            weights,
-            _activation: PhantomData,
-        }
-    }
-}
-
-impl<T: Scalar, A: Activation<T>, const IN: usize, const H: usize> Layer<T, IN, H>
-    for Lstm<'_, T, A, IN, H>
-{
-    type State = LstmState<T, H>;
-
-    fn zero_state(&self) -> Self::State {
-        LstmState::zero()
-    }
-
-    #[inline]
-    fn step(&self, state: &mut Self::State, x: &[T; IN]) -> [T; H] {
-        let w = &self.weights;
-        // 4-byte aligned, so that the Q4.12 `SMLALD` kernel can load it by words.
-        let h_prev = Align4(state.h);
-        cell_step::<T, A>(
-            w.w_ih.as_flattened().as_flattened(),
-            w.w_hh.as_flattened().as_flattened(),
-            w.bias.as_flattened(),
-            x,
-            &h_prev.0,
-            &mut state.h,
-            &mut state.c,
-        );
-        state.h
-    }
-}
-
-/// A value at an address that is a multiple of 4.
-#[repr(C, align(4))]
-struct Align4<V>(V);
-
-/// Units per pass of the batched cell (see [`Scalar::gate_rows`]): the
-/// pre-activations of that many units (4 gates each) are kept on the stack.
-const CHUNK: usize = 32;
+pub type Lstm<'w, T, A, const IN: usize, const H: usize> = Recurrent<'w, LstmCell, T, A, IN, H, 4>;
 
 /// One LSTM step over flat slices: the one implementation of the cell, used
-/// by [`Lstm`] (const-generic shapes) and by `DynModel` (runtime shapes).
+/// behind [`LstmCell`]'s [`Cell::step`].
 ///
 /// `w_ih` is `[4][H][IN]`, `w_hh` is `[4][H][H]`, `bias` is `[4][H]` (gate
 /// order i, f, g, o), `x` is `[IN]`, `h_prev` is `[H]`; writes the new `h`
@@ -158,7 +113,7 @@ const CHUNK: usize = 32;
 /// are read as zeros past their end (callers validate shapes), so this never
 /// panics.
 #[inline]
-pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
+fn cell_step<T: Scalar, A: Activation<T>>(
     w_ih: &[T],
     w_hh: &[T],
     bias: &[T],
@@ -180,7 +135,7 @@ pub(crate) fn cell_step<T: Scalar, A: Activation<T>>(
         );
         T::from_acc(T::dot(
             acc,
-            row(w_hh, (g * hidden + j) * hidden, hidden),
+            row(w_hh, (g * hidden + j).saturating_mul(hidden), hidden),
             h_prev,
         ))
     };
@@ -216,10 +171,10 @@ fn cell_step_batched<T: Scalar, A: Activation<T>>(
             let r0 = (g * hidden).saturating_add(j0);
             let (p, _) = p.split_at_mut(hs.len().min(CHUNK));
             T::gate_rows(
-                bias.get(r0..).unwrap_or(&[]),
-                w_ih.get(r0.saturating_mul(input)..).unwrap_or(&[]),
+                tail(bias, r0),
+                tail(w_ih, r0.saturating_mul(input)),
                 x,
-                w_hh.get(r0.saturating_mul(hidden)..).unwrap_or(&[]),
+                tail(w_hh, r0.saturating_mul(hidden)),
                 h_prev,
                 p,
             );

@@ -101,7 +101,7 @@ mod sealed {
     impl Sealed for super::Q16_16 {}
 }
 
-/// A number type the LSTM computes in: `f32`, [`Q4_12`] or [`Q16_16`].
+/// A number type the recurrent layers compute in: `f32`, [`Q4_12`] or [`Q16_16`].
 ///
 /// Arithmetic on fixed-point types saturates at the format's limits.
 /// `Acc` is the wider type that dot products accumulate in.
@@ -142,6 +142,16 @@ pub trait Scalar:
     fn mul(self, other: Self) -> Self;
     /// Saturating sum.
     fn add(self, other: Self) -> Self;
+    /// The GRU's blend `n + z·(h − n)` (= `(1 − z)·n + z·h`), computed exactly
+    /// in the accumulator and rounded to nearest once, saturating.
+    ///
+    /// ```
+    /// use lstm_core::num::{Q4_12, Scalar};
+    /// let (z, h, n) = (Q4_12::from_f32(0.25), Q4_12::from_f32(1.0), Q4_12::from_f32(-0.5));
+    /// assert_eq!(Q4_12::blend(z, h, n), Q4_12::from_f32(-0.125));
+    /// assert_eq!(f32::blend(0.25, 1.0, -0.5), -0.125);
+    /// ```
+    fn blend(z: Self, h: Self, n: Self) -> Self;
     /// Whether the value may appear as a weight (finite for `f32`; always for fixed point).
     fn is_valid(self) -> bool {
         true
@@ -186,7 +196,7 @@ pub trait Scalar:
     #[doc(hidden)]
     const BATCHED_ROWS: bool = false;
 
-    /// Pre-activations of `out.len()` consecutive LSTM gate rows: for every
+    /// Pre-activations of `out.len()` consecutive gate rows: for every
     /// `r`, `out[r] = from_acc(dot(dot(bias[r].to_acc(), w_ih_r, x), w_hh_r, h))`
     /// where `w_ih_r = w_ih[r·x.len() .. (r+1)·x.len()]` and
     /// `w_hh_r = w_hh[r·h.len() .. (r+1)·h.len()]`; a missing bias reads as
@@ -267,6 +277,10 @@ impl Scalar for f32 {
     #[inline]
     fn add(self, other: f32) -> f32 {
         self + other
+    }
+    #[inline]
+    fn blend(z: f32, h: f32, n: f32) -> f32 {
+        n + z * (h - n)
     }
     fn is_valid(self) -> bool {
         self.is_finite()
@@ -408,6 +422,14 @@ impl Scalar for Q4_12 {
     fn add(self, other: Self) -> Self {
         self.saturating_add(other)
     }
+    /// `|z·(h − n)| ≤ 2^15 · (2^16 − 1) < 2^31` is exact in an `i32`; the
+    /// sum with `n` (Q.24) in an `i64`, then [`Scalar::from_acc`].
+    #[inline]
+    fn blend(z: Self, h: Self, n: Self) -> Self {
+        let d = i32::from(h.to_bits()) - i32::from(n.to_bits());
+        let p = i32::from(z.to_bits()) * d;
+        Self::from_acc(n.to_acc() + i64::from(p))
+    }
 
     /// Q20.12 in an `i32`.
     type Cell = Q20_12;
@@ -506,6 +528,15 @@ impl Scalar for Q16_16 {
     fn add(self, other: Self) -> Self {
         self.saturating_add(other)
     }
+    /// `h − n` is exact in an `i64` (33 bits); the product with `z`
+    /// saturates only where the exact result saturates anyway (it is then
+    /// at least 2^63 in magnitude, and `|n| < 2^47` in Q.32).
+    #[inline]
+    fn blend(z: Self, h: Self, n: Self) -> Self {
+        let d = i64::from(h.to_bits()) - i64::from(n.to_bits());
+        let p = i64::from(z.to_bits()).saturating_mul(d);
+        Self::from_acc(n.to_acc().saturating_add(p))
+    }
 
     type Cell = Q16_16;
     const CELL_ZERO: Q16_16 = Q16_16::ZERO;
@@ -563,7 +594,7 @@ mod tests {
         let x = [v(3), v(4), v(5)];
         let h: [Q4_12; 8] = core::array::from_fn(|k| v(k + 1001));
         for rows in 0..6 {
-            for (nx, nh) in [(0, 0), (1, 8), (3, 8), (3, 7), (2, 6)] {
+            for (nx, nh) in [(0, 0), (1, 8), (3, 8), (3, 7), (2, 6), (0, 8), (3, 0)] {
                 let mut out = [Q4_12::ZERO; 6];
                 Q4_12::gate_rows(&bias, &w_ih, &x[..nx], &w_hh, &h[..nh], &mut out[..rows]);
                 for (r, &got) in out[..rows].iter().enumerate() {

@@ -2,8 +2,10 @@
 //! bit flip, and mismatched types. Always an error, never a panic, never a
 //! model that loads with wrong weights.
 
+use lstm_core::dynamic::DynModel;
+use lstm_core::file::FORMAT_VERSION;
 use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
-use lstm_core::{Dense, Error, Exact, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
+use lstm_core::{CellKind, Dense, Error, Exact, Gru, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
 use proptest::prelude::*;
 
 type Model1<'a, T> = Stack<Lstm<'a, T, Exact, 2, 3>, Dense<'a, T, 3, 1>, 3>;
@@ -60,6 +62,158 @@ fn parse_and_load(bytes: &[u8]) -> Result<(), Error> {
 fn valid_file(format: NumberFormat) -> Vec<u8> {
     let h = header(format);
     to_vec(&h, &weights(&h)).unwrap()
+}
+
+/// A GRU layer over an LSTM layer, then the head (version 4).
+type Mixed<'a, T> =
+    Stack<Stack<Lstm<'a, T, Exact, 2, 3>, Gru<'a, T, Exact, 3, 2>, 3>, Dense<'a, T, 2, 1>, 2>;
+
+fn mixed_header(format: NumberFormat) -> Header<'static> {
+    let mut h = header(format);
+    h.layers = heapless::Vec::from_slice(&[
+        LayerShape::Lstm {
+            input: 2,
+            hidden: 3,
+        },
+        LayerShape::Gru {
+            input: 3,
+            hidden: 2,
+        },
+        LayerShape::Dense {
+            input: 2,
+            output: 1,
+        },
+    ])
+    .unwrap();
+    h
+}
+
+fn mixed_file(format: NumberFormat) -> Vec<u8> {
+    let h = mixed_header(format);
+    to_vec(&h, &weights(&h)).unwrap()
+}
+
+fn parse_and_load_mixed(bytes: &[u8]) -> Result<(), Error> {
+    let (buf, n) = aligned(bytes);
+    let bytes = &bytemuck::cast_slice::<u128, u8>(&buf)[..n];
+    let file = ModelFile::parse(bytes)?;
+    let _: Mixed<f32> = file.model()?;
+    Ok(())
+}
+
+#[test]
+fn a_mixed_file_round_trips_as_version_4() {
+    let bytes = mixed_file(NumberFormat::F32);
+    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 4);
+    let (buf, n) = aligned(&bytes);
+    let file = ModelFile::parse(&bytemuck::cast_slice::<u128, u8>(&buf)[..n]).unwrap();
+    assert_eq!(file.version, 4);
+    assert_eq!(file.header, mixed_header(NumberFormat::F32));
+    let model: Mixed<f32> = file.model().unwrap();
+    let w = weights(&file.header);
+    // The GRU layer starts after the LSTM's 4·3·(2 + 3 + 1) = 72 values.
+    assert_eq!(model.first.second.weights.w_ih[0][0], [w[72], w[73], w[74]]);
+    assert_eq!(model.first.second.kind(), CellKind::Gru);
+    // A GRU layer: 3·2·(3 + 2) + 4·2 = 38 values.
+    assert_eq!(
+        LayerShape::Gru {
+            input: 3,
+            hidden: 2
+        }
+        .parameter_count(),
+        Some(38)
+    );
+    assert_eq!(
+        LayerShape::Gru {
+            input: 3,
+            hidden: 2
+        }
+        .to_string(),
+        "GRU(3 -> 2)"
+    );
+    // The same layers read as LSTM-only types are a shape mismatch at layer 1.
+    type AllLstm<'a> = Stack<
+        Stack<Lstm<'a, f32, Exact, 2, 3>, Lstm<'a, f32, Exact, 3, 2>, 3>,
+        Dense<'a, f32, 2, 1>,
+        2,
+    >;
+    assert_eq!(
+        file.model::<f32, AllLstm>().unwrap_err(),
+        Error::ShapeMismatch {
+            layer: 1,
+            expected: LayerShape::Lstm {
+                input: 3,
+                hidden: 2
+            },
+            found: LayerShape::Gru {
+                input: 3,
+                hidden: 2
+            }
+        }
+    );
+    // Labelled version 3 (valid CRC), a GRU layer is refused.
+    let mut old = bytes.clone();
+    old[4] = 3;
+    let end = old.len() - 4;
+    let crc = lstm_core::file::CRC.checksum(&old[..end]);
+    old[end..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        parse_and_load_mixed(&old),
+        Err(Error::Malformed(
+            "a GRU layer in a file older than version 4"
+        ))
+    );
+}
+
+#[test]
+fn every_truncation_and_bit_flip_of_a_mixed_file_is_an_error() {
+    for format in NumberFormat::ALL {
+        let bytes = mixed_file(format);
+        if format == NumberFormat::F32 {
+            assert_eq!(parse_and_load_mixed(&bytes), Ok(()));
+        }
+        for n in 0..bytes.len() {
+            assert!(
+                parse_and_load_mixed(&bytes[..n]).is_err(),
+                "{format}: {n} bytes"
+            );
+        }
+        for bit in 0..bytes.len() * 8 {
+            let mut corrupt = bytes.clone();
+            corrupt[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                parse_and_load_mixed(&corrupt).is_err(),
+                "{format}: flipping bit {bit} still loads"
+            );
+        }
+    }
+}
+
+/// Random stacks of LSTM and GRU layers (1 to 4) with a Dense head.
+fn layer_stacks() -> impl Strategy<Value = (NumberFormat, Vec<LayerShape>)> {
+    (
+        prop::sample::select(NumberFormat::ALL.to_vec()),
+        1u32..4,
+        proptest::collection::vec((any::<bool>(), 1u32..6), 1..5),
+        1u32..3,
+    )
+        .prop_map(|(format, input, recurrent, output)| {
+            let mut width = input;
+            let mut layers: Vec<LayerShape> = recurrent
+                .into_iter()
+                .map(|(gru, hidden)| {
+                    let kind = if gru { CellKind::Gru } else { CellKind::Lstm };
+                    let l = LayerShape::recurrent(kind, width, hidden);
+                    width = hidden;
+                    l
+                })
+                .collect();
+            layers.push(LayerShape::Dense {
+                input: width,
+                output,
+            });
+            (format, layers)
+        })
 }
 
 #[test]
@@ -178,14 +332,14 @@ fn typed_errors_name_the_problem() {
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
     // Version 1 (before `differencing`) and any later version are refused.
-    for version in [1u8, 4] {
+    for version in [1u8, 5] {
         let mut other = bytes.clone();
         other[4] = version;
         assert_eq!(
             parse_and_load(&other),
             Err(Error::UnsupportedVersion {
                 found: version.into(),
-                supported: 3
+                supported: 4
             })
         );
     }
@@ -207,6 +361,44 @@ fn the_writer_refuses_what_the_reader_would_refuse() {
         output: 1,
     };
     assert!(matches!(to_vec(&h, &w), Err(Error::Malformed(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any mix of LSTM and GRU layers round-trips through the file, is
+    /// written at the lowest version that holds it, and loads into `DynModel`.
+    #[test]
+    fn random_layer_stacks_round_trip((format, layers) in layer_stacks()) {
+        let mut h = header(format);
+        h.layers = heapless::Vec::from_slice(&layers).unwrap();
+        h.input_scaling = Scaling::Identity;
+        h.output_scaling = Scaling::Identity;
+        let bytes = to_vec(&h, &weights(&h)).unwrap();
+        let has_gru = layers.iter().any(|l| l.cell() == Some(CellKind::Gru));
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        prop_assert_eq!(version, if has_gru { FORMAT_VERSION } else { 2 });
+        let (buf, n) = aligned(&bytes);
+        let file = ModelFile::parse(&bytemuck::cast_slice::<u128, u8>(&buf)[..n]).unwrap();
+        prop_assert_eq!(&file.header, &h);
+        let kinds: Vec<CellKind> = layers.iter().filter_map(|l| l.cell()).collect();
+        match format {
+            NumberFormat::F32 => {
+                let m = DynModel::<f32, Exact>::from_file(&file).unwrap();
+                prop_assert_eq!(&m.cells().collect::<Vec<_>>(), &kinds);
+                let s = m.zero_state();
+                for (k, kind) in kinds.iter().enumerate() {
+                    prop_assert_eq!(s.c[k].len(), s.h[k].len() * kind.cell_state_width());
+                }
+            }
+            NumberFormat::Q4_12 => {
+                prop_assert!(DynModel::<Q4_12, Exact>::from_file(&file).is_ok());
+            }
+            NumberFormat::Q16_16 => {
+                prop_assert!(DynModel::<lstm_core::Q16_16, Exact>::from_file(&file).is_ok());
+            }
+        }
+    }
 }
 
 proptest! {

@@ -2,7 +2,7 @@
 //! exactly these bytes and the reader must read them back.
 
 use lstm_core::file::{to_vec, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
-use lstm_core::{Dense, Exact, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
+use lstm_core::{Dense, Exact, Gru, LayerShape, Lstm, NumberFormat, Stack, Q4_12};
 
 /// FORMAT.md's example, as hex, 16 bytes per line.
 const VECTOR: &str = "
@@ -138,6 +138,68 @@ fn seasonal_vector_is_version_3_and_reads_back() {
         ModelFile::parse(&buf.0).err(),
         Some(lstm_core::Error::Malformed(
             "seasonal differencing in a file of version 2"
+        ))
+    );
+}
+
+/// FORMAT.md's third example: a Q4.12 GRU with one input and one unit and a
+/// Dense(1) head, which needs version 4 (layer variant 2 = Gru).
+const GRU_VECTOR: &str = "
+4c53544d 0400 0000 0d000000 18000000
+01 02 02 01 01 01 01 01 00 00 00 00 00 000000
+0008 00fc 0002 00f8 0006 0010 0001 0000 00fe 0004 0020 0000
+xxxxxxxx";
+
+fn gru_header() -> Header<'static> {
+    let mut h = header();
+    h.layers[0] = LayerShape::Gru {
+        input: 1,
+        hidden: 1,
+    };
+    h
+}
+
+/// w_ih (r, z, n), w_hh (r, z, n), bias (b_ir + b_hr, b_iz + b_hz, b_in, b_hn), dense w, dense b.
+const GRU_WEIGHTS: [f32; 12] = [
+    0.5, -0.25, 0.125, -0.5, 0.375, 1.0, 0.0625, 0.0, -0.125, 0.25, 2.0, 0.0,
+];
+
+#[test]
+fn gru_vector_is_version_4_and_reads_back() {
+    let written = to_vec(&gru_header(), &GRU_WEIGHTS).unwrap();
+    assert_eq!(written, hex_bytes(GRU_VECTOR), "written: {:02x?}", written);
+    assert_eq!(written.len(), 60);
+    // The CRC of this vector, as printed in FORMAT.md.
+    assert_eq!(
+        &written[56..],
+        &[0x1a, 0x4c, 0x31, 0xb1],
+        "crc: {:02x?}",
+        &written[56..]
+    );
+    let mut buf = lstm_core::file::AlignedBuf([0u8; 60]);
+    buf.0.copy_from_slice(&written);
+    {
+        let file = ModelFile::parse(&buf.0).unwrap();
+        assert_eq!(file.version, 4);
+        assert_eq!(file.header, gru_header());
+        let model: Stack<Gru<Q4_12, Exact, 1, 1>, Dense<Q4_12, 1, 1>, 1> = file.model().unwrap();
+        let w = model.first.weights;
+        assert_eq!(w.w_ih.map(|g| g[0][0].to_num::<f32>()), [0.5, -0.25, 0.125]);
+        assert_eq!(w.w_hh.map(|g| g[0][0].to_num::<f32>()), [-0.5, 0.375, 1.0]);
+        assert_eq!(
+            w.bias.map(|g| g[0].to_num::<f32>()),
+            [0.0625, 0.0, -0.125, 0.25]
+        );
+        assert_eq!(model.second.weights.w[0][0].to_num::<f32>(), 2.0);
+    }
+    // Labelled version 3 (with a valid CRC), it is refused: version 3 has no GRU.
+    buf.0[4] = 3;
+    let crc = lstm_core::file::CRC.checksum(&buf.0[..56]);
+    buf.0[56..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        ModelFile::parse(&buf.0).err(),
+        Some(lstm_core::Error::Malformed(
+            "a GRU layer in a file older than version 4"
         ))
     );
 }

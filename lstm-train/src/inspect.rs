@@ -97,6 +97,9 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
             LayerShape::Dense { input, output } => {
                 format!("Dense input {input}, output {output}")
             }
+            LayerShape::Gru { input, hidden } => {
+                format!("GRU   input {input}, hidden {hidden}")
+            }
         };
         let _ = writeln!(out, "  {k}: {shape}: {n} parameters, max |w| {max:.6}");
     }

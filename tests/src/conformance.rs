@@ -10,8 +10,9 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use lstm_core::dynamic::{DynModel, DynState};
 use lstm_core::file::{FromModelFile, ModelFile, MAX_LAYERS};
-use lstm_core::{Layer, NumberFormat, Scalar};
+use lstm_core::{Activation, Layer, NumberFormat, Scalar};
 
 use crate::model::{FromWeights, LayerStates};
 use crate::reference::Case;
@@ -121,6 +122,9 @@ fn first_difference<V: PartialEq + Copy + std::fmt::Debug>(
     b: &[V],
     to_f32: fn(V) -> f32,
 ) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{name}: lengths {} and {}", a.len(), b.len()));
+    }
     let j = (0..a.len()).find(|&j| !identical_by(a[j], b[j], to_f32))?;
     Some(format!(
         "{name}[j={j}]: direct model {:?}, model file {:?}",
@@ -202,14 +206,15 @@ impl CaseRun {
     /// loaded from a model file written in `T`'s format), and compares the
     /// outputs, `hidden`, `h_n` and `c_n` with the case within `variant.bound`,
     /// and the two models' results bit for bit.
-    pub fn check<T, M, const IN: usize, const OUT: usize>(&mut self, variant: Variant) -> Outcome
+    pub fn check<T, A, M, const IN: usize, const OUT: usize>(&mut self, variant: Variant) -> Outcome
     where
         T: Scalar,
+        A: Activation<T>,
         M: Layer<T, IN, OUT> + FromWeights<T> + FromModelFile<'static, T>,
         M::State: LayerStates<T>,
     {
         let label = format!("{}/{}", T::FORMAT, variant.activation);
-        match self.run::<T, M, IN, OUT>(&label, variant.bound) {
+        match self.run::<T, A, M, IN, OUT>(&label, variant.bound) {
             Ok(outcome) => outcome,
             Err(e) => {
                 self.failures
@@ -220,13 +225,14 @@ impl CaseRun {
         }
     }
 
-    fn run<T, M, const IN: usize, const OUT: usize>(
+    fn run<T, A, M, const IN: usize, const OUT: usize>(
         &mut self,
         label: &str,
         bound: f64,
     ) -> Result<Outcome, String>
     where
         T: Scalar,
+        A: Activation<T>,
         M: Layer<T, IN, OUT> + FromWeights<T> + FromModelFile<'static, T>,
         M::State: LayerStates<T>,
     {
@@ -246,9 +252,9 @@ impl CaseRun {
         }
 
         let model = M::from_all_weights(&self.weights)?;
-        let file_model: Option<M> = if shapes.len() > MAX_LAYERS {
+        let loaded: Option<(M, DynModel<'static, T, A>)> = if shapes.len() > MAX_LAYERS {
             let reason = format!(
-                "model-file check SKIPPED: {} layers exceed the file's limit of {MAX_LAYERS}",
+                "model-file and DynModel checks SKIPPED: {} layers exceed the file's limit of {MAX_LAYERS}",
                 shapes.len()
             );
             self.report.push(format!("{label:<13} {reason}"));
@@ -257,14 +263,20 @@ impl CaseRun {
         } else {
             let bytes = case.to_model_file(T::FORMAT)?;
             let bytes = leak_aligned(&bytes);
-            let file =
-                ModelFile::parse(bytes).map_err(|e| format!("model file does not parse: {e}"))?;
-            Some(
-                file.model::<T, M>()
-                    .map_err(|e| format!("model file does not load: {e}"))?,
-            )
+            let file: &'static ModelFile<'static> = Box::leak(Box::new(
+                ModelFile::parse(bytes).map_err(|e| format!("model file does not parse: {e}"))?,
+            ));
+            let typed = file
+                .model::<T, M>()
+                .map_err(|e| format!("model file does not load: {e}"))?;
+            let dynamic = DynModel::<T, A>::from_file(file)
+                .map_err(|e| format!("model file does not load as a DynModel: {e}"))?;
+            Some((typed, dynamic))
         };
-
+        let (file_model, dyn_model) = match loaded {
+            Some((m, d)) => (Some(m), Some(d)),
+            None => (None, None),
+        };
         let mut outputs = Tensor::new("outputs");
         let mut hidden = Tensor::new("hidden");
         let mut h_n = Tensor::new("h_n");
@@ -278,12 +290,19 @@ impl CaseRun {
             let init: Vec<(Vec<f32>, Vec<f32>)> = (0..case.num_layers)
                 .map(|l| {
                     let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-                    (f(&case.h0[l][b]), f(&case.c0[l][b]))
+                    // A GRU case has no `c0`: its layers' `c` is empty.
+                    let c = case.c0.get(l).map_or(Vec::new(), |c| f(&c[b]));
+                    (f(&case.h0[l][b]), c)
                 })
                 .collect();
             let mut state = model.zero_state();
             state.assign(&init)?;
             let mut file_state = state;
+            // DynModel's state: the same `h` and `c` per layer (c empty for GRU).
+            let mut dyn_state = DynState {
+                h: state.layers().into_iter().map(|(h, _)| h).collect(),
+                c: state.layers().into_iter().map(|(_, c)| c).collect(),
+            };
 
             for t in 0..case.steps {
                 let x: [T; IN] = std::array::from_fn(|i| T::from_f32(case.inputs[b][t][i] as f32));
@@ -309,6 +328,17 @@ impl CaseRun {
                         ));
                     }
                 }
+                if let Some(dyn_model) = &dyn_model {
+                    let y_dyn = dyn_model
+                        .step(&mut dyn_state, &x)
+                        .map_err(|e| format!("DynModel step failed: {e}"))?;
+                    if let Some(j) = (0..OUT).find(|&j| !identical(y[j], y_dyn[j])) {
+                        mismatch(format!(
+                            "outputs[b={b}][t={t}][j={j}]: direct model {:?}, DynModel {:?}",
+                            y[j], y_dyn[j]
+                        ));
+                    }
+                }
             }
 
             let layers = state.layers();
@@ -328,6 +358,22 @@ impl CaseRun {
                         case.c_n[l][b][j],
                         bound,
                     );
+                }
+            }
+            if dyn_model.is_some() {
+                let dyn_layers: Vec<_> = dyn_state
+                    .h
+                    .iter()
+                    .cloned()
+                    .zip(dyn_state.c.iter().cloned())
+                    .collect();
+                for (l, ((h, c), (dh, dc))) in layers.iter().zip(&dyn_layers).enumerate() {
+                    let name = format!("[l={l}][b={b}] (DynModel)");
+                    if let Some(m) = first_difference(&format!("h_n{name}"), h, dh, T::to_f32)
+                        .or_else(|| first_difference(&format!("c_n{name}"), c, dc, T::cell_to_f32))
+                    {
+                        mismatch(m);
+                    }
                 }
             }
             if file_model.is_some() {
@@ -359,12 +405,12 @@ impl CaseRun {
         }
         let file_note = match (&file_model, &file_mismatch) {
             (None, _) => "model file: not checked",
-            (Some(_), None) => "model file: bit-identical",
-            (Some(_), Some(_)) => "model file: DIFFERS",
+            (Some(_), None) => "model file and DynModel: bit-identical",
+            (Some(_), Some(_)) => "model file or DynModel: DIFFERS",
         };
         if let Some(m) = file_mismatch {
             self.failures.push(format!(
-                "case `{}`, format {label}: the model loaded from the model file differs from the directly built model at {m}",
+                "case `{}`, format {label}: the model loaded from the model file (typed or DynModel) differs from the directly built model at {m}",
                 self.name
             ));
             failed = true;

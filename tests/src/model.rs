@@ -1,13 +1,16 @@
 //! Generic glue between owned weights and `lstm-core`'s const-generic models.
 //!
-//! * [`FromWeights`] builds a model (any [`Stack`] of [`Lstm`] layers and a
-//!   [`Dense`] head) from `f32` weights in model-file order, converting them to
+//! * [`FromWeights`] builds a model (any [`Stack`] of recurrent layers,
+//!   [`Lstm`](lstm_core::Lstm) or [`Gru`](lstm_core::Gru), and a [`Dense`] head) from `f32` weights in model-file order, converting them to
 //!   the model's number type. The weight arrays are boxed and leaked, so the
 //!   model is `'static`, like one built over `static` arrays.
-//! * [`LayerStates`] reads and sets the `h`/`c` of every LSTM layer in a
-//!   model's state, whatever its nesting of tuples.
+//! * [`LayerStates`] reads and sets the `h`/`c` of every recurrent layer in
+//!   a model's state (`c` empty for GRU layers), whatever its nesting of tuples.
 
-use lstm_core::{Dense, DenseWeights, LayerShape, Lstm, LstmState, LstmWeights, Scalar, Stack};
+use lstm_core::{
+    Cell, Dense, DenseWeights, GruState, LayerShape, LstmState, Recurrent, RecurrentWeights,
+    Scalar, Stack,
+};
 
 /// Takes the next `n` values off `weights`.
 fn take<'a>(weights: &mut &'a [f32], n: usize, what: &str) -> Result<&'a [f32], String> {
@@ -47,15 +50,15 @@ pub fn leak_matrix<T: Scalar, const R: usize, const C: usize>(
     Box::leak(b)
 }
 
-/// `[[[T; C]; R]; 4]` (one block per gate) from `4·R·C` row-major values, leaked.
-pub fn leak_gates<T: Scalar, const R: usize, const C: usize>(
+/// `[[[T; C]; R]; G]` (one block per gate) from `G·R·C` row-major values, leaked.
+pub fn leak_gates<T: Scalar, const G: usize, const R: usize, const C: usize>(
     values: &[f32],
-) -> &'static [[[T; C]; R]; 4] {
-    assert_eq!(values.len(), 4 * R * C, "gate blocks of 4×{R}×{C} values");
-    let blocks: Box<[[[T; C]; R]]> = vec![[[T::ZERO; C]; R]; 4].into_boxed_slice();
-    let mut b: Box<[[[T; C]; R]; 4]> = blocks
+) -> &'static [[[T; C]; R]; G] {
+    assert_eq!(values.len(), G * R * C, "gate blocks of {G}×{R}×{C} values");
+    let blocks: Box<[[[T; C]; R]]> = vec![[[T::ZERO; C]; R]; G].into_boxed_slice();
+    let mut b: Box<[[[T; C]; R]; G]> = blocks
         .try_into()
-        .unwrap_or_else(|_| unreachable!("the slice has 4 blocks"));
+        .unwrap_or_else(|_| unreachable!("the slice has G blocks"));
     for (dst, &src) in b.iter_mut().flatten().flatten().zip(values) {
         *dst = T::from_f32(src);
     }
@@ -92,19 +95,21 @@ pub trait FromWeights<T: Scalar>: Sized {
     }
 }
 
-impl<T: Scalar, A, const IN: usize, const H: usize> FromWeights<T> for Lstm<'static, T, A, IN, H> {
+impl<C: Cell, T: Scalar, A, const IN: usize, const H: usize, const G: usize> FromWeights<T>
+    for Recurrent<'static, C, T, A, IN, H, G>
+{
     fn shapes(out: &mut Vec<LayerShape>) {
-        out.push(LayerShape::Lstm {
-            input: IN as u32,
-            hidden: H as u32,
-        });
+        out.push(LayerShape::recurrent(C::KIND, IN as u32, H as u32));
     }
 
     fn from_weights(weights: &mut &[f32]) -> Result<Self, String> {
-        let w_ih = leak_gates::<T, H, IN>(take(weights, 4 * H * IN, "LSTM weight_ih")?);
-        let w_hh = leak_gates::<T, H, H>(take(weights, 4 * H * H, "LSTM weight_hh")?);
-        let bias = leak_matrix::<T, 4, H>(take(weights, 4 * H, "LSTM bias")?);
-        Ok(Lstm::new(LstmWeights { w_ih, w_hh, bias }))
+        let kind = C::KIND;
+        let w_ih =
+            leak_gates::<T, G, H, IN>(take(weights, G * H * IN, &format!("{kind} weight_ih"))?);
+        let w_hh =
+            leak_gates::<T, G, H, H>(take(weights, G * H * H, &format!("{kind} weight_hh"))?);
+        let bias = leak_matrix::<T, 4, H>(take(weights, 4 * H, &format!("{kind} bias"))?);
+        Ok(Recurrent::new(RecurrentWeights { w_ih, w_hh, bias }))
     }
 }
 
@@ -138,10 +143,10 @@ impl<T: Scalar, A: FromWeights<T>, B: FromWeights<T>, const MID: usize> FromWeig
     }
 }
 
-/// `h` and `c` of one LSTM layer (`c` in [`Scalar::Cell`]).
+/// `h` and `c` of one recurrent layer (`c` in [`Scalar::Cell`]; empty for a GRU layer).
 pub type HC<T> = (Vec<T>, Vec<<T as Scalar>::Cell>);
 
-/// A model state made of [`LstmState`]s nested in pairs (as [`Stack`] builds
+/// A model state made of [`LstmState`]s and [`GruState`]s nested in pairs (as [`Stack`] builds
 /// them), with `()` for stateless layers.
 pub trait LayerStates<T: Scalar> {
     /// LSTM layers in the state.
@@ -200,6 +205,32 @@ impl<T: Scalar, const H: usize> LayerStates<T> for LstmState<T, H> {
         }
         for (dst, &src) in self.c.iter_mut().zip(c) {
             *dst = T::cell_from_f32(src);
+        }
+        Ok(())
+    }
+}
+
+impl<T: Scalar, const H: usize> LayerStates<T> for GruState<T, H> {
+    const LAYERS: usize = 1;
+
+    fn collect(&self, out: &mut Vec<HC<T>>) {
+        out.push((self.h.to_vec(), Vec::new()));
+    }
+
+    /// Sets `h`; the `c` given must be empty (a GRU has no cell state).
+    fn assign(&mut self, layers: &[(Vec<f32>, Vec<f32>)]) -> Result<(), String> {
+        let [(h, c)] = layers else {
+            return Err(format!("expected 1 layer state, got {}", layers.len()));
+        };
+        if h.len() != H || !c.is_empty() {
+            return Err(format!(
+                "GRU layer state of width {}/{} for a layer of {H} units (c must be empty)",
+                h.len(),
+                c.len()
+            ));
+        }
+        for (dst, &src) in self.h.iter_mut().zip(h) {
+            *dst = T::from_f32(src);
         }
         Ok(())
     }

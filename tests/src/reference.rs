@@ -1,7 +1,9 @@
-//! PyTorch reference cases (`../shared/reference/*.json`; the format is in
-//! that folder's `README.md`): reading one case, checking its shapes, and
+//! PyTorch reference cases (`../shared/reference/*.json` for the LSTM,
+//! `../shared/reference/gru/*.json` for the GRU; the format is in those
+//! folders' `README.md`): reading one case, checking its shapes, and
 //! preparing its weights for `lstm-core` (file order, folded biases, a model
-//! file in any number format).
+//! file in any number format). A case's cell is its `"cell"` key (`"gru"`;
+//! absent means LSTM).
 //!
 //! Only the forward part of a case (parameters, initial state, inputs and the
 //! expected forward values) is read; other keys (`loss`, `grads`, `adam`) are
@@ -10,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode, MAX_LAYERS};
-use lstm_core::{LayerShape, NumberFormat};
+use lstm_core::{CellKind, LayerShape, NumberFormat};
 use serde::Deserialize;
 
 /// Environment variable naming an extra folder of `*.json` cases.
@@ -21,9 +23,63 @@ pub fn shared_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference")
 }
 
-/// The parameter layout is the trainer's own reader of the same JSON:
-/// one definition of the reference format for the whole workspace.
+/// The shared GRU reference folder, `<workspace>/../shared/reference/gru`.
+pub fn shared_gru_dir() -> PathBuf {
+    shared_dir().join("gru")
+}
+
+/// The trainer's reader of the (LSTM) reference JSON, re-exported.
 pub use lstm_train::reference::{RefDense, RefLayer, RefParams};
+
+/// One recurrent layer's parameters as the JSON holds them (LSTM: `4H`
+/// rows in order i, f, g, o; GRU: `3H` rows in order r, z, n). Read here
+/// rather than with the trainer's types so that GRU cases do not depend on
+/// the trainer's reader.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CaseLayer {
+    /// `[G·H][IN]`.
+    pub weight_ih: Vec<Vec<f64>>,
+    /// `[G·H][H]`.
+    pub weight_hh: Vec<Vec<f64>>,
+    /// `[G·H]`.
+    pub bias_ih: Vec<f64>,
+    /// `[G·H]`.
+    pub bias_hh: Vec<f64>,
+}
+
+/// The Dense head's parameters.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CaseDense {
+    /// `[OUT][H]`.
+    pub weight: Vec<Vec<f64>>,
+    /// `[OUT]`.
+    pub bias: Vec<f64>,
+}
+
+/// All parameters of a case.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CaseParams {
+    /// Recurrent layers, bottom first.
+    pub layers: Vec<CaseLayer>,
+    /// The head.
+    pub dense: CaseDense,
+}
+
+/// The `"cell"` key: absent or `"lstm"` is an LSTM case, `"gru"` a GRU case.
+fn cell_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CellKind, D::Error> {
+    let name: Option<String> = Option::deserialize(d)?;
+    match name.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("lstm") => Ok(CellKind::Lstm),
+        Some("gru") => Ok(CellKind::Gru),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "unknown cell `{other}` (expected \"lstm\" or \"gru\")"
+        ))),
+    }
+}
+
+fn lstm_kind() -> CellKind {
+    CellKind::Lstm
+}
 
 /// The forward part of one reference case.
 #[derive(Clone, Debug, Deserialize)]
@@ -31,6 +87,9 @@ pub struct Case {
     /// Name given by the generator, if any.
     #[serde(default)]
     pub name: Option<String>,
+    /// The recurrent cell (the `"cell"` key; absent means LSTM).
+    #[serde(default = "lstm_kind", deserialize_with = "cell_kind")]
+    pub cell: CellKind,
     /// `IN`.
     pub input_size: usize,
     /// `H`.
@@ -44,10 +103,11 @@ pub struct Case {
     /// `T`.
     pub steps: usize,
     /// Weights and biases.
-    pub params: RefParams,
+    pub params: CaseParams,
     /// `[L][B][H]`.
     pub h0: Vec<Vec<Vec<f64>>>,
-    /// `[L][B][H]`.
+    /// `[L][B][H]` for an LSTM case; absent (empty) for a GRU case.
+    #[serde(default)]
     pub c0: Vec<Vec<Vec<f64>>>,
     /// `[B][T][IN]`.
     pub inputs: Vec<Vec<Vec<f64>>>,
@@ -56,7 +116,8 @@ pub struct Case {
     pub hidden: Option<Vec<Vec<Vec<f64>>>>,
     /// `[L][B][H]`.
     pub h_n: Vec<Vec<Vec<f64>>>,
-    /// `[L][B][H]`.
+    /// `[L][B][H]` for an LSTM case; absent (empty) for a GRU case.
+    #[serde(default)]
     pub c_n: Vec<Vec<Vec<f64>>>,
     /// `[B][T][OUT]`.
     pub outputs: Vec<Vec<Vec<f64>>>,
@@ -138,35 +199,48 @@ impl Case {
                 self.params.layers.len()
             ));
         }
+        let g = self.cell.gates();
         for (k, layer) in self.params.layers.iter().enumerate() {
             let input = if k == 0 { i } else { h };
             let p = format!("params.layers[{k}]");
-            check_shape2(&format!("{p}.weight_ih"), &layer.weight_ih, 4 * h, input)?;
-            check_shape2(&format!("{p}.weight_hh"), &layer.weight_hh, 4 * h, h)?;
-            check_shape1(&format!("{p}.bias_ih"), &layer.bias_ih, 4 * h)?;
-            check_shape1(&format!("{p}.bias_hh"), &layer.bias_hh, 4 * h)?;
+            check_shape2(&format!("{p}.weight_ih"), &layer.weight_ih, g * h, input)?;
+            check_shape2(&format!("{p}.weight_hh"), &layer.weight_hh, g * h, h)?;
+            check_shape1(&format!("{p}.bias_ih"), &layer.bias_ih, g * h)?;
+            check_shape1(&format!("{p}.bias_hh"), &layer.bias_hh, g * h)?;
         }
         check_shape2("params.dense.weight", &self.params.dense.weight, o, h)?;
         check_shape1("params.dense.bias", &self.params.dense.bias, o)?;
         check_shape3("h0", &self.h0, [l, b, h])?;
-        check_shape3("c0", &self.c0, [l, b, h])?;
+        // A GRU has no cell state: `c0` / `c_n` absent (or of width 0).
+        let c_width = h * self.cell.cell_state_width();
+        let c_layers = if c_width == 0 && self.c0.is_empty() {
+            0
+        } else {
+            l
+        };
+        check_shape3("c0", &self.c0, [c_layers, b, c_width])?;
         check_shape3("inputs", &self.inputs, [b, t, i])?;
         if let Some(hidden) = &self.hidden {
             check_shape3("hidden", hidden, [b, t, h])?;
         }
         check_shape3("h_n", &self.h_n, [l, b, h])?;
-        check_shape3("c_n", &self.c_n, [l, b, h])?;
+        let c_layers = if c_width == 0 && self.c_n.is_empty() {
+            0
+        } else {
+            l
+        };
+        check_shape3("c_n", &self.c_n, [c_layers, b, c_width])?;
         check_shape3("outputs", &self.outputs, [b, t, o])?;
         Ok(())
     }
 
-    /// Layer shapes as a model file records them: the LSTM layers, then the head.
+    /// Layer shapes as a model file records them: the recurrent layers, then the head.
     pub fn layer_shapes(&self) -> Vec<LayerShape> {
         let h = self.hidden_size as u32;
         let mut shapes: Vec<LayerShape> = (0..self.num_layers)
-            .map(|k| LayerShape::Lstm {
-                input: if k == 0 { self.input_size as u32 } else { h },
-                hidden: h,
+            .map(|k| {
+                let input = if k == 0 { self.input_size as u32 } else { h };
+                LayerShape::recurrent(self.cell, input, h)
             })
             .collect();
         shapes.push(LayerShape::Dense {
@@ -176,20 +250,30 @@ impl Case {
         shapes
     }
 
-    /// Layer `k`'s folded bias `bias_ih + bias_hh` (summed in `f64`, then rounded).
+    /// Layer `k`'s bias in `lstm-core`'s layout (summed in `f64`, then
+    /// rounded): LSTM `bias_ih + bias_hh` (`[4H]`); GRU `[b_ir + b_hr,
+    /// b_iz + b_hz, b_in, b_hn]` (`[4H]`: `n`'s two biases stay apart, since
+    /// `b_hn` is inside the reset product).
     pub fn folded_bias(&self, k: usize) -> Vec<f32> {
         let layer = &self.params.layers[k];
-        layer
-            .bias_ih
-            .iter()
-            .zip(&layer.bias_hh)
-            .map(|(a, b)| (a + b) as f32)
-            .collect()
+        let summed = layer.bias_ih.iter().zip(&layer.bias_hh).map(|(a, b)| a + b);
+        match self.cell {
+            CellKind::Lstm => summed.map(|v| v as f32).collect(),
+            CellKind::Gru => {
+                let h = self.hidden_size;
+                summed
+                    .take(2 * h)
+                    .chain(layer.bias_ih[2 * h..].iter().copied())
+                    .chain(layer.bias_hh[2 * h..].iter().copied())
+                    .map(|v| v as f32)
+                    .collect()
+            }
+        }
     }
 
-    /// All weights and biases as `f32` in model-file order: per LSTM layer
-    /// `weight_ih` `[4H][IN]`, `weight_hh` `[4H][H]`, folded bias `[4H]`; then
-    /// the head's weight `[OUT][H]` and bias `[OUT]`.
+    /// All weights and biases as `f32` in model-file order: per recurrent
+    /// layer `weight_ih` `[G·H][IN]`, `weight_hh` `[G·H][H]`, bias `[4H]`
+    /// ([`Case::folded_bias`]); then the head's weight `[OUT][H]` and bias `[OUT]`.
     pub fn file_weights(&self) -> Vec<f32> {
         let mut w = Vec::new();
         for (k, layer) in self.params.layers.iter().enumerate() {
@@ -261,8 +345,11 @@ impl Case {
     }
 
     /// Largest `|c|` of any layer at any step of any batch element, from an
-    /// `f64` forward pass over the case's parameters.
+    /// `f64` forward pass over the case's parameters (0 for a GRU case).
     pub fn max_abs_cell_state(&self) -> f64 {
+        if self.cell == CellKind::Gru {
+            return 0.0;
+        }
         let h = self.hidden_size;
         let mut max = max_abs3(&self.c0);
         for b in 0..self.batch {

@@ -1,14 +1,17 @@
 //! Conformance of `lstm-core` with PyTorch: every reference case in
-//! `<workspace>/../shared/reference/*.json` and, when `LSTM_REFERENCE_DIR` is
-//! set, every `*.json` in that folder (tests prefixed `env_`), in every number
-//! format and activation variant.
+//! `<workspace>/../shared/reference/*.json` (LSTM) and
+//! `<workspace>/../shared/reference/gru/*.json` (GRU) and, when
+//! `LSTM_REFERENCE_DIR` is set, every `*.json` in that folder (tests prefixed
+//! `env_`; LSTM or GRU by the case's `"cell"` key), in every number format
+//! and activation variant, within the same bounds for both cells.
 //!
 //! `build.rs` generates one test per case (the case's dimensions become const
 //! generics of the model type); each test runs every batch element as its own
 //! stream from the case's `h0`/`c0` through all steps and compares `outputs`,
 //! `hidden`, `h_n` and `c_n` within the variant's bound below, and checks that
 //! the model loaded from a model file in that format gives bit-identical
-//! results. Run with `-- --nocapture` to see the measured errors.
+//! results, as does `DynModel` over the same file. Run with `-- --nocapture`
+//! to see the measured errors.
 
 use lstm_core::{Exact, Fast, Q16_16, Q4_12};
 use tests::conformance::{CaseRun, Variant};
@@ -36,18 +39,24 @@ const BOUND_Q16_16_FAST: f64 = 2.5e-4;
 macro_rules! check_case {
     ($name:expr, $path:expr, $model:ident, $in:literal, $out:literal) => {{
         let mut run = CaseRun::load($name, $path);
-        run.check::<f32, $model<f32, Exact>, $in, $out>(Variant::new("exact", BOUND_F32_EXACT));
-        run.check::<f32, $model<f32, Fast>, $in, $out>(Variant::new("fast", BOUND_F32_FAST));
-        run.check::<Q4_12, $model<Q4_12, Exact>, $in, $out>(Variant::new(
+        run.check::<f32, Exact, $model<f32, Exact>, $in, $out>(Variant::new(
+            "exact",
+            BOUND_F32_EXACT,
+        ));
+        run.check::<f32, Fast, $model<f32, Fast>, $in, $out>(Variant::new("fast", BOUND_F32_FAST));
+        run.check::<Q4_12, Exact, $model<Q4_12, Exact>, $in, $out>(Variant::new(
             "exact",
             BOUND_Q4_12_EXACT,
         ));
-        run.check::<Q4_12, $model<Q4_12, Fast>, $in, $out>(Variant::new("fast", BOUND_Q4_12_FAST));
-        run.check::<Q16_16, $model<Q16_16, Exact>, $in, $out>(Variant::new(
+        run.check::<Q4_12, Fast, $model<Q4_12, Fast>, $in, $out>(Variant::new(
+            "fast",
+            BOUND_Q4_12_FAST,
+        ));
+        run.check::<Q16_16, Exact, $model<Q16_16, Exact>, $in, $out>(Variant::new(
             "exact",
             BOUND_Q16_16_EXACT,
         ));
-        run.check::<Q16_16, $model<Q16_16, Fast>, $in, $out>(Variant::new(
+        run.check::<Q16_16, Fast, $model<Q16_16, Fast>, $in, $out>(Variant::new(
             "fast",
             BOUND_Q16_16_FAST,
         ));
@@ -71,10 +80,15 @@ fn reference_cases_found() {
         SHARED_DIR_ERROR.unwrap_or_default()
     );
     assert!(
-        SHARED_CASES.len() >= 5,
-        "expected at least 5 reference cases in {SHARED_DIR}, found {}: {SHARED_CASES:?}",
+        SHARED_CASES.len() >= 9,
+        "expected at least 5 LSTM and 4 GRU reference cases in {SHARED_DIR} and its gru/, found {}: {SHARED_CASES:?}",
         SHARED_CASES.len()
     );
+    let gru = SHARED_CASES
+        .iter()
+        .filter(|c| c.starts_with("gru_"))
+        .count();
+    assert!(gru >= 4, "expected at least 4 GRU cases, found {gru}");
 }
 
 /// Fails when `LSTM_REFERENCE_DIR` is set but names no readable folder of cases.

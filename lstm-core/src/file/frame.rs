@@ -8,17 +8,26 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The newest format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest format version this build reads: version 2 is version 3
 /// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
-/// and the writer still writes it for every file that does not need 3.
+/// version 3 is version 4 without [`LayerShape::Gru`](crate::LayerShape::Gru),
+/// and the writer still writes the lowest version that holds the file.
 pub const OLDEST_VERSION: u16 = 2;
 
-/// The lowest version that can hold `header` (what the writer writes).
+/// The lowest version that can hold `header` (what the writer writes): 4
+/// with a GRU layer, 3 with seasonal differencing, else 2.
 pub(crate) fn version_for(header: &Header<'_>) -> u16 {
-    match header.differencing {
-        crate::file::Differencing::Seasonal { .. } => 3,
-        _ => OLDEST_VERSION,
+    if header
+        .layers
+        .iter()
+        .any(|l| matches!(l, crate::LayerShape::Gru { .. }))
+    {
+        4
+    } else if let crate::file::Differencing::Seasonal { .. } = header.differencing {
+        3
+    } else {
+        OLDEST_VERSION
     }
 }
 /// Bytes before the postcard header: magic, version, flags, two lengths.
@@ -122,10 +131,18 @@ impl<'a> ModelFile<'a> {
             return Err(Error::Malformed("padding is not zero"));
         }
         header.validate()?;
-        if version < version_for(&header) {
-            return Err(Error::Malformed(
-                "seasonal differencing in a file of version 2",
-            ));
+        match version_for(&header) {
+            4 if version < 4 => {
+                return Err(Error::Malformed(
+                    "a GRU layer in a file older than version 4",
+                ))
+            }
+            3 if version < 3 => {
+                return Err(Error::Malformed(
+                    "seasonal differencing in a file of version 2",
+                ))
+            }
+            _ => {}
         }
         if header.weights_len() != Some(weights_len as usize) {
             return Err(Error::Malformed(

@@ -230,21 +230,24 @@ impl Header<'_> {
         self.parameter_count()?.checked_mul(self.format.size_of())
     }
 
-    /// Checks that the header describes a model `lstm-core` can run: LSTM
-    /// layers then one Dense head, every size non-zero, each layer's input
-    /// the previous layer's output, scalings of the right lengths with sane
-    /// values, class names matching the head's outputs.
+    /// Checks that the header describes a model `lstm-core` can run:
+    /// recurrent layers (LSTM or GRU, in any mix) then one Dense head, every
+    /// size non-zero, each layer's input the previous layer's output,
+    /// scalings of the right lengths with sane values, class names matching
+    /// the head's outputs.
     pub fn validate(&self) -> Result<(), Error> {
-        let (head, lstms) = match self.layers.split_last() {
-            Some((head, lstms)) if !lstms.is_empty() => (head, lstms),
+        let (head, recurrent) = match self.layers.split_last() {
+            Some((head, recurrent)) if !recurrent.is_empty() => (head, recurrent),
             _ => {
                 return Err(Error::Malformed(
-                    "a model needs at least one LSTM layer and a Dense head",
+                    "a model needs at least one recurrent layer and a Dense head",
                 ))
             }
         };
-        if !lstms.iter().all(|l| matches!(l, LayerShape::Lstm { .. })) {
-            return Err(Error::Malformed("only LSTM layers may precede the head"));
+        if !recurrent.iter().all(|l| l.cell().is_some()) {
+            return Err(Error::Malformed(
+                "only recurrent layers (LSTM, GRU) may precede the head",
+            ));
         }
         if !matches!(head, LayerShape::Dense { .. }) {
             return Err(Error::Malformed("the last layer must be Dense"));

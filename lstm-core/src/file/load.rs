@@ -1,9 +1,9 @@
 //! Typed loading: [`FromModelFile`] for each layer type and for [`Stack`].
 
+use crate::cell::{Cell, Recurrent, RecurrentWeights};
 use crate::dense::{Dense, DenseWeights};
 use crate::error::Error;
 use crate::layer::{LayerShape, Stack};
-use crate::lstm::{Lstm, LstmWeights};
 use crate::num::Scalar;
 
 /// Hands out the file's layers in order, with their weight bytes.
@@ -93,19 +93,16 @@ fn dim(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-impl<'a, T: Scalar, A, const IN: usize, const H: usize> FromModelFile<'a, T>
-    for Lstm<'a, T, A, IN, H>
+impl<'a, C: Cell, T: Scalar, A, const IN: usize, const H: usize, const G: usize>
+    FromModelFile<'a, T> for Recurrent<'a, C, T, A, IN, H, G>
 {
     const LAYERS: usize = 1;
     fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
-        reader.expect_layer(LayerShape::Lstm {
-            input: dim(IN),
-            hidden: dim(H),
-        })?;
+        reader.expect_layer(LayerShape::recurrent(C::KIND, dim(IN), dim(H)))?;
         let w_ih = reader.take::<T, _>()?;
         let w_hh = reader.take::<T, _>()?;
         let bias = reader.take::<T, _>()?;
-        Ok(Lstm::new(LstmWeights { w_ih, w_hh, bias }))
+        Ok(Recurrent::new(RecurrentWeights { w_ih, w_hh, bias }))
     }
 }
 

@@ -247,7 +247,11 @@ pub(super) fn dot(w: &[Q4_12], x: &[Q4_12]) -> i64 {
 
 /// [`q12_rows`] over slices: `out[r]` for every row, if the shapes and
 /// alignments fit the kernel (every row complete, `h.len()` even, `h` and
-/// `w_hh` 4-byte aligned); returns `false` without writing otherwise.
+/// `w_hh` 4-byte aligned unless `h` is empty); returns `false` without
+/// writing otherwise. An empty `x` or `h` (the GRU's candidate rows, whose
+/// input and recurrent parts are separate) is a loop of zero iterations in
+/// the kernel: an empty `h` jumps past every block (`h_rounds = 0`,
+/// `h_skip = 192`) and reads neither `h` nor `w_hh`.
 #[inline]
 pub(super) fn gate_rows(
     bias: &[Q4_12],
@@ -262,8 +266,9 @@ pub(super) fn gate_rows(
         && rows.checked_mul(x.len()).is_some_and(|n| w_ih.len() >= n)
         && rows.checked_mul(h.len()).is_some_and(|n| w_hh.len() >= n)
         && h.len().is_multiple_of(2)
-        && (h.as_ptr() as usize).is_multiple_of(4)
-        && (w_hh.as_ptr() as usize).is_multiple_of(4);
+        && (h.is_empty()
+            || ((h.as_ptr() as usize).is_multiple_of(4)
+                && (w_hh.as_ptr() as usize).is_multiple_of(4)));
     if !fits {
         return false;
     }
@@ -286,7 +291,7 @@ pub(super) fn gate_rows(
     // SAFETY: the checks above give every requirement of `q12_rows`: `rows`
     // biases, `rows` complete rows of `x.len()` input and `h.len()` (even)
     // recurrent weights, `h` and `w_hh` 4-byte aligned (the only operands
-    // read with `LDM`); `Q4_12` is `repr(transparent)` over `i16`; `out` is
+    // read with `LDM`) or never read (`h` empty: no block, no pair); `Q4_12` is `repr(transparent)` over `i16`; `out` is
     // an exclusive borrow, so it overlaps none of the shared inputs; the
     // kernel follows the AAPCS and restores `sp`.
     unsafe { q12_rows(&args) };
