@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lstm_train::net::{
-    Batch, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, Target,
+    Batch, CellKind, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, Target,
 };
 use lstm_train::optim::Adam;
 use ndarray::{Array2, Array3};
@@ -50,6 +50,7 @@ impl Setup {
     fn new(c: &BenchConfig) -> Self {
         let &(_, inp, hid, layers, out, steps, batch, ce) = c;
         let cfg = NetConfig {
+            cell: CellKind::Lstm,
             input_size: inp,
             hidden_sizes: vec![hid; layers],
             output_size: out,

@@ -139,7 +139,9 @@ impl StepObserver<f32> for Ranges<'_> {
             for (m, gate) in st.pre.iter_mut().zip(s.pre_row(b).chunks_exact(s.hidden)) {
                 fold_max(m, gate);
             }
-            fold_max(&mut st.c, s.c_row(b));
+            if let Some(c) = s.c_row(b) {
+                fold_max(&mut st.c, c);
+            }
             fold_max(&mut st.h, s.h_row(b));
         }
     }

@@ -9,7 +9,8 @@
 //! errors.
 
 use lstm_train::net::{
-    Batch, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, State, Target,
+    Batch, CellKind, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, State,
+    Target,
 };
 use ndarray::{s, Array2, Array3};
 use rand::{Rng, SeedableRng};
@@ -88,6 +89,7 @@ fn make_problem(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (inp, out, t, b) = (2, 2, 5, 3);
     let cfg = NetConfig {
+        cell: CellKind::Lstm,
         input_size: inp,
         hidden_sizes: hidden,
         output_size: out,
@@ -254,6 +256,7 @@ fn variable_length_equals_alone() {
     let t = 8;
     for head in [HeadMode::LastStep, HeadMode::EveryStep] {
         let cfg = NetConfig {
+            cell: CellKind::Lstm,
             input_size: 2,
             hidden_sizes: vec![4, 3],
             output_size: 2,
@@ -338,6 +341,7 @@ fn variable_length_equals_alone() {
 #[test]
 fn carried_state_equals_whole_sequence() {
     let cfg = NetConfig {
+        cell: CellKind::Lstm,
         input_size: 1,
         hidden_sizes: vec![5, 4],
         output_size: 1,

@@ -140,6 +140,33 @@ impl<F: Real> PackedB<F> {
     }
 }
 
+impl<F: Real> PackedB<F> {
+    /// Columns `n` of the packed matrix.
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Sets the block `rows x cols` of the packed matrix to zero (a block
+    /// that a fused product must not add).
+    pub(crate) fn zero_block(
+        &mut self,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) {
+        assert!(
+            rows.end <= self.k && cols.end <= self.n,
+            "zero_block: outside B"
+        );
+        for col in cols {
+            let (p, j) = (col / NR, col % NR);
+            let panel = &mut self.data[p * self.k * NR..(p + 1) * self.k * NR];
+            for row in rows.clone() {
+                panel[row * NR + j] = F::zero();
+            }
+        }
+    }
+}
+
 /// A left operand `[A1 | A2]` of a packed product: `m` rows, the first
 /// `k1` columns from `a1` (row stride `lda1`), the next `k2` from `a2` (row
 /// stride `lda2`). It multiplies rows `0..k1 + k2` of the packed `B`.

@@ -1,17 +1,16 @@
 //! Backpropagation through time: the head's gradients, then every part's
-//! layers from the top down (one cell step and one recurrent product per
-//! step, backwards), the weight gradients of a layer as one blocked product
+//! layers from the top down (the cell's element-wise step and recurrent
+//! product per step, backwards), the weight gradients of a layer as one blocked product
 //! over all of its steps, and the parts' shares added up.
 
 use ndarray::linalg::general_mat_mul;
 
-use super::workspace::{
-    mat, mat_mut, run_parts, sum_parts, sum_parts_t, Part, SharedLayer, Workspace,
-};
-use crate::net::gemm::{gemm_packed, gemm_tn, PackedB, TnSeg};
-use crate::net::kernels::{BwdStep, StepDims};
+use super::workspace::{mat, mat_mut, run_parts, sum_parts, sum_parts_t, Part, Workspace};
+use crate::net::cell::step::{BwdStep, StepDims};
+use crate::net::cell::PackedLayer;
+use crate::net::gemm::{gemm_tn, TnSeg};
 use crate::net::loss::data_loss;
-use crate::net::{Grads, HeadMode, NetConfig, Params, Scalar, Target};
+use crate::net::{CellKind, Grads, HeadMode, NetConfig, Params, Scalar, Target};
 
 /// Backward pass of the last forward pass (whose cache is intact, with
 /// `rows` head rows): writes the gradients of the data loss into `grads`
@@ -68,28 +67,35 @@ pub(super) fn backward<F: Scalar>(
     }
 
     for (l, (sl, p)) in ws.shared.iter_mut().zip(&params.layers).enumerate() {
-        sl.whh.pack(p.weight_hh.view());
-        if l > 0 {
-            sl.wih.pack(p.weight_ih.view());
-        }
+        sl.pack_backward(p, l > 0);
     }
     {
         let shared = &ws.shared;
         let dtop = &ws.dhead[..rows * ht];
         let (head, train) = (cfg.head, ws.train);
         run_parts(&mut ws.parts[..nparts], |part| {
-            backward_part(part, shared, params, head, dtop, bsz, steps, train)
+            backward_part(
+                part, cfg.cell, shared, params, head, dtop, bsz, steps, train,
+            )
         });
     }
 
     let parts = &ws.parts[..nparts];
+    let cell = cfg.cell;
     for (l, g) in grads.layers.iter_mut().enumerate().take(nl) {
         let h = cfg.hidden_sizes[l];
-        sum_parts_t(&mut g.weight_hh, 0, parts, |p| &p.layers[l].dw_t);
-        sum_parts_t(&mut g.weight_ih, h, parts, |p| &p.layers[l].dw_t);
-        let brow = 4 * h * (h + cfg.layer_input_size(l));
-        sum_parts(g.bias_ih.iter_mut(), parts, |p| &p.layers[l].dw_t[brow..]);
-        g.bias_hh.assign(&g.bias_ih);
+        let ld = 4 * h;
+        let hh = |i| cell.hh_column(i, h);
+        sum_parts_t(&mut g.weight_hh, (0, ld), hh, parts, l);
+        sum_parts_t(&mut g.weight_ih, (h, ld), |i| i, parts, l);
+        let brow = ld * (h + cfg.layer_input_size(l));
+        sum_parts(g.bias_ih.iter_mut().enumerate(), |i| brow + i, parts, l);
+        if cell == CellKind::Lstm {
+            // the two LSTM biases are added before any use: same gradient
+            g.bias_hh.assign(&g.bias_ih);
+        } else {
+            sum_parts(g.bias_hh.iter_mut().enumerate(), |i| brow + hh(i), parts, l);
+        }
     }
     data
 }
@@ -100,7 +106,8 @@ pub(super) fn backward<F: Scalar>(
 #[allow(clippy::too_many_arguments)]
 fn backward_part<F: Scalar>(
     part: &mut Part<F>,
-    shared: &[SharedLayer<F>],
+    cell: CellKind,
+    shared: &[PackedLayer<F>],
     params: &Params<F>,
     head: HeadMode,
     dtop: &[F],
@@ -152,13 +159,15 @@ fn backward_part<F: Scalar>(
         let h = cur.hidden;
         let g4 = 4 * h;
         let bh = bp * h;
-        let dc = &mut dc[..bh];
+        // cell states per step (none for a GRU)
+        let cbh = if cell.has_cell_state() { bh } else { 0 };
+        let dc = &mut dc[..cbh];
         let dh_rec = &mut dh_rec[..bh];
         dc.fill(F::zero());
         dh_rec.fill(F::zero());
         for t in (0..steps).rev() {
             let gates_t = &mut cur.gates[t * bp * g4..(t + 1) * bp * g4];
-            F::step_backward(
+            cell.step_backward(
                 StepDims {
                     batch: bp,
                     hidden: h,
@@ -169,13 +178,14 @@ fn backward_part<F: Scalar>(
                     gates: gates_t,
                     dh_out: &cur.dh[t * bh..(t + 1) * bh],
                     dh_rec,
+                    h_prev: &cur.h[t * bh..(t + 1) * bh],
                     dc,
-                    c_prev: &cur.c[t * bh..(t + 1) * bh],
-                    tanh_c: &cur.tanh_c[t * bh..(t + 1) * bh],
+                    c_prev: &cur.c[t * cbh..(t + 1) * cbh],
+                    tanh_c: &cur.tanh_c[t * cbh..(t + 1) * cbh],
                 },
             );
             if t > 0 {
-                gemm_packed(bp, gates_t, g4, &sl.whh, dh_rec, h, false);
+                sl.backward_product(cell, bp, gates_t, dh_rec);
             }
         }
         // weight gradients: one product over all of the part's steps,
@@ -218,27 +228,12 @@ fn backward_part<F: Scalar>(
         if l > 0 {
             let prev = &mut below[l - 1];
             let hp = prev.hidden;
-            gemm_rows(tbp, &cur.gates, g4, &sl.wih, &mut prev.dh, hp);
+            sl.input_grad(tbp, &cur.gates, &mut prev.dh);
             if train {
                 for (d, m) in prev.dh[..tbp * hp].iter_mut().zip(&prev.mask[..tbp * hp]) {
                     *d = *d * *m;
                 }
             }
         }
-    }
-}
-
-/// Rows of a large product per call of [`gemm_packed`] (the `C` rows of a
-/// chunk stay in cache while the column panels pass over them).
-const ROW_CHUNK: usize = 48;
-
-/// `C = A · B` for `m` rows (`A` stride `lda`, `C` stride `b.n()`), in
-/// chunks of [`ROW_CHUNK`] rows.
-fn gemm_rows<F: Scalar>(m: usize, a: &[F], lda: usize, b: &PackedB<F>, c: &mut [F], ldc: usize) {
-    let mut i = 0;
-    while i < m {
-        let rows = ROW_CHUNK.min(m - i);
-        gemm_packed(rows, &a[i * lda..], lda, b, &mut c[i * ldc..], ldc, false);
-        i += rows;
     }
 }

@@ -8,7 +8,7 @@ use rand::RngCore;
 use crate::net::{NetConfig, NetError, Scalar};
 
 /// Recurrent state `(h, c)` of every layer for a batch: `h[l]`, `c[l]` are
-/// `[B][H_l]`. Used as initial state (e.g. carried between chunks in
+/// `[B][H_l]` (a GRU has no cell state: its `c[l]` are `[B][0]`). Used as initial state (e.g. carried between chunks in
 /// stateful / truncated-BPTT training; no gradient flows through it) and
 /// returned as final state `(h_n, c_n)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,12 +22,17 @@ pub struct State<F> {
 impl<F: Scalar> State<F> {
     /// All-zero state for `batch` samples.
     pub fn zeros(config: &NetConfig, batch: usize) -> Self {
-        let z: Vec<Array2<F>> = config
-            .hidden_sizes
-            .iter()
-            .map(|&h| Array2::zeros((batch, h)))
-            .collect();
-        State { h: z.clone(), c: z }
+        let zeros = |width: usize| {
+            config
+                .hidden_sizes
+                .iter()
+                .map(|&h| Array2::zeros((batch, h * width)))
+                .collect()
+        };
+        State {
+            h: zeros(1),
+            c: zeros(usize::from(config.cell.has_cell_state())),
+        }
     }
 
     /// Batch size of the state (0 for a network without layers).
@@ -44,12 +49,13 @@ impl<F: Scalar> State<F> {
                 got: vec![self.h.len(), self.c.len()],
             });
         }
+        let cw = usize::from(config.cell.has_cell_state());
         for (l, &hs) in config.hidden_sizes.iter().enumerate() {
-            for (name, a) in [("h0", &self.h[l]), ("c0", &self.c[l])] {
-                if a.shape() != [batch, hs] {
+            for (name, a, width) in [("h0", &self.h[l], hs), ("c0", &self.c[l], cw * hs)] {
+                if a.shape() != [batch, width] {
                     return Err(NetError::ShapeMismatch {
                         what: format!("initial state {name}[{l}]"),
-                        expected: vec![batch, hs],
+                        expected: vec![batch, width],
                         got: a.shape().to_vec(),
                     });
                 }

@@ -1,6 +1,6 @@
-//! The forward pass: every part's layers over all steps (one fused gate
-//! product and one cell step per step), then the Dense head over the
-//! batch.
+//! The forward pass: every part's layers over all steps (the cell's gate
+//! products and its element-wise step per step), then the Dense head over
+//! the batch.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::ArrayView3;
@@ -8,10 +8,10 @@ use rand::RngCore;
 
 use super::batch::{Batch, State};
 use super::observe::{LayerStep, StepObserver};
-use super::workspace::{fill_mask, mat, mat_mut, run_parts, Part, SharedLayer, Workspace};
-use crate::net::gemm::gemm_packed2;
-use crate::net::kernels::{step_forward, FwdStep, StepDims};
-use crate::net::{HeadMode, NetConfig, Params, Scalar};
+use super::workspace::{fill_mask, mat, mat_mut, run_parts, Part, Workspace};
+use crate::net::cell::step::{FwdStep, StepDims};
+use crate::net::cell::PackedLayer;
+use crate::net::{CellKind, HeadMode, NetConfig, Params, Scalar};
 
 /// Forward pass over a validated batch whose buffers
 /// [`Workspace::prepare`] sized: packs the weights, draws the dropout masks
@@ -33,10 +33,7 @@ pub(super) fn forward<F: Scalar>(
     let nl = cfg.num_layers();
 
     for (sl, p) in ws.shared.iter_mut().zip(&params.layers) {
-        for ((d, a), b) in sl.bias.iter_mut().zip(&p.bias_ih).zip(&p.bias_hh) {
-            *d = *a + *b;
-        }
-        sl.w_t.pack_stacked(&[p.weight_ih.t(), p.weight_hh.t()]);
+        sl.pack_forward(cfg.cell, p);
     }
     // dropout masks between stacked layers, drawn layer by layer in
     // time-major order (independent of the split into parts)
@@ -53,14 +50,14 @@ pub(super) fn forward<F: Scalar>(
     }
     {
         let shared = &ws.shared;
-        let (x, state0) = (batch.x, batch.state0);
+        let (x, state0, cell) = (batch.x, batch.state0, cfg.cell);
         match obs {
             Some(o) => {
                 assert_eq!(nparts, 1, "an observed forward pass runs in one part");
-                forward_part(&mut ws.parts[0], shared, x, state0, train, Some(o));
+                forward_part(&mut ws.parts[0], cell, shared, x, state0, train, Some(o));
             }
             None => run_parts(&mut ws.parts[..nparts], |part| {
-                forward_part(part, shared, x, state0, train, None)
+                forward_part(part, cell, shared, x, state0, train, None)
             }),
         }
     }
@@ -125,7 +122,8 @@ pub(super) fn forward<F: Scalar>(
 /// shown to it (see [`StepObserver`]).
 fn forward_part<F: Scalar>(
     part: &mut Part<F>,
-    shared: &[SharedLayer<F>],
+    cell: CellKind,
+    shared: &[PackedLayer<F>],
     x: ArrayView3<'_, F>,
     state0: Option<&State<F>>,
     train: bool,
@@ -166,7 +164,10 @@ fn forward_part<F: Scalar>(
         let cur = &mut rest[0];
         let h = cur.hidden;
         let g4 = 4 * h;
+        let gh = cell.gates() * h;
         let bh = bp * h;
+        // cell states per step (none for a GRU)
+        let cbh = if cell.has_cell_state() { bh } else { 0 };
         let (input, nx): (&[F], usize) = if l == 0 {
             (xt, nin)
         } else {
@@ -184,33 +185,29 @@ fn forward_part<F: Scalar>(
                 for (d, v) in cur.h[..bh].iter_mut().zip(s.h[l].slice(rows).iter()) {
                     *d = *v;
                 }
-                for (d, v) in cur.c[..bh].iter_mut().zip(s.c[l].slice(rows).iter()) {
+                for (d, v) in cur.c[..cbh].iter_mut().zip(s.c[l].slice(rows).iter()) {
                     *d = *v;
                 }
             }
             None => {
                 cur.h[..bh].fill(F::zero());
-                cur.c[..bh].fill(F::zero());
+                cur.c[..cbh].fill(F::zero());
             }
         }
         for t in 0..steps {
             let (hp, hn) = cur.h.split_at_mut((t + 1) * bh);
             let hprev = &hp[t * bh..];
             let hnext = &mut hn[..bh];
-            let (cp, cn) = cur.c.split_at_mut((t + 1) * bh);
-            let cprev = &cp[t * bh..];
-            let cnext = &mut cn[..bh];
+            let (cp, cn) = cur.c.split_at_mut((t + 1) * cbh);
+            let cprev = &cp[t * cbh..];
+            let cnext = &mut cn[..cbh];
             let gates_t = &mut cur.gates[t * bp * g4..(t + 1) * bp * g4];
-            // gates = x_t · W_ih^T + h_{t-1} · W_hh^T (a zero initial state
+            // the gate products of x_t and h_{t-1} (a zero initial state
             // contributes nothing)
-            let xs = (&input[t * bp * nx..(t + 1) * bp * nx], nx, nx);
-            let hs = if t > 0 || state0.is_some() {
-                (&hprev[..bh], h, h)
-            } else {
-                (&hprev[..0], 0, 0)
-            };
-            gemm_packed2(bp, xs, hs, &sl.w_t, gates_t, g4, false);
-            step_forward(
+            let xs = &input[t * bp * nx..(t + 1) * bp * nx];
+            let hs = (t > 0 || state0.is_some()).then_some(&hprev[..bh]);
+            sl.forward_product(cell, bp, h, (xs, nx), hs, gates_t);
+            cell.step_forward(
                 StepDims {
                     batch: bp,
                     hidden: h,
@@ -221,12 +218,12 @@ fn forward_part<F: Scalar>(
                     gates: gates_t,
                     bias: &sl.bias[..g4],
                     h_prev: &hprev[..bh],
-                    c_prev: &cprev[..bh],
+                    c_prev: cprev,
                     h_next: hnext,
                     c_next: cnext,
-                    tanh_c: &mut cur.tanh_c[t * bh..(t + 1) * bh],
+                    tanh_c: &mut cur.tanh_c[t * cbh..(t + 1) * cbh],
                     pre: match obs {
-                        Some(_) => Some(&mut pre[..bp * g4]),
+                        Some(_) => Some(&mut pre[..bp * gh]),
                         None => None,
                     },
                 },
@@ -238,10 +235,12 @@ fn forward_part<F: Scalar>(
                     lengths,
                     input_size: nx,
                     hidden: h,
-                    input: xs.0,
-                    pre: &pre[..bp * g4],
+                    input: xs,
+                    pre: &pre[..bp * gh],
                     h: &cur.h[(t + 1) * bh..(t + 2) * bh],
-                    c: &cur.c[(t + 1) * bh..(t + 2) * bh],
+                    c: cell
+                        .has_cell_state()
+                        .then(|| &cur.c[(t + 1) * bh..(t + 2) * bh]),
                 });
             }
         }

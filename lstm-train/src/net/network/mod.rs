@@ -41,31 +41,32 @@ fn check_params<F: Scalar>(
     for (l, p) in params.layers.iter().enumerate() {
         let h = config.hidden_sizes[l];
         let inp = config.layer_input_size(l);
-        if p.weight_ih.shape() != [4 * h, inp] {
+        let (c, g) = (config.cell, config.cell.gates() * h);
+        if p.weight_ih.shape() != [g, inp] {
             return Err(mismatch(
-                format!("lstm.weight_ih_l{l}"),
-                vec![4 * h, inp],
+                format!("{c}.weight_ih_l{l}"),
+                vec![g, inp],
                 p.weight_ih.shape(),
             ));
         }
-        if p.weight_hh.shape() != [4 * h, h] {
+        if p.weight_hh.shape() != [g, h] {
             return Err(mismatch(
-                format!("lstm.weight_hh_l{l}"),
-                vec![4 * h, h],
+                format!("{c}.weight_hh_l{l}"),
+                vec![g, h],
                 p.weight_hh.shape(),
             ));
         }
-        if p.bias_ih.shape() != [4 * h] {
+        if p.bias_ih.shape() != [g] {
             return Err(mismatch(
-                format!("lstm.bias_ih_l{l}"),
-                vec![4 * h],
+                format!("{c}.bias_ih_l{l}"),
+                vec![g],
                 p.bias_ih.shape(),
             ));
         }
-        if p.bias_hh.shape() != [4 * h] {
+        if p.bias_hh.shape() != [g] {
             return Err(mismatch(
-                format!("lstm.bias_hh_l{l}"),
-                vec![4 * h],
+                format!("{c}.bias_hh_l{l}"),
+                vec![g],
                 p.bias_hh.shape(),
             ));
         }
@@ -299,7 +300,7 @@ impl<F: Scalar> Network<F> {
     }
 
     /// Final state `(h_n, c_n)` of every layer: each sample's state after its
-    /// own last step.
+    /// own last step (`c_n` of width 0 for a GRU).
     pub fn final_state(&self) -> Result<State<F>, NetError> {
         self.check_forward()?;
         let (bsz, steps) = (self.ws.batch, self.ws.steps);
@@ -311,7 +312,9 @@ impl<F: Scalar> Network<F> {
                 let off = steps * bp * h;
                 let rows = ndarray::s![b0..b0 + bp, ..];
                 st.h[l].slice_mut(rows).assign(&mat(&lw.h[off..], bp, h));
-                st.c[l].slice_mut(rows).assign(&mat(&lw.c[off..], bp, h));
+                if self.config.cell.has_cell_state() {
+                    st.c[l].slice_mut(rows).assign(&mat(&lw.c[off..], bp, h));
+                }
             }
         }
         Ok(st)
@@ -418,6 +421,7 @@ impl<F: Scalar> Network<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::CellKind;
     use ndarray::Array3;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -432,6 +436,7 @@ mod tests {
 
     fn run(threads: usize, head: HeadMode) -> (Run, usize) {
         let cfg = NetConfig {
+            cell: CellKind::Lstm,
             input_size: 3,
             hidden_sizes: vec![20, 13],
             output_size: 2,

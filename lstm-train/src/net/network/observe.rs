@@ -21,13 +21,14 @@ pub struct LayerStep<'a, F> {
     pub hidden: usize,
     /// `[B][input_size]`: the layer's input at step `t`.
     pub input: &'a [F],
-    /// `[B][4H]`: the gate pre-activations (the arguments of σ and tanh,
-    /// biases included), in the cell's gate order.
+    /// `[B][G·H]`: the gate pre-activations (the arguments of σ and tanh,
+    /// biases included), in the cell's gate order (LSTM i, f, g, o; GRU
+    /// r, z, n).
     pub pre: &'a [F],
     /// `[B][H]`: `h_t`.
     pub h: &'a [F],
-    /// `[B][H]`: the cell state `c_t`.
-    pub c: &'a [F],
+    /// `[B][H]`: the cell state `c_t` (`None` for a GRU).
+    pub c: Option<&'a [F]>,
 }
 
 impl<'a, F> LayerStep<'a, F> {
@@ -58,9 +59,9 @@ impl<'a, F> LayerStep<'a, F> {
         &self.h[b * self.hidden..(b + 1) * self.hidden]
     }
 
-    /// `c_t` of sample `b`.
-    pub fn c_row(&self, b: usize) -> &'a [F] {
-        &self.c[b * self.hidden..(b + 1) * self.hidden]
+    /// `c_t` of sample `b` (`None` for a GRU).
+    pub fn c_row(&self, b: usize) -> Option<&'a [F]> {
+        self.c.map(|c| &c[b * self.hidden..(b + 1) * self.hidden])
     }
 }
 

@@ -1,13 +1,13 @@
 //! The network's preallocated buffers and how a batch is split between
-//! threads: per-part buffers ([`Part`]), data derived from the parameters
-//! and shared by all parts ([`SharedLayer`]), the [`Workspace`] that owns
+//! threads: per-part buffers ([`Part`]), the [`Workspace`] that owns
 //! them and grows to the largest batch seen, and the helpers that run the
 //! parts on threads and add up their weight-gradient shares.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand::RngCore;
 
-use crate::net::gemm::{PackedB, TnScratch};
+use crate::net::cell::PackedLayer;
+use crate::net::gemm::TnScratch;
 use crate::net::{HeadMode, NetConfig, Scalar};
 
 /// Buffers of one layer for one batch part. Time-major within the part:
@@ -15,14 +15,15 @@ use crate::net::{HeadMode, NetConfig, Scalar};
 #[derive(Debug, Default, Clone)]
 pub(super) struct PartLayer<F> {
     pub(super) hidden: usize,
-    /// `[T*Bp][4H]`: activated gates after forward, gate pre-activation
-    /// gradients after backward.
+    /// `[T*Bp][4H]`: what the cell's forward step leaves for its backward
+    /// step, then the gradients of the gate products (see `cell::step`).
     pub(super) gates: Vec<F>,
     /// `[(T+1)*Bp][H]`: `h_{t-1}` at block `t` (block 0 = initial state).
     pub(super) h: Vec<F>,
-    /// `[(T+1)*Bp][H]`: cell states, same layout as `h`.
+    /// `[(T+1)*Bp][H]`: cell states, same layout as `h` (LSTM; empty for
+    /// the GRU).
     pub(super) c: Vec<F>,
-    /// `[T*Bp][H]`: `tanh(c_t)`.
+    /// `[T*Bp][H]`: `tanh(c_t)` (LSTM).
     pub(super) tanh_c: Vec<F>,
     /// `[T*Bp][H]`: dropout mask on the output (non-top layers, training).
     pub(super) mask: Vec<F>,
@@ -30,9 +31,10 @@ pub(super) struct PartLayer<F> {
     pub(super) dropped: Vec<F>,
     /// `[T*Bp][H]`: gradient arriving at the outputs `h_t` from above.
     pub(super) dh: Vec<F>,
-    /// `[H + IN + 1][4H]`: this part's share of the transposed weight
-    /// gradients, `weight_hh` (rows `0..H`), `weight_ih` (rows
-    /// `H..H + IN`), then the bias gradient (last row).
+    /// `[H + IN + 1][4H]`: this part's share of `[h_{t-1} | x_t | 1]ᵀ · dG`,
+    /// the transposed weight gradients: `weight_hh` (rows `0..H`),
+    /// `weight_ih` (rows `H..H + IN`), then the bias gradient (last row), in
+    /// the columns of the gate buffer (`CellKind::hh_column`).
     pub(super) dw_t: Vec<F>,
 }
 
@@ -56,22 +58,8 @@ pub(super) struct Part<F> {
     pub(super) dc: Vec<F>,
     /// Packing buffers of the weight-gradient products.
     pub(super) tn: TnScratch<F>,
-    /// `[Bp][4H]` gate pre-activations of one step (observed passes only).
+    /// `[Bp][G·H]` gate pre-activations of one step (observed passes only).
     pub(super) pre: Vec<F>,
-}
-
-/// Per-layer data derived from the parameters, shared by all parts.
-#[derive(Debug, Default, Clone)]
-pub(super) struct SharedLayer<F> {
-    /// `[4H]`: `bias_ih + bias_hh`.
-    pub(super) bias: Vec<F>,
-    /// `[weight_ih^T; weight_hh^T]` (`(IN + H) x 4H`) packed for the
-    /// per-step forward product `[x_t | h_{t-1}] · W^T`.
-    pub(super) w_t: PackedB<F>,
-    /// `weight_hh` (`4H x H`) packed for the per-step backward product.
-    pub(super) whh: PackedB<F>,
-    /// `weight_ih` (`4H x IN`) packed for the gradient to the layer below.
-    pub(super) wih: PackedB<F>,
 }
 
 /// All buffers of a [`super::Network`], reused from pass to pass.
@@ -83,7 +71,8 @@ pub(super) struct Workspace<F> {
     /// Number of parts of the current batch (`parts` may hold more).
     pub(super) nparts: usize,
     pub(super) parts: Vec<Part<F>>,
-    pub(super) shared: Vec<SharedLayer<F>>,
+    /// Per-layer weights as the products use them, shared by all parts.
+    pub(super) shared: Vec<PackedLayer<F>>,
     /// The last forward pass started from a given state (not zeros).
     pub(super) has_state0: bool,
     /// `[rows][H_top]` head input (rows = `T*B` or `B`).
@@ -127,7 +116,8 @@ pub(super) fn fill_mask<F: Scalar>(mask: &mut [F], rate: f32, rng: &mut dyn RngC
     }
 }
 
-/// Minimum multiply-adds of the LSTM layers per pass (`B * T * sum 4H(IN+H)`)
+/// Minimum multiply-adds of the recurrent layers per pass (about
+/// `B * T * sum 4H(IN+H)`)
 /// for a batch to be split between threads: below it the cost of starting
 /// the threads outweighs the gain.
 const PAR_MIN_MACS: usize = 2_000_000;
@@ -185,7 +175,7 @@ impl<F: Scalar> Workspace<F> {
             shared: cfg
                 .hidden_sizes
                 .iter()
-                .map(|_| SharedLayer::default())
+                .map(|_| PackedLayer::default())
                 .collect(),
             ..Workspace::default()
         }
@@ -253,8 +243,10 @@ impl<F: Scalar> Workspace<F> {
                 let inp = cfg.layer_input_size(l);
                 grow(&mut lw.gates, tbp * 4 * h);
                 grow(&mut lw.h, (tbp + bp) * h);
-                grow(&mut lw.c, (tbp + bp) * h);
-                grow(&mut lw.tanh_c, tbp * h);
+                if cfg.cell.has_cell_state() {
+                    grow(&mut lw.c, (tbp + bp) * h);
+                    grow(&mut lw.tanh_c, tbp * h);
+                }
                 grow(&mut lw.dh, tbp * h);
                 grow(&mut lw.dw_t, 4 * h * (h + inp + 1));
                 if train && l + 1 < nl {
@@ -263,10 +255,9 @@ impl<F: Scalar> Workspace<F> {
                 }
             }
             grow(&mut part.dh_rec, bp * hmax);
-            grow(&mut part.dc, bp * hmax);
-        }
-        for (sl, &h) in ws.shared.iter_mut().zip(&cfg.hidden_sizes) {
-            grow(&mut sl.bias, 4 * h);
+            if cfg.cell.has_cell_state() {
+                grow(&mut part.dc, bp * hmax);
+            }
         }
         let rows = match cfg.head {
             HeadMode::EveryStep => batch * steps,
@@ -283,40 +274,38 @@ impl<F: Scalar> Workspace<F> {
     }
 }
 
-/// Writes the sum over `parts` (in order) of the transposed rows
-/// `row0..row0 + dst.ncols()` of the `[..][dst.nrows()]` buffer `sel`
-/// selects into `dst`.
+/// Writes into `dst` (`[rows][cols]`) the sum over `parts` (in order) of
+/// the transposed block of layer `l`'s weight-gradient shares (`[..][ld]`):
+/// `dst[i][j]` is the sum of `dw_t[row0 + j][col(i)]`.
 pub(super) fn sum_parts_t<F: Scalar>(
     dst: &mut Array2<F>,
-    row0: usize,
+    (row0, ld): (usize, usize),
+    col: impl Fn(usize) -> usize,
     parts: &[Part<F>],
-    sel: impl Fn(&Part<F>) -> &[F],
+    l: usize,
 ) {
-    let (first, rest) = parts.split_first().expect("at least one part");
-    let n = dst.nrows();
-    let f = sel(first);
-    for ((j, i), d) in dst.indexed_iter_mut() {
-        let idx = (row0 + i) * n + j;
-        let mut s = f[idx];
-        for p in rest {
-            s = s + sel(p)[idx];
-        }
-        *d = s;
-    }
+    sum_parts(
+        dst.indexed_iter_mut(),
+        |(i, j)| (row0 + j) * ld + col(i),
+        parts,
+        l,
+    );
 }
 
-/// Writes the sum over `parts` (in order) of the buffer `sel` selects into
-/// `dst` (iterated in logical row-major order).
-pub(super) fn sum_parts<'a, F: Scalar + 'a>(
-    dst: impl Iterator<Item = &'a mut F>,
+/// Writes into each element `(key, dst)` of `dst` the sum over `parts` (in
+/// order) of the value at `idx(key)` of layer `l`'s weight-gradient shares.
+pub(super) fn sum_parts<'a, F: Scalar + 'a, K>(
+    dst: impl Iterator<Item = (K, &'a mut F)>,
+    idx: impl Fn(K) -> usize,
     parts: &[Part<F>],
-    sel: impl Fn(&Part<F>) -> &[F],
+    l: usize,
 ) {
     let (first, rest) = parts.split_first().expect("at least one part");
-    for (i, (d, v)) in dst.zip(sel(first)).enumerate() {
-        let mut s = *v;
+    for (key, d) in dst {
+        let k = idx(key);
+        let mut s = first.layers[l].dw_t[k];
         for p in rest {
-            s = s + sel(p)[i];
+            s = s + p.layers[l].dw_t[k];
         }
         *d = s;
     }

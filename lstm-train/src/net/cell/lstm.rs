@@ -1,4 +1,5 @@
-//! Element-wise LSTM cell kernels over one time step of a batch.
+//! The LSTM cell (PyTorch's equations, gate order i, f, g, o): its
+//! element-wise kernels over one time step of a batch.
 //!
 //! The bodies are plain loops over equal-length contiguous slices, split
 //! into simple passes so that LLVM vectorises them (the `f32` activations
@@ -7,28 +8,20 @@
 //! they perform the same IEEE operations in the same order (no FMA
 //! contraction), so both paths give bit-identical results (tested).
 
-use super::real::Real;
+use super::step::{BwdStep, FwdStep, StepDims};
+use crate::net::real::Real;
 
-/// Shapes of one step: `batch` rows of `hidden` units.
-#[derive(Clone, Copy)]
-pub struct StepDims {
-    /// Rows `B`.
-    pub batch: usize,
-    /// Units `H`.
-    pub hidden: usize,
-    /// Time step `t`.
-    pub t: usize,
-}
-
-/// Step kernels per float type (sealed: this module is private).
-pub trait CellKernels: Real {
+/// LSTM step kernels per float type: the AVX2 builds for `f32` on x86-64
+/// (selected at run time), the portable loops otherwise (sealed: this
+/// module is private).
+pub trait LstmKernels: Real {
     /// Forward step over all rows.
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, Self>);
     /// Backward step over all rows.
     fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, Self>);
 }
 
-impl CellKernels for f64 {
+impl LstmKernels for f64 {
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, f64>) {
         step_forward_generic::<f64>(d, lengths, s)
     }
@@ -37,7 +30,7 @@ impl CellKernels for f64 {
     }
 }
 
-impl CellKernels for f32 {
+impl LstmKernels for f32 {
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, f32>) {
         step_forward_f32(d, lengths, s)
     }
@@ -46,46 +39,9 @@ impl CellKernels for f32 {
     }
 }
 
-/// Buffers of one forward step (row-major `[B][..]` blocks).
-pub struct FwdStep<'a, F> {
-    /// `[B][4H]` pre-activations without bias in, activated gates out.
-    pub gates: &'a mut [F],
-    /// `[4H]` effective bias.
-    pub bias: &'a [F],
-    /// `[B][H]` `h_{t-1}`.
-    pub h_prev: &'a [F],
-    /// `[B][H]` `c_{t-1}`.
-    pub c_prev: &'a [F],
-    /// `[B][H]` `h_t` (out).
-    pub h_next: &'a mut [F],
-    /// `[B][H]` `c_t` (out).
-    pub c_next: &'a mut [F],
-    /// `[B][H]` `tanh(c_t)` (out).
-    pub tanh_c: &'a mut [F],
-    /// `[B][4H]` gate pre-activations (out, rows still running only), for
-    /// statistics; `None` in training.
-    pub pre: Option<&'a mut [F]>,
-}
-
-/// Buffers of one backward step.
-pub struct BwdStep<'a, F> {
-    /// `[B][4H]` activated gates in, pre-activation gradients out.
-    pub gates: &'a mut [F],
-    /// `[B][H]` gradient from above at `h_t`.
-    pub dh_out: &'a [F],
-    /// `[B][H]` gradient from step `t + 1` at `h_t`.
-    pub dh_rec: &'a [F],
-    /// `[B][H]` `dL/dc_t` in, `dL/dc_{t-1}` out.
-    pub dc: &'a mut [F],
-    /// `[B][H]` `c_{t-1}`.
-    pub c_prev: &'a [F],
-    /// `[B][H]` `tanh(c_t)`.
-    pub tanh_c: &'a [F],
-}
-
 /// Forward step over all rows with the kernels of `F`, after writing the
 /// pre-activations (`gates + bias`) of the running rows if asked for.
-pub fn step_forward<F: CellKernels>(d: StepDims, lengths: &[usize], mut s: FwdStep<'_, F>) {
+pub fn step_forward<F: LstmKernels>(d: StepDims, lengths: &[usize], mut s: FwdStep<'_, F>) {
     if let Some(pre) = s.pre.take() {
         let g4 = 4 * d.hidden;
         for (b, &len) in lengths.iter().enumerate().take(d.batch) {
@@ -575,7 +531,8 @@ mod tests {
                 let s = BwdStep {
                     gates: &mut g,
                     dh_out: &dh_out,
-                    dh_rec: &dh_rec,
+                    dh_rec: &mut dh_rec.clone(),
+                    h_prev: &h_prev,
                     dc: &mut dc,
                     c_prev: &c_prev,
                     tanh_c: &a.3,
