@@ -41,7 +41,9 @@ use lstm_core::{NumberFormat, Scalar, Q16_16, Q4_12};
 use ndarray::{ArrayView2, Axis};
 
 use crate::export::plan::ExportPlan;
-use crate::net::{Batch, HeadMode, LayerStep, NetConfig, NetError, Network, Params, StepObserver};
+use crate::net::{
+    Batch, CellKind, HeadMode, LayerStep, NetConfig, NetError, Network, Params, StepObserver,
+};
 
 /// Largest representable value of `format` (`f32::MAX` for `f32`).
 pub fn format_limit(format: NumberFormat) -> f32 {
@@ -86,14 +88,15 @@ pub fn clips(format: NumberFormat, w: f32) -> bool {
     w > hi + lsb / 2.0 || w < lo - lsb / 2.0
 }
 
-/// Largest magnitudes seen in one LSTM layer during calibration.
+/// Largest magnitudes seen in one recurrent layer during calibration.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LayerStats {
     /// Largest `|x|` of the layer's input.
     pub input: f32,
-    /// Largest `|pre-activation|` per gate (i, f, g, o), before σ / tanh.
+    /// Largest `|pre-activation|` per gate in the cell's order (LSTM i, f,
+    /// g, o; GRU r, z, n and an unused 0), before σ / tanh.
     pub pre: [f32; 4],
-    /// Largest `|c|`.
+    /// Largest `|c|` (LSTM; 0 for a GRU, which has no cell state).
     pub c: f32,
     /// Largest `|h|`.
     pub h: f32,
@@ -102,9 +105,11 @@ pub struct LayerStats {
 /// What a calibration pass saw (trainer's scaled units).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Calibration {
+    /// The cell of the layers.
+    pub cell: CellKind,
     /// Largest `|x_j|` of each scaled input feature.
     pub input_features: Vec<f32>,
-    /// Per LSTM layer, bottom first.
+    /// Per recurrent layer, bottom first.
     pub layers: Vec<LayerStats>,
     /// Largest `|y_k|` of each head output (at the steps that count).
     pub outputs: Vec<f32>,
@@ -165,6 +170,7 @@ pub fn calibrate<'a>(
     head_every_step: bool,
 ) -> Result<Calibration, NetError> {
     let mut cal = Calibration {
+        cell: net.cell,
         input_features: vec![0.0; net.input_size],
         layers: vec![LayerStats::default(); net.num_layers()],
         outputs: vec![0.0; net.output_size],
@@ -286,7 +292,7 @@ pub fn fold_scales(plan: &mut ExportPlan, cal: Option<&Calibration>) -> Vec<Adju
     }
     let half = limit / 2.0;
     let mut done = Vec::new();
-    let Some(first) = plan.lstm.first_mut() else {
+    let Some(first) = plan.recurrent.first_mut() else {
         return done;
     };
     let n_in = first.input;
@@ -374,7 +380,8 @@ pub struct TensorRange {
 /// A calibrated magnitude at or beyond the format's range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Saturation {
-    /// What (e.g. `layer 0 c`, `input feature 2`, `layer 1 pre-activation g`).
+    /// What (e.g. `layer 0 c`, `input feature 2`, `layer 1 pre-activation g`;
+    /// a GRU layer has no `c`).
     pub what: String,
     /// Its calibrated largest magnitude (after folding).
     pub max_abs: f32,
@@ -396,7 +403,7 @@ pub struct QuantReport {
     /// Whether a calibration pass was run (else nothing is known about
     /// activations and states).
     pub calibrated: bool,
-    /// Inputs, `c`, `h` or head outputs whose calibrated magnitude reaches
+    /// Inputs, `c` (LSTM), `h` or head outputs whose calibrated magnitude reaches
     /// the range: these saturate and change the result.
     pub saturating: Vec<Saturation>,
     /// The same, between half the range and the range (test data beyond the
@@ -407,6 +414,9 @@ pub struct QuantReport {
     pub preactivations: Vec<Saturation>,
     /// Classification: the file's logits are the trainer's ÷ this.
     pub logit_divisor: f64,
+    /// Whether a layer keeps a cell state `c` (an LSTM layer; a GRU has
+    /// none, and the report shows no `c`).
+    pub cell_state: bool,
 }
 
 impl QuantReport {
@@ -460,10 +470,12 @@ pub fn analyze(
                 limit,
             );
         }
-        for (l, st) in cal.layers.iter().enumerate() {
-            check(format!("layer {l} c"), st.c, cell_limit(format));
+        for (l, (st, layer)) in cal.layers.iter().zip(&plan.recurrent).enumerate() {
+            if layer.cell.has_cell_state() {
+                check(format!("layer {l} c"), st.c, cell_limit(format));
+            }
             check(format!("layer {l} h"), st.h, limit);
-            for (g, name) in ["i", "f", "g", "o"].iter().enumerate() {
+            for (g, name) in layer.cell.gate_names().iter().enumerate() {
                 if st.pre[g] >= limit {
                     preactivations.push(Saturation {
                         what: format!("layer {l} pre-activation {name}"),
@@ -498,6 +510,7 @@ pub fn analyze(
         near_limit,
         preactivations,
         logit_divisor: plan.logit_divisor,
+        cell_state: plan.recurrent.iter().any(|l| l.cell.has_cell_state()),
     }
 }
 
@@ -507,14 +520,15 @@ impl fmt::Display for QuantReport {
             let bad = self.clipped_weights();
             return writeln!(f, "f32: no quantization ({bad} non-finite weights)");
         }
-        writeln!(
+        write!(
             f,
-            "{}: range ±{}, resolution {:e}; cell state c up to ±{}",
-            self.format,
-            self.limit,
-            self.lsb,
-            cell_limit(self.format)
+            "{}: range ±{}, resolution {:e}",
+            self.format, self.limit, self.lsb
         )?;
+        if self.cell_state {
+            write!(f, "; cell state c up to ±{}", cell_limit(self.format))?;
+        }
+        writeln!(f)?;
         if self.adjustments.is_empty() {
             writeln!(f, "  rescaling: none needed")?;
         }
@@ -534,7 +548,8 @@ impl fmt::Display for QuantReport {
             return writeln!(f, "  activations: not calibrated (no data)");
         }
         if self.saturating.is_empty() {
-            writeln!(f, "  saturating inputs / c / h / outputs: none")?;
+            let states = if self.cell_state { "c / h" } else { "h" };
+            writeln!(f, "  saturating inputs / {states} / outputs: none")?;
         }
         for s in &self.saturating {
             writeln!(

@@ -2,8 +2,9 @@
 //! (`lstm-core/FORMAT.md`), with post-training quantization, by job:
 //!
 //! * [`plan`]: [`ExportPlan`] is everything the file will hold, owned and in
-//!   floating point: the layer shapes, the weights in file order (PyTorch's
-//!   `bias_ih + bias_hh` folded into one bias), the input and output scaling
+//!   floating point: the layer shapes (LSTM or GRU layers and the head), the
+//!   weights in file order (PyTorch's two biases folded into the file's one
+//!   `[4H]` bias), the input and output scaling
 //!   as per-feature affine maps, the training mode and the task. It is built
 //!   from a trained model ([`ExportPlan::from_model`]), may be adjusted by the
 //!   quantizer ([`crate::quantize::fold_scales`]), and is encoded with
@@ -39,7 +40,8 @@ pub use heldout::heldout_inputs;
 pub use metric::Metric;
 pub use padding::{pad_scaled, pad_series};
 pub use plan::{
-    difference_targets, to_model_file, training_mode, Affine, AffineKind, ExportPlan, LstmTensors,
+    core_cell, difference_targets, to_model_file, training_mode, Affine, AffineKind, ExportPlan,
+    RecurrentTensors,
 };
 pub use score::{
     core_test_outputs, score_core, score_trainer, trainer_metric, trainer_test_outputs,

@@ -15,7 +15,7 @@ use lstm_core::{LayerShape, NumberFormat};
 use super::error::ExportError;
 use crate::artifact::{TaskKind, TrainMode, TrainedModel};
 use crate::data::{ForecastData, Scaler};
-use crate::net::{NetConfig, Params};
+use crate::net::{CellKind, NetConfig, Params};
 
 /// A per-feature affine map `x' = (x − offset) / divisor`, remembering which
 /// scaler it came from so that the file shows the same kind when nothing was
@@ -141,19 +141,31 @@ impl Affine {
     }
 }
 
-/// The weights of one LSTM layer in file order.
+/// The weights of one recurrent layer in file order.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LstmTensors {
+pub struct RecurrentTensors {
+    /// The layer's cell.
+    pub cell: CellKind,
     /// Inputs `IN`.
     pub input: usize,
     /// Units `H`.
     pub hidden: usize,
-    /// `weight_ih`, `[4H][IN]` row-major, gates i, f, g, o.
+    /// `weight_ih`, `[G·H][IN]` row-major, in the cell's gate order (LSTM
+    /// i, f, g, o; GRU r, z, n).
     pub w_ih: Vec<f32>,
-    /// `weight_hh`, `[4H][H]` row-major.
+    /// `weight_hh`, `[G·H][H]` row-major.
     pub w_hh: Vec<f32>,
-    /// `bias_ih + bias_hh`, `[4H]`.
+    /// The bias in the file's layout, `[4H]` ([`crate::net::LayerParams::bias`]: LSTM
+    /// `bias_ih + bias_hh`; GRU `[b_ir + b_hr, b_iz + b_hz, b_in, b_hn]`).
     pub bias: Vec<f32>,
+}
+
+/// The model file's name of a trainer cell.
+pub fn core_cell(cell: CellKind) -> lstm_core::CellKind {
+    match cell {
+        CellKind::Lstm => lstm_core::CellKind::Lstm,
+        CellKind::Gru => lstm_core::CellKind::Gru,
+    }
 }
 
 /// Everything a model file will hold, before encoding (see the module docs).
@@ -161,8 +173,8 @@ pub struct LstmTensors {
 pub struct ExportPlan {
     /// Number format of the file.
     pub format: NumberFormat,
-    /// LSTM layers, bottom first.
-    pub lstm: Vec<LstmTensors>,
+    /// Recurrent layers, bottom first.
+    pub recurrent: Vec<RecurrentTensors>,
     /// Head weights `[OUT][H]` row-major.
     pub dense_w: Vec<f32>,
     /// Head bias `[OUT]`.
@@ -237,15 +249,16 @@ impl ExportPlan {
         params.check_config(net)?;
         if net.num_layers() + 1 > MAX_LAYERS {
             return Err(ExportError::Unsupported(format!(
-                "{} LSTM layers; a model file holds at most {} (plus the head)",
+                "{} recurrent layers; a model file holds at most {} (plus the head)",
                 net.num_layers(),
                 MAX_LAYERS - 1
             )));
         }
-        let lstm = params
+        let recurrent = params
             .layers
             .iter()
-            .map(|l| LstmTensors {
+            .map(|l| RecurrentTensors {
+                cell: l.cell(),
                 input: l.input_size(),
                 hidden: l.hidden_size(),
                 w_ih: l.weight_ih.iter().copied().collect(),
@@ -277,7 +290,7 @@ impl ExportPlan {
         };
         Ok(ExportPlan {
             format,
-            lstm,
+            recurrent,
             dense_w: params.dense.weight.iter().copied().collect(),
             dense_b: params.dense.bias.iter().copied().collect(),
             outputs: net.output_size,
@@ -291,18 +304,15 @@ impl ExportPlan {
         })
     }
 
-    /// The layer shapes, LSTM layers then the head.
+    /// The layer shapes, recurrent layers then the head.
     pub fn shapes(&self) -> Vec<LayerShape> {
         let mut v: Vec<LayerShape> = self
-            .lstm
+            .recurrent
             .iter()
-            .map(|l| LayerShape::Lstm {
-                input: l.input as u32,
-                hidden: l.hidden as u32,
-            })
+            .map(|l| LayerShape::recurrent(core_cell(l.cell), l.input as u32, l.hidden as u32))
             .collect();
         v.push(LayerShape::Dense {
-            input: self.lstm.last().map_or(0, |l| l.hidden) as u32,
+            input: self.recurrent.last().map_or(0, |l| l.hidden) as u32,
             output: self.outputs as u32,
         });
         v
@@ -360,7 +370,7 @@ impl ExportPlan {
     /// All weights in file order (see `FORMAT.md`), as `f32`.
     pub fn weights(&self) -> Vec<f32> {
         let mut v = Vec::new();
-        for l in &self.lstm {
+        for l in &self.recurrent {
             v.extend_from_slice(&l.w_ih);
             v.extend_from_slice(&l.w_hh);
             v.extend_from_slice(&l.bias);
@@ -373,10 +383,15 @@ impl ExportPlan {
     /// Named weight tensors in file order (for reports).
     pub fn tensors(&self) -> Vec<(String, &[f32])> {
         let mut v: Vec<(String, &[f32])> = Vec::new();
-        for (k, l) in self.lstm.iter().enumerate() {
-            v.push((format!("lstm.weight_ih_l{k}"), &l.w_ih));
-            v.push((format!("lstm.weight_hh_l{k}"), &l.w_hh));
-            v.push((format!("lstm.bias_l{k} (ih+hh)"), &l.bias));
+        for (k, l) in self.recurrent.iter().enumerate() {
+            let c = l.cell;
+            v.push((format!("{c}.weight_ih_l{k}"), &l.w_ih));
+            v.push((format!("{c}.weight_hh_l{k}"), &l.w_hh));
+            let bias = match c {
+                CellKind::Lstm => format!("{c}.bias_l{k} (ih+hh)"),
+                CellKind::Gru => format!("{c}.bias_l{k} (r, z: ih+hh; n: ih, hh)"),
+            };
+            v.push((bias, &l.bias));
         }
         v.push(("dense.weight".into(), &self.dense_w));
         v.push(("dense.bias".into(), &self.dense_b));

@@ -367,7 +367,7 @@ pub fn fit_with_callback(
         best: None,
         early_stopping: cfg.early_stopping.map(EarlyStopping::new),
         reduce_lr: cfg.reduce_lr.map(ReduceLrOnPlateau::new),
-        history: History::new(data.metric_name()),
+        history: History::new(data.metric_name(), cfg.cell),
         stopped: None,
     };
     run(cfg, data, ck, callback)

@@ -434,9 +434,9 @@ mod tests {
         loss: f32,
     }
 
-    fn run(threads: usize, head: HeadMode) -> (Run, usize) {
+    fn run(cell: CellKind, threads: usize, head: HeadMode) -> (Run, usize) {
         let cfg = NetConfig {
-            cell: CellKind::Lstm,
+            cell,
             input_size: 3,
             hidden_sizes: vec![20, 13],
             output_size: 2,
@@ -490,11 +490,14 @@ mod tests {
     /// a given thread count is deterministic.
     #[test]
     fn thread_split_matches_single_thread() {
-        for head in [HeadMode::LastStep, HeadMode::EveryStep] {
-            let (one, p1) = run(1, head);
+        for (cell, head) in CellKind::ALL
+            .into_iter()
+            .flat_map(|c| [(c, HeadMode::LastStep), (c, HeadMode::EveryStep)])
+        {
+            let (one, p1) = run(cell, 1, head);
             assert_eq!(p1, 1);
             for threads in [2, 3] {
-                let (many, p) = run(threads, head);
+                let (many, p) = run(cell, threads, head);
                 assert_eq!(p, threads, "batch is split");
                 assert_eq!(one.y, many.y);
                 assert_eq!(one.hidden, many.hidden);
@@ -503,7 +506,7 @@ mod tests {
                 for (a, b) in one.grads.flatten().iter().zip(many.grads.flatten()) {
                     assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
                 }
-                let (again, _) = run(threads, head);
+                let (again, _) = run(cell, threads, head);
                 assert_eq!(again.grads, many.grads, "deterministic");
             }
         }
