@@ -221,7 +221,7 @@ impl ExportPlan {
     ///
     /// A model trained on first differences ([`TrainedModel::difference`])
     /// also needs [`ExportPlan::difference_targets`], which
-    /// [`export_model`] finds in the data ([`difference_targets`]).
+    /// `export::export_model` finds in the data ([`difference_targets`]).
     ///
     /// Errors: those of [`ExportPlan::from_parts`].
     pub fn from_model(model: &TrainedModel, format: NumberFormat) -> Result<Self, ExportError> {
@@ -406,7 +406,7 @@ impl ExportPlan {
 }
 
 /// The model file of `model` in `format`, with the weights as trained and
-/// no calibration (what [`export_model`] writes for `f32`).
+/// no calibration (what `export::export_model` writes for `f32`).
 pub fn to_model_file(model: &TrainedModel, format: NumberFormat) -> Result<Vec<u8>, ExportError> {
     ExportPlan::from_model(model, format)?.encode()
 }

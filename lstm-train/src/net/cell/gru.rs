@@ -17,7 +17,10 @@
 //! the recurrent weights blocks r, z and the last one.
 //!
 //! Plain loops over contiguous slices, which LLVM vectorises (the `f32`
-//! activations are branch-free); the same code serves `f32` and `f64`.
+//! activations are branch-free); the same code serves `f32` and `f64`. For
+//! `f32` on x86-64 the same code is also compiled for AVX2 and selected at
+//! run time ([`GruKernels`]); without FMA contraction it performs the same
+//! IEEE operations, so both builds give the same bits (tested).
 
 use super::step::{BwdStep, FwdStep, StepDims};
 use crate::net::real::Real;
@@ -41,17 +44,24 @@ fn forward_row<F: Real>(g: &mut [F], bias: &[F], hp: &[F], hn: &mut [F], pre: Op
             p_n[j] = g_n[j] + b_n[j] + r * (g_hn[j] + b_hn[j]);
         }
     }
-    for j in 0..h {
-        g_r[j] = F::sigmoid(g_r[j] + b_r[j]);
-        g_z[j] = F::sigmoid(g_z[j] + b_z[j]);
-        g_hn[j] = g_hn[j] + b_hn[j];
+    // simple passes over zipped slices, which LLVM vectorises
+    for (x, b) in g_r.iter_mut().zip(b_r) {
+        *x = F::sigmoid(*x + *b);
     }
-    for j in 0..h {
-        g_n[j] = F::tanh_act(g_n[j] + b_n[j] + g_r[j] * g_hn[j]);
+    for (x, b) in g_z.iter_mut().zip(b_z) {
+        *x = F::sigmoid(*x + *b);
     }
-    for j in 0..h {
-        let z = g_z[j];
-        hn[j] = (F::one() - z) * g_n[j] + z * hp[j];
+    for (x, b) in g_hn.iter_mut().zip(b_hn) {
+        *x = *x + *b;
+    }
+    for (((x, b), r), hn) in g_n.iter_mut().zip(b_n).zip(&*g_r).zip(&*g_hn) {
+        *x = *x + *b + *r * *hn;
+    }
+    for x in g_n.iter_mut() {
+        *x = F::tanh_act(*x);
+    }
+    for (((out, z), n), hp) in hn.iter_mut().zip(&*g_z).zip(&*g_n).zip(hp) {
+        *out = (F::one() - *z) * *n + *z * *hp;
     }
 }
 
@@ -76,8 +86,71 @@ fn backward_row<F: Real>(g: &mut [F], dh_out: &[F], dh_rec: &mut [F], hp: &[F]) 
     }
 }
 
+/// GRU step kernels per float type: for `f32` on x86-64 the AVX2 build of
+/// the portable code when the CPU has it (sealed: this module is private).
+pub trait GruKernels: Real {
+    /// Forward step over all rows.
+    fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, Self>);
+    /// Backward step over all rows.
+    fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, Self>);
+}
+
+impl GruKernels for f64 {
+    fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, f64>) {
+        step_forward_generic(d, lengths, s)
+    }
+    fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, f64>) {
+        step_backward_generic(d, lengths, s)
+    }
+}
+
+impl GruKernels for f32 {
+    fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if super::lstm::has_avx2() {
+            // SAFETY: AVX2 support was checked at run time.
+            unsafe { x86::step_forward_avx2(d, lengths, s) };
+            return;
+        }
+        step_forward_generic(d, lengths, s)
+    }
+    fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if super::lstm::has_avx2() {
+            // SAFETY: AVX2 support was checked at run time.
+            unsafe { x86::step_backward_avx2(d, lengths, s) };
+            return;
+        }
+        step_backward_generic(d, lengths, s)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+
+    /// The portable forward step compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn step_forward_avx2(d: StepDims, lengths: &[usize], s: FwdStep<'_, f32>) {
+        step_forward_generic(d, lengths, s)
+    }
+
+    /// The portable backward step compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn step_backward_avx2(d: StepDims, lengths: &[usize], s: BwdStep<'_, f32>) {
+        step_backward_generic(d, lengths, s)
+    }
+}
+
 /// Forward step over all rows; rows whose length is `<= t` keep their state.
-pub fn step_forward<F: Real>(d: StepDims, lengths: &[usize], s: FwdStep<'_, F>) {
+#[inline(always)]
+pub fn step_forward_generic<F: Real>(d: StepDims, lengths: &[usize], s: FwdStep<'_, F>) {
     let (h, g4, g3) = (d.hidden, 4 * d.hidden, 3 * d.hidden);
     let mut pre = s.pre;
     for (b, &len) in lengths.iter().enumerate().take(d.batch) {
@@ -98,7 +171,8 @@ pub fn step_forward<F: Real>(d: StepDims, lengths: &[usize], s: FwdStep<'_, F>) 
 
 /// Backward step over all rows; rows past their length get zero gradients
 /// and pass none back.
-pub fn step_backward<F: Real>(d: StepDims, lengths: &[usize], s: BwdStep<'_, F>) {
+#[inline(always)]
+pub fn step_backward_generic<F: Real>(d: StepDims, lengths: &[usize], s: BwdStep<'_, F>) {
     let (h, g4) = (d.hidden, 4 * d.hidden);
     for (b, &len) in lengths.iter().enumerate().take(d.batch) {
         let r = b * h..(b + 1) * h;
@@ -113,6 +187,85 @@ pub fn step_backward<F: Real>(d: StepDims, lengths: &[usize], s: BwdStep<'_, F>)
         } else {
             g.fill(F::zero());
             s.dh_rec[r].fill(F::zero());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn rand_vec(rng: &mut impl Rng, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| rng.gen_range(-scale..scale)).collect()
+    }
+
+    /// The run-time selected `f32` kernels (AVX2 where available) give the
+    /// same bits as the portable ones.
+    #[test]
+    fn dispatched_step_kernels_match_portable_bit_for_bit() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for &h in &[1usize, 5, 8, 13, 32, 50] {
+            let batch = 5;
+            let lengths = [3usize, 1, 2, 3, 2];
+            let d = StepDims {
+                batch,
+                hidden: h,
+                t: 1,
+            };
+            let bh = batch * h;
+            let gates0 = rand_vec(&mut rng, batch * 4 * h, 6.0);
+            let bias = rand_vec(&mut rng, 4 * h, 1.0);
+            let h_prev = rand_vec(&mut rng, bh, 1.0);
+            let run_fwd = |portable: bool| {
+                let mut g = gates0.clone();
+                let mut hn = vec![0.0; bh];
+                let s = FwdStep {
+                    gates: &mut g,
+                    bias: &bias,
+                    h_prev: &h_prev,
+                    h_next: &mut hn,
+                    c_prev: &[],
+                    c_next: &mut [],
+                    tanh_c: &mut [],
+                    pre: None,
+                };
+                if portable {
+                    step_forward_generic::<f32>(d, &lengths, s)
+                } else {
+                    <f32 as GruKernels>::step_forward(d, &lengths, s)
+                }
+                (g, hn)
+            };
+            let (a, b) = (run_fwd(true), run_fwd(false));
+            assert_eq!(bits(&a.0), bits(&b.0), "forward gates h={h}");
+            assert_eq!(bits(&a.1), bits(&b.1), "forward h h={h}");
+
+            let dh_out = rand_vec(&mut rng, bh, 1.0);
+            let dh_rec0 = rand_vec(&mut rng, bh, 1.0);
+            let run_bwd = |portable: bool| {
+                let mut g = a.0.clone();
+                let mut dh_rec = dh_rec0.clone();
+                let s = BwdStep {
+                    gates: &mut g,
+                    dh_out: &dh_out,
+                    dh_rec: &mut dh_rec,
+                    h_prev: &h_prev,
+                    dc: &mut [],
+                    c_prev: &[],
+                    tanh_c: &[],
+                };
+                if portable {
+                    step_backward_generic::<f32>(d, &lengths, s)
+                } else {
+                    <f32 as GruKernels>::step_backward(d, &lengths, s)
+                }
+                (g, dh_rec)
+            };
+            let (a2, b2) = (run_bwd(true), run_bwd(false));
+            assert_eq!(bits(&a2.0), bits(&b2.0), "backward gates h={h}");
+            assert_eq!(bits(&a2.1), bits(&b2.1), "backward dh h={h}");
         }
     }
 }

@@ -179,6 +179,11 @@ pub fn step_backward_generic<F: Real>(d: StepDims, lengths: &[usize], s: BwdStep
     }
 }
 
+/// Whether the CPU has AVX2 (cached after the first call; also selects the
+/// GRU's AVX2 build).
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::has_avx2;
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;

@@ -20,7 +20,7 @@
 //!   taken from ([`CellKind::hh_column`]): the weight-gradient product
 //!   `[h_{t-1} | x_t | 1]ᵀ · dG` is one blocked product per layer for both.
 
-mod gru;
+pub(crate) mod gru;
 mod kind;
 pub(crate) mod lstm;
 pub(crate) mod step;
@@ -161,7 +161,7 @@ impl CellKind {
     pub(crate) fn step_forward<F: Scalar>(self, d: StepDims, lengths: &[usize], s: FwdStep<'_, F>) {
         match self {
             CellKind::Lstm => lstm::step_forward(d, lengths, s),
-            CellKind::Gru => gru::step_forward(d, lengths, s),
+            CellKind::Gru => <F as gru::GruKernels>::step_forward(d, lengths, s),
         }
     }
 
@@ -174,7 +174,7 @@ impl CellKind {
     ) {
         match self {
             CellKind::Lstm => <F as lstm::LstmKernels>::step_backward(d, lengths, s),
-            CellKind::Gru => gru::step_backward(d, lengths, s),
+            CellKind::Gru => <F as gru::GruKernels>::step_backward(d, lengths, s),
         }
     }
 
