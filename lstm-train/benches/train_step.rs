@@ -10,14 +10,15 @@
 //! splits large batches over `LSTM_THREADS` threads (default: the available
 //! parallelism; set `LSTM_THREADS=1` for a single-thread comparison with
 //! `torch_train_step.py 1`). `LSTM_BENCH_ONLY=<config>` restricts the plain
-//! timing to one configuration (for profiling).
+//! timing to one configuration (for profiling). `LSTM_BENCH_CELL=gru` times
+//! the same configurations with GRU layers (default: LSTM).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lstm_train::net::{
-    Batch, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, Target,
+    Batch, CellKind, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, Target,
 };
 use lstm_train::optim::Adam;
 use ndarray::{Array2, Array3};
@@ -33,6 +34,14 @@ const CONFIGS: [BenchConfig; 4] = [
     ("classify-i12-h64", 12, 64, 1, 9, 29, 32, true),
     ("large-i8-h128", 8, 128, 1, 1, 100, 64, false),
 ];
+
+/// The cell the benchmark trains: `LSTM_BENCH_CELL` (`lstm` or `gru`).
+fn bench_cell() -> CellKind {
+    std::env::var("LSTM_BENCH_CELL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default()
+}
 
 struct Setup {
     net: Network<f32>,
@@ -50,6 +59,7 @@ impl Setup {
     fn new(c: &BenchConfig) -> Self {
         let &(_, inp, hid, layers, out, steps, batch, ce) = c;
         let cfg = NetConfig {
+            cell: bench_cell(),
             input_size: inp,
             hidden_sizes: vec![hid; layers],
             output_size: out,
@@ -133,14 +143,15 @@ fn plain_timing() {
             _ => "null".into(),
         };
         println!(
-            "{{\"config\": \"{}\", \"ms_per_step\": {:.3}, \"mean_ms_per_step\": {:.3}, \"main_thread_cpu_ms_per_step\": {}, \"samples_per_s\": {:.0}, \"iters\": {}, \"threads\": {}, \"impl\": \"lstm-train f32\"}}",
+            "{{\"config\": \"{}\", \"ms_per_step\": {:.3}, \"mean_ms_per_step\": {:.3}, \"main_thread_cpu_ms_per_step\": {}, \"samples_per_s\": {:.0}, \"iters\": {}, \"threads\": {}, \"cell\": \"{}\", \"impl\": \"lstm-train f32\"}}",
             c.0,
             median * 1e3,
             mean * 1e3,
             cpu_ms,
             c.6 as f64 / median,
             iters,
-            threads
+            threads,
+            bench_cell()
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Rolling-origin (time-series) cross-validation of forecasting models over
-//! a grid of hidden sizes and layer counts.
+//! a grid of cells, hidden sizes and layer counts.
 //!
 //! Only the training portion of the series (rows `0 .. n_train`, the fit
 //! and validation splits) is used; the test split is never touched. With
@@ -20,6 +20,7 @@ use crate::artifact::DataSource;
 use crate::data::{ForecastColumns, ForecastConfig, ForecastData, Metrics};
 use crate::evaluate::{predict_with, Predictions, Split};
 use crate::fit::{differenced, fit, FitConfig, FitError, Monitor, Result, TaskData};
+use crate::net::CellKind;
 
 /// Options of [`cross_validate`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,12 +30,15 @@ pub struct CvConfig {
     /// Rows per validation block `b`; `None`: the data's validation length
     /// (`n_train - n_fit`), or `n_train / (K + 2)` if that is 0.
     pub block: Option<usize>,
+    /// Candidate cells (absent in older files: the LSTM alone).
+    #[serde(default = "lstm_only")]
+    pub cells: Vec<CellKind>,
     /// Candidate hidden sizes.
     pub hidden_sizes: Vec<usize>,
     /// Candidate numbers of layers.
     pub layers: Vec<usize>,
-    /// Training options of every fold (`hidden_sizes`, `monitor`, `quiet`
-    /// and `out_dir` are overridden).
+    /// Training options of every fold (`cell`, `hidden_sizes`, `monitor`,
+    /// `quiet` and `out_dir` are overridden).
     pub fit: FitConfig,
     /// Train on differences ([`crate::fit::differenced`]) at the lag
     /// `fit.difference_lag` (1: first differences).
@@ -48,6 +52,7 @@ impl Default for CvConfig {
         CvConfig {
             folds: 3,
             block: None,
+            cells: lstm_only(),
             hidden_sizes: vec![16, 32, 64],
             layers: vec![1, 2],
             fit: FitConfig::forecasting(),
@@ -55,6 +60,10 @@ impl Default for CvConfig {
             verbose: false,
         }
     }
+}
+
+fn lstm_only() -> Vec<CellKind> {
+    vec![CellKind::Lstm]
 }
 
 /// One fold: train rows `0 .. origin`, scored rows `origin .. end`.
@@ -69,6 +78,9 @@ pub struct Fold {
 /// Results of one candidate architecture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CvCandidate {
+    /// The cell of the layers (absent in older reports: LSTM).
+    #[serde(default)]
+    pub cell: CellKind,
     /// Hidden size of every layer.
     pub hidden: usize,
     /// Number of layers.
@@ -88,7 +100,8 @@ pub struct CvCandidate {
 pub struct CvReport {
     /// The folds, in order.
     pub folds: Vec<Fold>,
-    /// One entry per candidate (hidden sizes outer, layers inner).
+    /// One entry per candidate (cells outer, then hidden sizes, layers
+    /// inner).
     pub candidates: Vec<CvCandidate>,
     /// Index in `candidates` of the lowest mean RMSE.
     pub best: usize,
@@ -132,7 +145,11 @@ pub fn cross_validate(
     source: &DataSource,
     cfg: &CvConfig,
 ) -> Result<CvReport> {
-    if cfg.folds == 0 || cfg.hidden_sizes.is_empty() || cfg.layers.is_empty() {
+    if cfg.folds == 0
+        || cfg.cells.is_empty()
+        || cfg.hidden_sizes.is_empty()
+        || cfg.layers.is_empty()
+    {
         return Err(FitError::InvalidConfig(
             "cross-validation needs at least one fold, hidden size and layer count".into(),
         ));
@@ -193,48 +210,53 @@ pub fn cross_validate(
         fold_data.push((TaskData::Forecast(Box::new(d)), train));
     }
     let mut candidates = Vec::new();
-    for &hidden in &cfg.hidden_sizes {
-        for &layers in &cfg.layers {
-            let fit_cfg = FitConfig {
-                hidden_sizes: vec![hidden; layers],
-                monitor: Monitor::TrainLoss,
-                quiet: true,
-                out_dir: None,
-                difference: cfg.difference,
-                ..cfg.fit.clone()
+    let grid = cfg.cells.iter().flat_map(|&cell| {
+        cfg.hidden_sizes
+            .iter()
+            .flat_map(move |&hidden| cfg.layers.iter().map(move |&layers| (cell, hidden, layers)))
+    });
+    for (cell, hidden, layers) in grid {
+        let fit_cfg = FitConfig {
+            cell,
+            hidden_sizes: vec![hidden; layers],
+            monitor: Monitor::TrainLoss,
+            quiet: true,
+            out_dir: None,
+            difference: cfg.difference,
+            ..cfg.fit.clone()
+        };
+        let started = std::time::Instant::now();
+        let mut fold_rmse = Vec::with_capacity(folds.len());
+        for (k, (orig, train)) in fold_data.iter().enumerate() {
+            let out = fit(&fit_cfg, train, source.clone())?;
+            let pred = predict_with(&out.model, orig, Split::Val, cfg.difference)?;
+            let rmse = match pred {
+                Predictions::Forecast(p) => Metrics::of(&p.truth, &p.pred)?.rmse,
+                Predictions::Classify(_) => {
+                    return Err(FitError::InvalidConfig("not a forecast".into()))
+                }
             };
-            let started = std::time::Instant::now();
-            let mut fold_rmse = Vec::with_capacity(folds.len());
-            for (k, (orig, train)) in fold_data.iter().enumerate() {
-                let out = fit(&fit_cfg, train, source.clone())?;
-                let pred = predict_with(&out.model, orig, Split::Val, cfg.difference)?;
-                let rmse = match pred {
-                    Predictions::Forecast(p) => Metrics::of(&p.truth, &p.pred)?.rmse,
-                    Predictions::Classify(_) => {
-                        return Err(FitError::InvalidConfig("not a forecast".into()))
-                    }
-                };
-                if cfg.verbose {
-                    eprintln!(
-                        "cv: hidden {hidden} x {layers} layer(s), fold {}/{} (rows {}..{}): RMSE {rmse:.4}",
+            if cfg.verbose {
+                eprintln!(
+                        "cv: {cell} hidden {hidden} x {layers} layer(s), fold {}/{} (rows {}..{}): RMSE {rmse:.4}",
                         k + 1,
                         folds.len(),
                         folds[k].origin,
                         folds[k].end
                     );
-                }
-                fold_rmse.push(rmse);
             }
-            let (mean, std) = mean_std(&fold_rmse);
-            candidates.push(CvCandidate {
-                hidden,
-                layers,
-                fold_rmse,
-                mean,
-                std,
-                seconds: started.elapsed().as_secs_f64(),
-            });
+            fold_rmse.push(rmse);
         }
+        let (mean, std) = mean_std(&fold_rmse);
+        candidates.push(CvCandidate {
+            cell,
+            hidden,
+            layers,
+            fold_rmse,
+            mean,
+            std,
+            seconds: started.elapsed().as_secs_f64(),
+        });
     }
     let best = candidates
         .iter()
@@ -269,13 +291,13 @@ impl CvReport {
             self.folds.len(),
             folds.join(", ")
         );
-        let _ = write!(s, "{:>6}  {:>6}", "hidden", "layers");
+        let _ = write!(s, "{:>4}  {:>6}  {:>6}", "cell", "hidden", "layers");
         for k in 0..self.folds.len() {
             let _ = write!(s, "  {:>10}", format!("fold {}", k + 1));
         }
         let _ = writeln!(s, "  {:>10}  {:>10}  {:>8}", "mean", "std", "seconds");
         for (i, c) in self.candidates.iter().enumerate() {
-            let _ = write!(s, "{:>6}  {:>6}", c.hidden, c.layers);
+            let _ = write!(s, "{:>4}  {:>6}  {:>6}", c.cell, c.hidden, c.layers);
             for r in &c.fold_rmse {
                 let _ = write!(s, "  {r:>10.4}");
             }
@@ -291,8 +313,8 @@ impl CvReport {
         if let Some(b) = self.best() {
             let _ = writeln!(
                 s,
-                "best: hidden {} x {} layer(s), RMSE {:.4} ± {:.4}",
-                b.hidden, b.layers, b.mean, b.std
+                "best: {} hidden {} x {} layer(s), RMSE {:.4} ± {:.4}",
+                b.cell, b.hidden, b.layers, b.mean, b.std
             );
         }
         s

@@ -27,7 +27,7 @@ use crate::artifact::{TaskKind, TrainMode, TrainedModel};
 use crate::data::{ClassData, ForecastData, Metrics};
 use crate::fit::{FitError, Result, TaskData};
 use crate::io;
-use crate::net::{Batch, HeadMode, Mode, NetConfig, Network};
+use crate::net::{Batch, CellKind, HeadMode, Mode, NetConfig, Network};
 
 /// A split of the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +310,9 @@ pub struct Baseline {
 /// Forecasting evaluation on the test split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ForecastEvaluation {
+    /// The model's recurrent cell (absent in older files: LSTM).
+    #[serde(default)]
+    pub cell: CellKind,
     /// Target column.
     pub target: String,
     /// How the model was run (`windowed W=12` or `stateful`).
@@ -332,6 +335,9 @@ pub struct ForecastEvaluation {
 /// Classification evaluation on the test split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassEvaluation {
+    /// The model's recurrent cell (absent in older files: LSTM).
+    #[serde(default)]
+    pub cell: CellKind,
     /// Class names.
     pub classes: Vec<String>,
     /// Number of test series.
@@ -371,7 +377,7 @@ fn mode_text(mode: TrainMode) -> String {
 /// (e.g. a season longer than the training part).
 pub fn evaluate(model: &TrainedModel, data: &TaskData, opts: &EvalOptions) -> Result<Evaluation> {
     let pred = predict_split(model, data, Split::Test)?;
-    evaluate_predictions(&pred, model.mode, data, opts)
+    Ok(evaluate_predictions(&pred, model.mode, data, opts)?.of_cell(model.net.cell))
 }
 
 /// [`evaluate`] for a model trained on differences
@@ -385,7 +391,7 @@ pub fn evaluate_differenced(
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
     let pred = predict_with(model, data, Split::Test, true)?;
-    let mut ev = evaluate_predictions(&pred, model.mode, data, opts)?;
+    let mut ev = evaluate_predictions(&pred, model.mode, data, opts)?.of_cell(model.net.cell);
     if let Evaluation::Forecast(e) = &mut ev {
         e.differenced = true;
         e.difference_lag = model.difference_lag;
@@ -394,7 +400,8 @@ pub fn evaluate_differenced(
 }
 
 /// Scores test-split predictions (from [`predict_split`]) next to the
-/// baselines; `mode` is only reported.
+/// baselines; `mode` is only reported (and the cell, set with
+/// [`Evaluation::of_cell`]).
 ///
 /// Errors: [`FitError::Data`] (empty split, bad season),
 /// [`FitError::InvalidConfig`] (predictions of another task or split).
@@ -423,6 +430,7 @@ pub fn evaluate_predictions(
                 });
             }
             Ok(Evaluation::Forecast(ForecastEvaluation {
+                cell: CellKind::default(),
                 target: d.target_name.clone(),
                 mode: mode_text(mode),
                 rows: (d.n_train, d.n),
@@ -449,6 +457,7 @@ pub fn evaluate_predictions(
             let accuracy = crate::data::accuracy(&p.truth, &p.pred)?;
             let (maj, maj_acc) = c.majority_baseline()?;
             Ok(Evaluation::Classify(ClassEvaluation {
+                cell: CellKind::default(),
                 classes: c.classes.clone(),
                 n: p.truth.len(),
                 correct,
@@ -465,6 +474,15 @@ pub fn evaluate_predictions(
 }
 
 impl Evaluation {
+    /// The same evaluation of a model of `cell`.
+    pub fn of_cell(mut self, cell: CellKind) -> Self {
+        match &mut self {
+            Evaluation::Forecast(e) => e.cell = cell,
+            Evaluation::Classify(e) => e.cell = cell,
+        }
+        self
+    }
+
     /// Pretty JSON text.
     ///
     /// Errors: [`FitError::Json`] (not expected for these types).
@@ -504,7 +522,8 @@ impl Evaluation {
                         (true, lag) => format!(", on differences at lag {lag}"),
                     }
                 );
-                let mut rows: Vec<(String, &Metrics)> = vec![("LSTM".to_string(), &e.model)];
+                let mut rows: Vec<(String, &Metrics)> =
+                    vec![(e.cell.name().to_uppercase(), &e.model)];
                 for b in &e.baselines {
                     let name = if b.name == "naive" {
                         "naive y[t-1]".to_string()
@@ -529,7 +548,7 @@ impl Evaluation {
                 let _ = writeln!(
                     s,
                     "{:<w$}  {:>9.4}  {:>11}",
-                    "LSTM",
+                    e.cell.name().to_uppercase(),
                     e.accuracy,
                     format!("{}/{}", e.correct, e.n)
                 );

@@ -1,5 +1,7 @@
-//! Trainer for `lstm-core` models: batched BPTT + Adam on `ndarray`,
-//! CSV data pipeline, quantized export and the `lstm-train` CLI.
+//! Trainer for `lstm-core` models: batched BPTT + Adam on `ndarray` for
+//! stacked LSTM or GRU layers ([`net`]), CSV data pipeline, quantized
+//! export ([`export`], [`quantize`]), evaluation and prediction
+//! ([`evaluate`], [`predict`]) and the `lstm-train` CLI.
 
 pub mod artifact;
 pub mod core_runner;
@@ -13,5 +15,6 @@ pub mod io;
 pub mod net;
 pub mod optim;
 pub mod plot;
+pub mod predict;
 pub mod quantize;
 pub mod reference;

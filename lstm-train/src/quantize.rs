@@ -4,11 +4,11 @@
 //! \[−32768, 32768)) and a fixed resolution, and the model file has no
 //! per-tensor scale field, so the quantizer works in three steps:
 //!
-//! 1. **Calibration** ([`calibrate`]): the trainer's `f32` LSTM equations
-//!    (PyTorch's, gate order i, f, g, o) are run over the training inputs and
-//!    the largest `|x|` of every scaled input feature, of every gate's
-//!    pre-activation, of `c` and `h` per layer and of every head output is
-//!    recorded.
+//! 1. **Calibration** ([`calibrate`]): the trainer's own `f32` forward pass
+//!    runs over the training inputs with a statistics hook
+//!    ([`StepObserver`]), and the largest `|x|` of every scaled input
+//!    feature, of every gate's pre-activation, of `c` and `h` per layer and
+//!    of every head output is recorded.
 //! 2. **Exact rescaling** ([`fold_scales`]): power-of-two factors are folded
 //!    where this leaves the function unchanged (up to rounding):
 //!    * an input feature `j` whose scaled values would saturate is divided by
@@ -35,11 +35,15 @@
 
 use std::fmt;
 
-use lstm_core::{NumberFormat, Scalar, Q16_16, Q4_12};
-use ndarray::{Array1, Array2, ArrayView2};
+use std::collections::BTreeMap;
 
-use crate::export::ExportPlan;
-use crate::net::Params;
+use lstm_core::{NumberFormat, Scalar, Q16_16, Q4_12};
+use ndarray::{ArrayView2, Axis};
+
+use crate::export::plan::ExportPlan;
+use crate::net::{
+    Batch, CellKind, HeadMode, LayerStep, NetConfig, NetError, Network, Params, StepObserver,
+};
 
 /// Largest representable value of `format` (`f32::MAX` for `f32`).
 pub fn format_limit(format: NumberFormat) -> f32 {
@@ -84,14 +88,15 @@ pub fn clips(format: NumberFormat, w: f32) -> bool {
     w > hi + lsb / 2.0 || w < lo - lsb / 2.0
 }
 
-/// Largest magnitudes seen in one LSTM layer during calibration.
+/// Largest magnitudes seen in one recurrent layer during calibration.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LayerStats {
     /// Largest `|x|` of the layer's input.
     pub input: f32,
-    /// Largest `|pre-activation|` per gate (i, f, g, o), before σ / tanh.
+    /// Largest `|pre-activation|` per gate in the cell's order (LSTM i, f,
+    /// g, o; GRU r, z, n and an unused 0), before σ / tanh.
     pub pre: [f32; 4],
-    /// Largest `|c|`.
+    /// Largest `|c|` (LSTM; 0 for a GRU, which has no cell state).
     pub c: f32,
     /// Largest `|h|`.
     pub h: f32,
@@ -100,9 +105,11 @@ pub struct LayerStats {
 /// What a calibration pass saw (trainer's scaled units).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Calibration {
+    /// The cell of the layers.
+    pub cell: CellKind,
     /// Largest `|x_j|` of each scaled input feature.
     pub input_features: Vec<f32>,
-    /// Per LSTM layer, bottom first.
+    /// Per recurrent layer, bottom first.
     pub layers: Vec<LayerStats>,
     /// Largest `|y_k|` of each head output (at the steps that count).
     pub outputs: Vec<f32>,
@@ -112,106 +119,114 @@ pub struct Calibration {
     pub steps: usize,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+/// Records the ranges an observed forward pass shows (see
+/// [`StepObserver`]) into a [`Calibration`]'s layers and input features.
+struct Ranges<'c> {
+    layers: &'c mut [LayerStats],
+    input_features: &'c mut [f32],
 }
 
-/// Runs one sequence `x` (`[T][IN]`, scaled) from the zero state through the
-/// LSTM equations of the trainer (PyTorch's, `f32`), returning the head's
-/// output at every step (`[T][OUT]`) and updating `stats` (if given) with
-/// the magnitudes seen; the head counts at every step if `every_step`, else
-/// at the last step only.
-fn run(
-    params: &Params<f32>,
-    x: ArrayView2<'_, f32>,
-    mut stats: Option<&mut Calibration>,
-    every_step: bool,
-) -> Array2<f32> {
-    let layers = &params.layers;
-    let biases: Vec<Array1<f32>> = layers.iter().map(|l| l.bias()).collect();
-    let mut h: Vec<Array1<f32>> = layers
-        .iter()
-        .map(|l| Array1::zeros(l.hidden_size()))
-        .collect();
-    let mut c = h.clone();
-    let outs = params.dense.bias.len();
-    let mut y = Array2::zeros((x.nrows(), outs));
-    let steps = x.nrows();
-    for (t, row) in x.rows().into_iter().enumerate() {
-        let mut input: Array1<f32> = row.to_owned();
-        if let Some(s) = stats.as_deref_mut() {
-            for (m, v) in s.input_features.iter_mut().zip(input.iter()) {
-                *m = m.max(v.abs());
-            }
-        }
-        for (l, layer) in layers.iter().enumerate() {
-            let hid = layer.hidden_size();
-            let pre = layer.weight_ih.dot(&input) + layer.weight_hh.dot(&h[l]) + &biases[l];
-            for j in 0..hid {
-                let (pi, pf, pg, po) = (pre[j], pre[hid + j], pre[2 * hid + j], pre[3 * hid + j]);
-                let cn = sigmoid(pf) * c[l][j] + sigmoid(pi) * pg.tanh();
-                c[l][j] = cn;
-                h[l][j] = sigmoid(po) * cn.tanh();
-                if let Some(s) = stats.as_deref_mut() {
-                    let st = &mut s.layers[l];
-                    for (g, p) in [pi, pf, pg, po].into_iter().enumerate() {
-                        st.pre[g] = st.pre[g].max(p.abs());
-                    }
-                    st.c = st.c.max(cn.abs());
-                    st.h = st.h.max(h[l][j].abs());
-                }
-            }
-            if let Some(s) = stats.as_deref_mut() {
-                let st = &mut s.layers[l];
-                st.input = input.iter().fold(st.input, |m, v| m.max(v.abs()));
-            }
-            input = h[l].clone();
-        }
-        let out = params.dense.weight.dot(&input) + &params.dense.bias;
-        if let Some(s) = stats.as_deref_mut() {
-            if every_step || t + 1 == steps {
-                for (m, v) in s.outputs.iter_mut().zip(out.iter()) {
+fn fold_max(m: &mut f32, xs: &[f32]) {
+    *m = xs.iter().fold(*m, |m, v| m.max(v.abs()));
+}
+
+impl StepObserver<f32> for Ranges<'_> {
+    fn layer_step(&mut self, s: &LayerStep<'_, f32>) {
+        let st = &mut self.layers[s.layer];
+        for b in s.rows() {
+            let x = s.input_row(b);
+            fold_max(&mut st.input, x);
+            if s.layer == 0 {
+                for (m, v) in self.input_features.iter_mut().zip(x) {
                     *m = m.max(v.abs());
                 }
             }
+            for (m, gate) in st.pre.iter_mut().zip(s.pre_row(b).chunks_exact(s.hidden)) {
+                fold_max(m, gate);
+            }
+            if let Some(c) = s.c_row(b) {
+                fold_max(&mut st.c, c);
+            }
+            fold_max(&mut st.h, s.h_row(b));
         }
-        y.row_mut(t).assign(&out);
     }
-    y
 }
 
-/// The head's output at every step of one sequence run from the zero state
-/// by the calibration forward (the trainer's equations in `f32`); used to
-/// check that calibration sees what the trainer computes.
-pub fn reference_outputs(params: &Params<f32>, x: ArrayView2<'_, f32>) -> Array2<f32> {
-    run(params, x, None, true)
-}
+/// Sequences per forward pass of [`calibrate`].
+const CALIBRATION_BATCH: usize = 256;
 
-/// Runs every sequence (scaled, `[T][IN]`, each from the zero state) and
-/// records the largest magnitudes (see [`Calibration`]). The head output
-/// counts at every step if `head_every_step` (stateful models) or only at
-/// each sequence's last step (windowed models and classifiers).
+/// Runs every sequence (scaled, `[T][IN]`, each from the zero state)
+/// through the trainer's own `f32` forward pass ([`Network::forward_observed`],
+/// evaluation mode) and records the largest magnitudes it computes (see
+/// [`Calibration`]). Sequences of equal length run together in batches. The
+/// head output counts at every step if `head_every_step` (stateful models)
+/// or only at each sequence's last step (windowed models and classifiers).
+///
+/// Errors: the network's, if `params` or a sequence does not fit `net`.
 pub fn calibrate<'a>(
+    net: &NetConfig,
     params: &Params<f32>,
     sequences: impl IntoIterator<Item = ArrayView2<'a, f32>>,
     head_every_step: bool,
-) -> Calibration {
+) -> Result<Calibration, NetError> {
     let mut cal = Calibration {
-        input_features: vec![0.0; params.layers.first().map_or(0, |l| l.input_size())],
-        layers: vec![LayerStats::default(); params.layers.len()],
-        outputs: vec![0.0; params.dense.bias.len()],
+        cell: net.cell,
+        input_features: vec![0.0; net.input_size],
+        layers: vec![LayerStats::default(); net.num_layers()],
+        outputs: vec![0.0; net.output_size],
         sequences: 0,
         steps: 0,
     };
+    let head = if head_every_step {
+        HeadMode::EveryStep
+    } else {
+        HeadMode::LastStep
+    };
+    let mut network = Network::<f32>::new(NetConfig {
+        head,
+        dropout: 0.0,
+        ..net.clone()
+    })?;
+    let mut by_length: BTreeMap<usize, Vec<ArrayView2<'a, f32>>> = BTreeMap::new();
     for x in sequences {
-        if x.nrows() == 0 {
-            continue;
+        if x.ncols() != net.input_size {
+            return Err(NetError::ShapeMismatch {
+                what: "calibration sequence".into(),
+                expected: vec![x.nrows(), net.input_size],
+                got: x.shape().to_vec(),
+            });
         }
-        run(params, x, Some(&mut cal), head_every_step);
-        cal.sequences += 1;
-        cal.steps += x.nrows();
+        if x.nrows() > 0 {
+            by_length.entry(x.nrows()).or_default().push(x);
+        }
     }
-    cal
+    for (steps, seqs) in by_length {
+        for chunk in seqs.chunks(CALIBRATION_BATCH) {
+            let x = ndarray::stack(Axis(0), chunk).expect("sequences of one shape");
+            let mut ranges = Ranges {
+                layers: &mut cal.layers,
+                input_features: &mut cal.input_features,
+            };
+            network.forward_observed(params, &Batch::new(x.view()), &mut ranges)?;
+            let y = match head {
+                HeadMode::EveryStep => {
+                    let y = network.step_outputs()?;
+                    let rows = y.len() / net.output_size;
+                    y.into_shape_with_order((rows, net.output_size))
+                        .expect("outputs in standard layout")
+                }
+                HeadMode::LastStep => network.last_outputs()?,
+            };
+            for row in y.rows() {
+                for (m, v) in cal.outputs.iter_mut().zip(row) {
+                    *m = m.max(v.abs());
+                }
+            }
+            cal.sequences += chunk.len();
+            cal.steps += chunk.len() * steps;
+        }
+    }
+    Ok(cal)
 }
 
 /// Where a folded scale factor went.
@@ -277,7 +292,7 @@ pub fn fold_scales(plan: &mut ExportPlan, cal: Option<&Calibration>) -> Vec<Adju
     }
     let half = limit / 2.0;
     let mut done = Vec::new();
-    let Some(first) = plan.lstm.first_mut() else {
+    let Some(first) = plan.recurrent.first_mut() else {
         return done;
     };
     let n_in = first.input;
@@ -365,7 +380,8 @@ pub struct TensorRange {
 /// A calibrated magnitude at or beyond the format's range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Saturation {
-    /// What (e.g. `layer 0 c`, `input feature 2`, `layer 1 pre-activation g`).
+    /// What (e.g. `layer 0 c`, `input feature 2`, `layer 1 pre-activation g`;
+    /// a GRU layer has no `c`).
     pub what: String,
     /// Its calibrated largest magnitude (after folding).
     pub max_abs: f32,
@@ -387,7 +403,7 @@ pub struct QuantReport {
     /// Whether a calibration pass was run (else nothing is known about
     /// activations and states).
     pub calibrated: bool,
-    /// Inputs, `c`, `h` or head outputs whose calibrated magnitude reaches
+    /// Inputs, `c` (LSTM), `h` or head outputs whose calibrated magnitude reaches
     /// the range: these saturate and change the result.
     pub saturating: Vec<Saturation>,
     /// The same, between half the range and the range (test data beyond the
@@ -398,6 +414,9 @@ pub struct QuantReport {
     pub preactivations: Vec<Saturation>,
     /// Classification: the file's logits are the trainer's ÷ this.
     pub logit_divisor: f64,
+    /// Whether a layer keeps a cell state `c` (an LSTM layer; a GRU has
+    /// none, and the report shows no `c`).
+    pub cell_state: bool,
 }
 
 impl QuantReport {
@@ -451,10 +470,12 @@ pub fn analyze(
                 limit,
             );
         }
-        for (l, st) in cal.layers.iter().enumerate() {
-            check(format!("layer {l} c"), st.c, cell_limit(format));
+        for (l, (st, layer)) in cal.layers.iter().zip(&plan.recurrent).enumerate() {
+            if layer.cell.has_cell_state() {
+                check(format!("layer {l} c"), st.c, cell_limit(format));
+            }
             check(format!("layer {l} h"), st.h, limit);
-            for (g, name) in ["i", "f", "g", "o"].iter().enumerate() {
+            for (g, name) in layer.cell.gate_names().iter().enumerate() {
                 if st.pre[g] >= limit {
                     preactivations.push(Saturation {
                         what: format!("layer {l} pre-activation {name}"),
@@ -489,6 +510,7 @@ pub fn analyze(
         near_limit,
         preactivations,
         logit_divisor: plan.logit_divisor,
+        cell_state: plan.recurrent.iter().any(|l| l.cell.has_cell_state()),
     }
 }
 
@@ -498,14 +520,15 @@ impl fmt::Display for QuantReport {
             let bad = self.clipped_weights();
             return writeln!(f, "f32: no quantization ({bad} non-finite weights)");
         }
-        writeln!(
+        write!(
             f,
-            "{}: range ±{}, resolution {:e}; cell state c up to ±{}",
-            self.format,
-            self.limit,
-            self.lsb,
-            cell_limit(self.format)
+            "{}: range ±{}, resolution {:e}",
+            self.format, self.limit, self.lsb
         )?;
+        if self.cell_state {
+            write!(f, "; cell state c up to ±{}", cell_limit(self.format))?;
+        }
+        writeln!(f)?;
         if self.adjustments.is_empty() {
             writeln!(f, "  rescaling: none needed")?;
         }
@@ -525,7 +548,8 @@ impl fmt::Display for QuantReport {
             return writeln!(f, "  activations: not calibrated (no data)");
         }
         if self.saturating.is_empty() {
-            writeln!(f, "  saturating inputs / c / h / outputs: none")?;
+            let states = if self.cell_state { "c / h" } else { "h" };
+            writeln!(f, "  saturating inputs / {states} / outputs: none")?;
         }
         for s in &self.saturating {
             writeln!(

@@ -1,13 +1,15 @@
-//! PyTorch reference cases (`../shared/reference/*.json`, format in that
-//! folder's README): serde structs to read one case, conversion to this
-//! crate's types, and discovery of all case files.
+//! PyTorch reference cases (`../shared/reference/*.json` for the LSTM,
+//! `../shared/reference/gru/*.json` for the GRU, format in those folders'
+//! READMEs): serde structs to read one case, conversion to this crate's
+//! types, and discovery of all case files. A case's cell is its `"cell"`
+//! key (absent: LSTM).
 
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Array3};
 use serde::Deserialize;
 
-use crate::net::{DenseParams, HeadMode, LstmLayerParams, NetConfig, Params, Scalar, State};
+use crate::net::{CellKind, DenseParams, HeadMode, LayerParams, NetConfig, Params, Scalar, State};
 
 /// Environment variable naming an extra folder of `*.json` cases.
 pub const REFERENCE_DIR_ENV: &str = "LSTM_REFERENCE_DIR";
@@ -41,16 +43,17 @@ pub enum ReferenceError {
     },
 }
 
-/// Parameters of one LSTM layer as nested lists (PyTorch layout).
+/// Parameters of one recurrent layer as nested lists (PyTorch layout: `G`
+/// gate blocks of `H` rows, LSTM i, f, g, o, GRU r, z, n).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RefLayer {
-    /// `[4H][IN]`.
+    /// `[G·H][IN]`.
     pub weight_ih: Vec<Vec<f64>>,
-    /// `[4H][H]`.
+    /// `[G·H][H]`.
     pub weight_hh: Vec<Vec<f64>>,
-    /// `[4H]`.
+    /// `[G·H]`.
     pub bias_ih: Vec<f64>,
-    /// `[4H]`.
+    /// `[G·H]`.
     pub bias_hh: Vec<f64>,
 }
 
@@ -66,7 +69,7 @@ pub struct RefDense {
 /// A full parameter (or gradient) set as nested lists.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RefParams {
-    /// LSTM layers, bottom first.
+    /// Recurrent layers, bottom first.
     pub layers: Vec<RefLayer>,
     /// Dense head.
     pub dense: RefDense,
@@ -130,6 +133,9 @@ pub struct ReferenceCase {
     /// What produced it.
     #[serde(default)]
     pub generator: String,
+    /// The recurrent cell (the `"cell"` key; absent: LSTM).
+    #[serde(default)]
+    pub cell: CellKind,
     /// `IN`.
     pub input_size: usize,
     /// `H` (all layers).
@@ -146,7 +152,8 @@ pub struct ReferenceCase {
     pub params: RefParams,
     /// Initial hidden state `[L][B][H]`.
     pub h0: Vec<Vec<Vec<f64>>>,
-    /// Initial cell state `[L][B][H]`.
+    /// Initial cell state `[L][B][H]` (absent for a GRU).
+    #[serde(default)]
     pub c0: Vec<Vec<Vec<f64>>>,
     /// Inputs `[B][T][IN]`.
     pub inputs: Vec<Vec<Vec<f64>>>,
@@ -154,7 +161,8 @@ pub struct ReferenceCase {
     pub hidden: Vec<Vec<Vec<f64>>>,
     /// Final hidden state `[L][B][H]`.
     pub h_n: Vec<Vec<Vec<f64>>>,
-    /// Final cell state `[L][B][H]`.
+    /// Final cell state `[L][B][H]` (absent for a GRU).
+    #[serde(default)]
     pub c_n: Vec<Vec<Vec<f64>>>,
     /// Head output at every step `[B][T][OUT]`.
     pub outputs: Vec<Vec<Vec<f64>>>,
@@ -214,7 +222,7 @@ impl RefParams {
             .iter()
             .enumerate()
             .map(|(l, r)| {
-                Ok(LstmLayerParams {
+                Ok(LayerParams {
                     weight_ih: to_array2(&r.weight_ih, &format!("weight_ih_l{l}"))?,
                     weight_hh: to_array2(&r.weight_hh, &format!("weight_hh_l{l}"))?,
                     bias_ih: to_array1(&r.bias_ih),
@@ -237,6 +245,7 @@ impl ReferenceCase {
     /// reference computes it; no dropout).
     pub fn config(&self) -> NetConfig {
         NetConfig {
+            cell: self.cell,
             input_size: self.input_size,
             hidden_sizes: vec![self.hidden_size; self.num_layers],
             output_size: self.output_size,
@@ -251,32 +260,35 @@ impl ReferenceCase {
         to_array3(&self.inputs, "inputs")
     }
 
-    /// Initial state `(h0, c0)`.
+    /// Initial state `(h0, c0)` (a GRU's `c0` is `[B][0]` per layer).
     pub fn initial_state<F: Scalar>(&self) -> Result<State<F>, ReferenceError> {
-        state_from(&self.h0, &self.c0, "h0/c0")
+        self.state_from(&self.h0, &self.c0, "h0/c0")
     }
 
     /// Final state `(h_n, c_n)` as PyTorch computed it.
     pub fn final_state<F: Scalar>(&self) -> Result<State<F>, ReferenceError> {
-        state_from(&self.h_n, &self.c_n, "h_n/c_n")
+        self.state_from(&self.h_n, &self.c_n, "h_n/c_n")
     }
-}
 
-fn state_from<F: Scalar>(
-    h: &[Vec<Vec<f64>>],
-    c: &[Vec<Vec<f64>>],
-    what: &str,
-) -> Result<State<F>, ReferenceError> {
-    let conv = |v: &[Vec<Vec<f64>>]| {
-        v.iter()
-            .enumerate()
-            .map(|(l, m)| to_array2(m, &format!("{what}[{l}]")))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    Ok(State {
-        h: conv(h)?,
-        c: conv(c)?,
-    })
+    fn state_from<F: Scalar>(
+        &self,
+        h: &[Vec<Vec<f64>>],
+        c: &[Vec<Vec<f64>>],
+        what: &str,
+    ) -> Result<State<F>, ReferenceError> {
+        let conv = |v: &[Vec<Vec<f64>>]| {
+            v.iter()
+                .enumerate()
+                .map(|(l, m)| to_array2(m, &format!("{what}[{l}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let c = if self.cell.has_cell_state() {
+            conv(c)?
+        } else {
+            vec![Array2::zeros((self.batch, 0)); self.num_layers]
+        };
+        Ok(State { h: conv(h)?, c })
+    }
 }
 
 /// The shared reference folder of the workspace (`../shared/reference`
@@ -284,6 +296,15 @@ fn state_from<F: Scalar>(
 pub fn shared_reference_dir() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference");
     p.canonicalize().unwrap_or(p)
+}
+
+/// The shared folder of a cell's cases: [`shared_reference_dir`] for the
+/// LSTM, its `gru` subfolder for the GRU.
+pub fn shared_dir_of(cell: CellKind) -> PathBuf {
+    match cell {
+        CellKind::Lstm => shared_reference_dir(),
+        CellKind::Gru => shared_reference_dir().join("gru"),
+    }
 }
 
 fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ReferenceError> {
@@ -306,12 +327,14 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ReferenceError> {
     Ok(files)
 }
 
-/// All reference case files: every `*.json` in [`shared_reference_dir`]
-/// (when it exists) and in the folder named by `$LSTM_REFERENCE_DIR` (when
-/// set; an unreadable folder is an error), each folder sorted by name.
-pub fn case_paths() -> Result<Vec<PathBuf>, ReferenceError> {
+/// Candidate case files of `cell`: every `*.json` in its shared folder
+/// ([`shared_dir_of`], when it exists) and in the folder named by
+/// `$LSTM_REFERENCE_DIR` (when set; an unreadable folder is an error), each
+/// folder sorted by name. The extra folder may hold cases of either cell:
+/// [`load_cases`] keeps those of `cell`.
+pub fn case_paths_of(cell: CellKind) -> Result<Vec<PathBuf>, ReferenceError> {
     let mut files = Vec::new();
-    let shared = shared_reference_dir();
+    let shared = shared_dir_of(cell);
     if shared.is_dir() {
         files.extend(json_files(&shared)?);
     }
@@ -335,10 +358,25 @@ pub fn load_case(path: &Path) -> Result<ReferenceCase, ReferenceError> {
     })
 }
 
-/// All cases of [`case_paths`], each with its path.
+/// The LSTM's candidate case files ([`case_paths_of`]).
+pub fn case_paths() -> Result<Vec<PathBuf>, ReferenceError> {
+    case_paths_of(CellKind::Lstm)
+}
+
+/// Every case of `cell` ([`case_paths_of`], told apart by the `"cell"`
+/// key), each with its path.
+pub fn load_cases(cell: CellKind) -> Result<Vec<(PathBuf, ReferenceCase)>, ReferenceError> {
+    let mut cases = Vec::new();
+    for p in case_paths_of(cell)? {
+        let c = load_case(&p)?;
+        if c.cell == cell {
+            cases.push((p, c));
+        }
+    }
+    Ok(cases)
+}
+
+/// Every LSTM case, each with its path ([`load_cases`]).
 pub fn load_all() -> Result<Vec<(PathBuf, ReferenceCase)>, ReferenceError> {
-    case_paths()?
-        .into_iter()
-        .map(|p| load_case(&p).map(|c| (p, c)))
-        .collect()
+    load_cases(CellKind::Lstm)
 }

@@ -32,6 +32,7 @@ fn rolling_origin_folds_and_statistics() {
     let cv = CvConfig {
         folds: 3,
         block: None,
+        cells: vec![lstm_train::net::CellKind::Lstm],
         hidden_sizes: vec![3, 6],
         layers: vec![1],
         fit: FitConfig {

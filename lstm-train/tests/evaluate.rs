@@ -227,7 +227,7 @@ fn plots_are_written_as_valid_png_and_svg() {
     );
     let cpred = predict_split(&cmodel, &TaskData::Classify(Box::new(c)), Split::Test)
         .expect("predict classes");
-    let mut history = History::new("val_rmse");
+    let mut history = History::new("val_rmse", lstm_train::net::CellKind::Lstm);
     for e in 1..=12 {
         history.epochs.push(EpochRecord {
             epoch: e,

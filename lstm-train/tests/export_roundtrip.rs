@@ -1,18 +1,18 @@
 //! Export round trips: the exported file run by `lstm-core` agrees with the
-//! trainer, every format loads and inspects, scalers map exactly, the
-//! quantizer's rescaling is exact and its clipping report counts clipped
-//! weights.
+//! trainer (LSTM and GRU), every format loads and inspects, scalers map
+//! exactly, the quantizer's rescaling is exact and its clipping report
+//! counts clipped weights (and shows no cell state for a GRU).
 
 use std::path::PathBuf;
 
 use lstm_core::file::Scaling;
-use lstm_core::NumberFormat;
+use lstm_core::{LayerShape, NumberFormat};
 use lstm_train::artifact::{DataSource, TaskKind, TrainMode, TrainedModel};
 use lstm_train::core_runner::{model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner};
 use lstm_train::data::{ForecastConfig, Scaler};
 use lstm_train::export::{export_model, Affine, ExportOptions, ExportPlan};
 use lstm_train::inspect::inspect_bytes;
-use lstm_train::net::{Batch, HeadMode, Mode, NetConfig, Network, Params};
+use lstm_train::net::{Batch, CellKind, HeadMode, Mode, NetConfig, Network, Params};
 use lstm_train::quantize::{self, Calibration};
 use ndarray::{Array2, Array3, Axis};
 use rand::{Rng, SeedableRng};
@@ -82,7 +82,7 @@ fn windowed_f32_export_matches_the_trainer() {
             TrainMode::Windowed { window: 9 },
         );
         let x = random_inputs((11, 9, 3), seed + 100);
-        let mut trainer = Network::<f32>::new(net).unwrap();
+        let mut trainer = Network::<f32>::new(net.clone()).unwrap();
         let expected = trainer.predict(&params, &Batch::new(x.view())).unwrap();
         let bytes = f32_bytes(&m);
         let file = bytes.parse().unwrap();
@@ -90,16 +90,13 @@ fn windowed_f32_export_matches_the_trainer() {
         let (got, _) = runner.run_windows(x.view(), None).unwrap();
         let d = max_diff(&expected, &got);
         assert!(d <= 1e-5, "seed {seed}: core vs trainer differ by {d}");
-        // The calibration forward computes the same function.
-        for (i, w) in x.outer_iter().enumerate() {
-            let r = quantize::reference_outputs(&params, w);
-            let last = r.row(r.nrows() - 1);
-            for (a, b) in last.iter().zip(expected.row(i)) {
-                assert!(
-                    (a - b).abs() <= 1e-5,
-                    "calibration forward differs: {a} vs {b}"
-                );
-            }
+        // Calibration runs the trainer's own forward: it sees exactly the
+        // outputs the trainer predicts.
+        let cal = quantize::calibrate(&net, &params, x.outer_iter(), false).unwrap();
+        assert_eq!((cal.sequences, cal.steps), (11, 11 * 9));
+        for (k, &m) in cal.outputs.iter().enumerate() {
+            let max = expected.column(k).fold(0.0f32, |m, v| m.max(v.abs()));
+            assert_eq!(m, max, "output {k}");
         }
     }
 }
@@ -297,7 +294,7 @@ fn rescaling_is_exact_and_removes_saturation() {
     params.dense.weight.mapv_inplace(|w| w * 30.0);
     params.dense.bias.fill(12.0);
     let mut m = model(
-        net,
+        net.clone(),
         params.clone(),
         TaskKind::Regression { target: "y".into() },
         TrainMode::Windowed { window: 6 },
@@ -316,7 +313,8 @@ fn rescaling_is_exact_and_removes_saturation() {
     let windows: Vec<Array2<f32>> = (0..=60 - 6)
         .map(|i| x.slice(ndarray::s![i..i + 6, ..]).to_owned())
         .collect();
-    let cal: Calibration = quantize::calibrate(&params, windows.iter().map(|w| w.view()), false);
+    let cal: Calibration =
+        quantize::calibrate(&net, &params, windows.iter().map(|w| w.view()), false).unwrap();
     assert!(cal.input_features.iter().any(|&v| v > 8.0), "{cal:?}");
     assert!(cal.outputs[0] > 8.0, "{cal:?}");
 
@@ -427,4 +425,166 @@ fn export_with_data_scores_before_and_after() {
     assert!(f.calibration.unwrap().sequences > 90);
     let q = export_model(&m, &ExportOptions::new(NumberFormat::Q16_16)).unwrap();
     assert!(q.before.unwrap().within_bar(&q.after.unwrap()));
+}
+
+// GRU: a GRU model exported to a model file (`LayerShape::Gru`, bias
+// `[b_ir + b_hr, b_iz + b_hz, b_in, b_hn]`) and run by `lstm-core`'s
+// `DynModel` computes what the trainer computes (f32 within 1e-5; Q4.12 and
+// Q16.16 within the 16-bit bar), and its quantization report shows no cell
+// state.
+
+fn gru(input: usize, hidden: Vec<usize>, output: usize) -> NetConfig {
+    NetConfig {
+        hidden_sizes: hidden,
+        ..NetConfig::new(input, 1, 1, output).with_cell(CellKind::Gru)
+    }
+}
+
+#[test]
+fn windowed_gru_f32_export_matches_the_trainer() {
+    for (seed, hidden) in [(1u64, vec![7]), (2, vec![6, 5]), (3, vec![4, 3, 5])] {
+        let net = gru(3, hidden.clone(), 2);
+        let params = random_params(&net, seed, 1.5);
+        let m = model(
+            net.clone(),
+            params.clone(),
+            TaskKind::Regression { target: "y".into() },
+            TrainMode::Windowed { window: 9 },
+        );
+        let x = random_inputs((11, 9, 3), seed + 100);
+        let expected = Network::<f32>::new(net)
+            .unwrap()
+            .predict(&params, &Batch::new(x.view()))
+            .unwrap();
+        let bytes = f32_bytes(&m);
+        let file = bytes.parse().unwrap();
+        assert!(file.header.layers[..hidden.len()]
+            .iter()
+            .all(|l| matches!(l, LayerShape::Gru { .. })));
+        let runner = CoreRunner::new(&file, Activations::Exact).unwrap();
+        let (got, _) = runner.run_windows(x.view(), None).unwrap();
+        let d = max_diff(&expected, &got);
+        assert!(d <= 1e-5, "seed {seed}: core vs trainer differ by {d}");
+    }
+}
+
+#[test]
+fn stateful_gru_f32_export_matches_the_trainer() {
+    let net = NetConfig {
+        head: HeadMode::EveryStep,
+        ..gru(2, vec![6, 6], 1)
+    };
+    let params = random_params(&net, 7, 1.0);
+    let m = model(
+        net.clone(),
+        params.clone(),
+        TaskKind::Regression { target: "y".into() },
+        TrainMode::Stateful { chunk: 16 },
+    );
+    let x = random_inputs((1, 200, 2), 8);
+    let mut trainer = Network::<f32>::new(net).unwrap();
+    trainer
+        .forward(&params, &Batch::new(x.view()), Mode::Eval)
+        .unwrap();
+    let expected = trainer
+        .step_outputs()
+        .unwrap()
+        .index_axis_move(ndarray::Axis(0), 0);
+    let bytes = f32_bytes(&m);
+    let file = bytes.parse().unwrap();
+    let runner = CoreRunner::new(&file, Activations::Exact).unwrap();
+    let got = runner
+        .run_sequence(x.index_axis(ndarray::Axis(0), 0))
+        .unwrap();
+    let d = max_diff(&expected, &got);
+    assert!(
+        d <= 1e-5,
+        "core vs trainer differ by {d} over 200 carried steps"
+    );
+    let text = inspect_bytes(bytes.bytes()).unwrap();
+    assert!(text.contains("GRU"), "{text}");
+}
+
+#[test]
+fn gru_classifier_export_keeps_every_argmax_with_variable_lengths() {
+    let net = gru(2, vec![5], 3);
+    let params = random_params(&net, 9, 2.0);
+    let m = model(
+        net.clone(),
+        params.clone(),
+        TaskKind::Classification {
+            classes: vec!["a".into(), "b".into(), "c".into()],
+        },
+        TrainMode::Windowed { window: 12 },
+    );
+    let x = random_inputs((8, 12, 2), 10);
+    let lengths = [12, 3, 7, 12, 1, 9, 12, 5];
+    let expected = Network::<f32>::new(net)
+        .unwrap()
+        .predict(&params, &Batch::new(x.view()).with_lengths(&lengths))
+        .unwrap();
+    let bytes = f32_bytes(&m);
+    let file = bytes.parse().unwrap();
+    let runner = CoreRunner::new(&file, Activations::Exact).unwrap();
+    let (got, _) = runner.run_windows(x.view(), Some(&lengths)).unwrap();
+    assert!(max_diff(&expected, &got) <= 1e-5);
+}
+
+/// A random (untrained) GRU on the airline data, exported with the data:
+/// f32 agrees with the trainer, Q4.12 and Q16.16 are within the 16-bit bar,
+/// and the report has no `c`.
+#[test]
+fn gru_export_with_data_in_every_format() {
+    let cfg = ForecastConfig {
+        window: 12,
+        ..ForecastConfig::default()
+    };
+    let data = lstm_train::data::load_forecast(AIRLINE, &cfg).unwrap();
+    let net = gru(1, vec![8, 8], 1);
+    let params = random_params(&net, 4, 1.0);
+    let mut m = model(
+        net,
+        params,
+        TaskKind::Regression {
+            target: "value".into(),
+        },
+        TrainMode::Windowed { window: 12 },
+    );
+    m.scaler_x = data.scaler_x.clone();
+    m.scaler_y = data.scaler_y.clone();
+    m.data = DataSource::Forecast {
+        path: PathBuf::from(AIRLINE),
+        config: cfg,
+    };
+    for format in [NumberFormat::F32, NumberFormat::Q4_12, NumberFormat::Q16_16] {
+        let r = export_model(&m, &ExportOptions::new(format)).unwrap();
+        let (before, after) = (r.before.unwrap(), r.after.unwrap());
+        assert!(
+            before.within_bar(&after),
+            "{format}: {before} vs {after} ({})",
+            before.change(&after)
+        );
+        let cal = r.calibration.unwrap();
+        assert_eq!(cal.cell, CellKind::Gru);
+        assert!(cal.layers.iter().all(|l| l.c == 0.0 && l.h > 0.0));
+        let report = r.quant.to_string();
+        assert!(!r.quant.cell_state);
+        assert!(!report.contains("cell state c"), "{report}");
+        assert!(
+            r.quant
+                .saturating
+                .iter()
+                .chain(&r.quant.near_limit)
+                .all(|s| !s.what.ends_with(" c")),
+            "{report}"
+        );
+        if format != NumberFormat::F32 {
+            assert!(
+                report.contains("saturating inputs / h / outputs"),
+                "{report}"
+            );
+        }
+        let names: Vec<String> = r.plan.tensors().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names[0], "gru.weight_ih_l0");
+    }
 }

@@ -307,12 +307,13 @@ fn history_csv_has_one_row_per_epoch() {
     let out = fit(&cfg, &data, src).expect("fit");
     let text = std::fs::read_to_string(dir.path().join("history.csv")).expect("history");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "epoch,loss,val_loss,val_metric,lr,seconds");
+    assert_eq!(lines[0], "epoch,loss,val_loss,val_metric,lr,seconds,cell");
     assert_eq!(lines.len(), 1 + 5);
     for (i, l) in lines[1..].iter().enumerate() {
         let cells: Vec<&str> = l.split(',').collect();
-        assert_eq!(cells.len(), 6);
+        assert_eq!(cells.len(), 7);
         assert_eq!(cells[0], (i + 1).to_string());
+        assert_eq!(cells[6], "lstm");
         let loss: f64 = cells[1].parse().expect("loss");
         assert_eq!(loss, out.history.epochs[i].loss);
         let _: f64 = cells[2].parse().expect("val_loss");

@@ -5,11 +5,15 @@
 //! Bound: |analytic - numeric| / max(|analytic|, |numeric|, 1e-3) < 1e-6
 //! (observed about 2e-8).
 //!
-//! Also the variable-length and state-carrying invariants, and typed shape
-//! errors.
+//! The same checks for the GRU (stacked, variable lengths, with and without
+//! initial state and dropout).
+//!
+//! Also the variable-length and state-carrying invariants (both cells), and
+//! typed shape errors.
 
 use lstm_train::net::{
-    Batch, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, State, Target,
+    Batch, CellKind, Grads, HeadMode, Mode, NetConfig, Network, Params, Regularization, State,
+    Target,
 };
 use ndarray::{s, Array2, Array3};
 use rand::{Rng, SeedableRng};
@@ -88,6 +92,7 @@ fn make_problem(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (inp, out, t, b) = (2, 2, 5, 3);
     let cfg = NetConfig {
+        cell: CellKind::Lstm,
         input_size: inp,
         hidden_sizes: hidden,
         output_size: out,
@@ -157,13 +162,56 @@ fn gradcheck(prob: &Problem, seed: u64) {
         idx += len;
     }
     println!(
-        "{:?} head {:?} hidden {:?} dropout {} seed {seed}: {} parameters, worst relative error {worst:.2e}",
+        "{} {:?} head {:?} hidden {:?} dropout {} seed {seed}: {} parameters, worst relative error {worst:.2e}",
+        prob.cfg.cell,
         prob.loss,
         prob.cfg.head,
         prob.cfg.hidden_sizes,
         prob.cfg.dropout,
         idx
     );
+}
+
+/// The same problem with GRU layers (a GRU has no cell state: `c0` is
+/// `[B][0]`).
+fn as_gru(mut prob: Problem) -> Problem {
+    prob.cfg.cell = CellKind::Gru;
+    if let Some(s) = &mut prob.state0 {
+        s.c = State::<f64>::zeros(&prob.cfg, s.batch_size()).c;
+    }
+    prob
+}
+
+#[test]
+fn gru_gradcheck_variable_lengths_stacked() {
+    for seed in [21, 22, 23] {
+        let prob = make_problem(
+            seed,
+            vec![3, 4],
+            HeadMode::EveryStep,
+            Loss::MseEveryStep,
+            0.0,
+            true,
+        );
+        gradcheck(&as_gru(prob), seed + 100);
+    }
+    for (seed, loss) in [(24, Loss::MseLast), (25, Loss::CrossEntropy)] {
+        let prob = make_problem(seed, vec![4, 3], HeadMode::LastStep, loss, 0.0, false);
+        gradcheck(&as_gru(prob), seed + 100);
+    }
+}
+
+#[test]
+fn gru_gradcheck_with_dropout_fixed_masks() {
+    let prob = make_problem(
+        26,
+        vec![3, 2],
+        HeadMode::EveryStep,
+        Loss::MseEveryStep,
+        0.25,
+        true,
+    );
+    gradcheck(&as_gru(prob), 126);
 }
 
 #[test]
@@ -252,8 +300,12 @@ fn gradcheck_with_dropout_fixed_masks() {
 #[test]
 fn variable_length_equals_alone() {
     let t = 8;
-    for head in [HeadMode::LastStep, HeadMode::EveryStep] {
+    for (cell, head) in CellKind::ALL
+        .into_iter()
+        .flat_map(|c| [(c, HeadMode::LastStep), (c, HeadMode::EveryStep)])
+    {
         let cfg = NetConfig {
+            cell,
             input_size: 2,
             hidden_sizes: vec![4, 3],
             output_size: 2,
@@ -305,19 +357,19 @@ fn variable_length_equals_alone() {
                 assert_eq!(
                     out[[0, k]],
                     out_batch[[b, k]],
-                    "{head:?}: output of sample {b}"
+                    "{cell} {head:?}: output of sample {b}"
                 );
             }
             for l in 0..2 {
                 assert_eq!(
                     st.h[l].row(0),
                     state_batch.h[l].row(b),
-                    "{head:?}: h_n layer {l} sample {b}"
+                    "{cell} {head:?}: h_n layer {l} sample {b}"
                 );
                 assert_eq!(
                     st.c[l].row(0),
                     state_batch.c[l].row(b),
-                    "{head:?}: c_n layer {l} sample {b}"
+                    "{cell} {head:?}: c_n layer {l} sample {b}"
                 );
             }
             g_sum.add_scaled(0.5, &g).expect("shapes");
@@ -326,7 +378,7 @@ fn variable_length_equals_alone() {
             for (u, v) in a.iter().zip(e.iter()) {
                 assert!(
                     (u - v).abs() <= 1e-13 * (1.0 + v.abs()),
-                    "{head:?}: gradient {name}: batch {u:e} vs alone {v:e}"
+                    "{cell} {head:?}: gradient {name}: batch {u:e} vs alone {v:e}"
                 );
             }
         }
@@ -337,13 +389,20 @@ fn variable_length_equals_alone() {
 /// outputs as running the whole sequence at once.
 #[test]
 fn carried_state_equals_whole_sequence() {
+    for cell in CellKind::ALL {
+        carried_state_equals_whole_sequence_for(cell);
+    }
+}
+
+fn carried_state_equals_whole_sequence_for(cell: CellKind) {
     let cfg = NetConfig {
+        cell,
         input_size: 1,
         hidden_sizes: vec![5, 4],
         output_size: 1,
         head: HeadMode::EveryStep,
         dropout: 0.0,
-        unit_forget_bias: true,
+        unit_forget_bias: cell == CellKind::Lstm,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let params = Params::<f64>::init(&cfg, &mut rng).expect("init");

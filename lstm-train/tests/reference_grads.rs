@@ -1,5 +1,7 @@
-//! Conformance against PyTorch float64 reference cases
-//! (`shared/reference/*.json` plus `$LSTM_REFERENCE_DIR/*.json`).
+//! Conformance against PyTorch float64 reference cases: the LSTM's
+//! (`shared/reference/*.json`) and the GRU's (`shared/reference/gru/*.json`),
+//! plus those in `$LSTM_REFERENCE_DIR/*.json`, told apart by their `"cell"`
+//! key. A failing case is named in the failure.
 //!
 //! f64: forward values (`hidden`, `outputs`, `h_n`, `c_n`) within 1e-5
 //! absolute; loss, every gradient and the Adam results within 1e-4 relative
@@ -9,11 +11,13 @@
 //! compared with the f64 reference): stated bound twice the README's:
 //! forward within 2e-5 absolute, loss and gradients within 2e-4 relative
 //! (or 2e-6 absolute near zero). Observed: the worst error is below 2 % of
-//! the README tolerance (printed as `worst error/tolerance`).
+//! the README tolerance (printed as `worst error/tolerance`). The largest
+//! relative errors of the loss, the gradients and the Adam results (over
+//! values of magnitude at least 1e-3) are printed per case.
 
 use std::path::Path;
 
-use lstm_train::net::{Batch, Mode, Network, Params, Regularization, Scalar, Target};
+use lstm_train::net::{Batch, CellKind, Mode, Network, Params, Regularization, Scalar, Target};
 use lstm_train::optim::{Adam, AdamConfig};
 use lstm_train::reference::{self, RefTargets, ReferenceCase};
 use ndarray::{Array3, ArrayViewD};
@@ -24,6 +28,9 @@ struct Checker {
     checked: usize,
     /// Largest error / tolerance ratio seen (< 1 passes).
     worst_ratio: f64,
+    /// Largest relative error of values with magnitude >= 1e-3, by what
+    /// was checked (`loss`, `grad`, `adam`, forward values).
+    max_rel: std::collections::BTreeMap<String, f64>,
 }
 
 impl Checker {
@@ -33,6 +40,7 @@ impl Checker {
             failures: Vec::new(),
             checked: 0,
             worst_ratio: 0.0,
+            max_rel: Default::default(),
         }
     }
 
@@ -56,9 +64,18 @@ impl Checker {
             return;
         }
         let mut worst: Option<(usize, f64, f64)> = None;
+        let kind = tensor
+            .split(['.', ' ', '['])
+            .next()
+            .unwrap_or(tensor)
+            .to_string();
         for (k, (&g, &w)) in got.iter().zip(want.iter()).enumerate() {
             let tol = abs.max(rel * w.abs());
             let err = (g - w).abs();
+            if w.abs() >= 1e-3 {
+                let r = self.max_rel.entry(kind.clone()).or_insert(0.0);
+                *r = r.max(err / w.abs());
+            }
             self.worst_ratio = self.worst_ratio.max(err / tol);
             let bad = err.is_nan() || err > tol; // NaN fails too
             if bad && worst.is_none_or(|(_, e, _)| err > e || e.is_nan()) {
@@ -192,17 +209,19 @@ fn run_case<F: Scalar>(path: &Path, case: &ReferenceCase, tol: &Tol, with_adam: 
         tol.fwd_abs,
         0.0,
     );
-    ck.close(
-        "c_n",
-        stack(&fs.c).view().into_dyn(),
-        want(&case.c_n, "c_n").view().into_dyn(),
-        tol.fwd_abs,
-        0.0,
-    );
+    if case.cell.has_cell_state() {
+        ck.close(
+            "c_n",
+            stack(&fs.c).view().into_dyn(),
+            want(&case.c_n, "c_n").view().into_dyn(),
+            tol.fwd_abs,
+            0.0,
+        );
+    }
 
     // loss and gradients
     ck.scalar(
-        "loss.value",
+        "loss",
         loss.total.to_f64_lossless(),
         case.loss.value,
         tol.abs,
@@ -226,7 +245,7 @@ fn run_case<F: Scalar>(path: &Path, case: &ReferenceCase, tol: &Tol, with_adam: 
         for (k, &want_loss) in a.losses_before_each_step.iter().enumerate().take(a.steps) {
             match net.loss_and_grad(&p, &batch, Mode::Eval, &target, &reg, &mut grads) {
                 Ok(l) => ck.scalar(
-                    &format!("adam.losses_before_each_step[{k}]"),
+                    &format!("adam losses_before_each_step[{k}]"),
                     l.total.to_f64_lossless(),
                     want_loss,
                     tol.abs,
@@ -240,7 +259,7 @@ fn run_case<F: Scalar>(path: &Path, case: &ReferenceCase, tol: &Tol, with_adam: 
         }
         match a.params_after.to_params::<f64>() {
             Ok(after) => ck.params(
-                "adam.params_after",
+                "adam params_after",
                 &p.cast::<f64>(),
                 &after,
                 tol.abs,
@@ -252,12 +271,12 @@ fn run_case<F: Scalar>(path: &Path, case: &ReferenceCase, tol: &Tol, with_adam: 
     ck
 }
 
-fn all_cases() -> Vec<(std::path::PathBuf, ReferenceCase)> {
-    let cases = reference::load_all().expect("reference cases readable");
+fn all_cases(cell: CellKind) -> Vec<(std::path::PathBuf, ReferenceCase)> {
+    let cases = reference::load_cases(cell).expect("reference cases readable");
     assert!(
         !cases.is_empty(),
-        "no reference cases found in {} or ${}",
-        reference::shared_reference_dir().display(),
+        "no {cell} reference cases found in {} or ${}",
+        reference::shared_dir_of(cell).display(),
         reference::REFERENCE_DIR_ENV
     );
     cases
@@ -265,68 +284,76 @@ fn all_cases() -> Vec<(std::path::PathBuf, ReferenceCase)> {
 
 #[test]
 fn reference_cases_are_found() {
-    let cases = all_cases();
-    println!("reference cases ({}):", cases.len());
-    for (p, c) in &cases {
-        println!(
-            "  {} ({}: IN{} H{} L{} OUT{} B{} T{}, {:?})",
-            p.display(),
-            c.name,
-            c.input_size,
-            c.hidden_size,
-            c.num_layers,
-            c.output_size,
-            c.batch,
-            c.steps,
-            c.loss.kind
-        );
+    for cell in CellKind::ALL {
+        let cases = all_cases(cell);
+        println!("{cell} reference cases ({}):", cases.len());
+        for (p, c) in &cases {
+            println!(
+                "  {} ({}: IN{} H{} L{} OUT{} B{} T{}, {:?})",
+                p.display(),
+                c.name,
+                c.input_size,
+                c.hidden_size,
+                c.num_layers,
+                c.output_size,
+                c.batch,
+                c.steps,
+                c.loss.kind
+            );
+        }
     }
+}
+
+/// Runs every case of `cell` in `F` and fails naming each mismatching case.
+fn run_all<F: Scalar>(cell: CellKind, tol: &Tol, with_adam: bool) {
+    let mut failures = Vec::new();
+    let mut ran = Vec::new();
+    for (path, case) in all_cases(cell) {
+        let ck = run_case::<F>(&path, &case, tol, with_adam);
+        let rel: Vec<String> = ck
+            .max_rel
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1e}"))
+            .collect();
+        ran.push(format!(
+            "{} ({} tensors, worst error/tolerance {:.3}; max relative error: {})",
+            path.display(),
+            ck.checked,
+            ck.worst_ratio,
+            rel.join(", ")
+        ));
+        failures.extend(ck.failures);
+    }
+    println!(
+        "{cell} {} cases run:\n  {}",
+        std::any::type_name::<F>(),
+        ran.join("\n  ")
+    );
+    assert!(!ran.is_empty(), "no reference cases ran");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn reference_f64_forward_grads_adam() {
-    let mut failures = Vec::new();
-    let mut ran = Vec::new();
-    for (path, case) in all_cases() {
-        let ck = run_case::<f64>(&path, &case, &F64_TOL, true);
-        ran.push(format!(
-            "{} ({} tensors, worst error/tolerance {:.3})",
-            path.display(),
-            ck.checked,
-            ck.worst_ratio
-        ));
-        failures.extend(ck.failures);
-    }
-    println!("f64 cases run:\n  {}", ran.join("\n  "));
-    assert!(!ran.is_empty(), "no reference cases ran");
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    run_all::<f64>(CellKind::Lstm, &F64_TOL, true);
 }
 
 #[test]
 fn reference_f32_forward_grads() {
-    let mut failures = Vec::new();
-    let mut ran = Vec::new();
-    for (path, case) in all_cases() {
-        let ck = run_case::<f32>(&path, &case, &F32_TOL, false);
-        ran.push(format!(
-            "{} ({} tensors, worst error/tolerance {:.3})",
-            path.display(),
-            ck.checked,
-            ck.worst_ratio
-        ));
-        failures.extend(ck.failures);
-    }
-    println!("f32 cases run:\n  {}", ran.join("\n  "));
-    assert!(!ran.is_empty(), "no reference cases ran");
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    run_all::<f32>(CellKind::Lstm, &F32_TOL, false);
+}
+
+#[test]
+fn gru_reference_f64_forward_grads_adam() {
+    run_all::<f64>(CellKind::Gru, &F64_TOL, true);
+}
+
+#[test]
+fn gru_reference_f32_forward_grads() {
+    run_all::<f32>(CellKind::Gru, &F32_TOL, false);
 }

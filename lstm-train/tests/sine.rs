@@ -3,7 +3,9 @@
 //! seconds even in debug builds, and the same seed gives bit-identical
 //! final parameters.
 
-use lstm_train::net::{Batch, HeadMode, Mode, NetConfig, Network, Params, Regularization, Target};
+use lstm_train::net::{
+    Batch, CellKind, HeadMode, Mode, NetConfig, Network, Params, Regularization, Target,
+};
 use lstm_train::optim::{clip_grad_norm, Adam};
 use ndarray::{Array2, Array3};
 use rand::seq::SliceRandom;
@@ -28,6 +30,7 @@ fn windows() -> (Array3<f32>, Array2<f32>) {
 /// Trains and returns (final MSE, parameters).
 fn train(seed: u64, epochs: usize, dropout: f32) -> (f32, Params<f32>) {
     let cfg = NetConfig {
+        cell: CellKind::Lstm,
         input_size: 1,
         hidden_sizes: vec![12],
         output_size: 1,

@@ -1,5 +1,5 @@
 //! `lstm-train cv`: rolling-origin cross-validation of a forecasting
-//! configuration over a grid of hidden sizes and layer counts.
+//! configuration over a grid of cells, hidden sizes and layer counts.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,10 @@ use clap::Args;
 use lstm_train::cv::{cross_validate, CvConfig};
 use lstm_train::fit::TaskData;
 
+use lstm_train::net::CellKind;
+
 use super::fit::{DataArgs, TaskArg, TrainArgs};
+use super::CellArg;
 
 /// Arguments of `cv`.
 #[derive(Debug, Args)]
@@ -17,6 +20,7 @@ use super::fit::{DataArgs, TaskArg, TrainArgs};
   lstm-train cv --data sunspots/data.csv --window 22 --folds 4 --block 12 --hidden 32 --epochs 150
   lstm-train cv --data airline/data.csv --difference --report cv.json
   lstm-train cv --data airline/data.csv --difference 12 --window 12 --hidden 16,32 --layers 1
+  lstm-train cv --data airline/data.csv --window 12 --cell lstm,gru --hidden 16,32 --layers 1
 
 Only the training portion of the series is used (the test split is never
 touched): fold k trains on the rows before its origin and is scored on the
@@ -28,7 +32,11 @@ pub struct CvArgs {
     /// Training options of every fold.
     #[command(flatten)]
     pub train: TrainArgs,
-    /// Candidate LSTM units per layer, comma separated.
+    /// Candidate cells, comma separated: lstm, gru or lstm,gru to compare
+    /// the two (every cell with every --hidden and --layers).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "lstm")]
+    pub cell: Vec<CellArg>,
+    /// Candidate units per recurrent layer, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     pub hidden: Vec<usize>,
     /// Candidate numbers of stacked layers, comma separated.
@@ -64,12 +72,17 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
     else {
         anyhow::bail!("cv needs forecasting data");
     };
-    let fit = args
-        .train
-        .config(task, args.hidden.first().copied().unwrap_or(1), 1)?;
+    let cells: Vec<CellKind> = args.cell.iter().map(|&c| c.into()).collect();
+    let fit = args.train.config(
+        task,
+        cells.first().copied().unwrap_or_default(),
+        args.hidden.first().copied().unwrap_or(1),
+        1,
+    )?;
     let cfg = CvConfig {
         folds: args.folds,
         block: args.block,
+        cells,
         hidden_sizes: args.hidden.clone(),
         layers: args.layers.clone(),
         fit: lstm_train::fit::FitConfig {

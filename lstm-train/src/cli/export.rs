@@ -138,10 +138,15 @@ fn print_report(args: &ExportArgs, out: &std::path::Path, r: &ExportReport) {
     };
     println!("change: {}{bar}", before.change(after));
     if let Some(s) = &r.core_stats {
-        if r.plan.format != NumberFormat::F32 {
+        if r.plan.format != NumberFormat::F32 && r.quant.cell_state {
             println!(
                 "core state on the test data: max |c| {:.4}, max |h| {:.4}, saturated c values {}, saturated outputs {}",
                 s.max_abs_c, s.max_abs_h, s.saturated_c, s.saturated_outputs
+            );
+        } else if r.plan.format != NumberFormat::F32 {
+            println!(
+                "core state on the test data: max |h| {:.4}, saturated outputs {}",
+                s.max_abs_h, s.saturated_outputs
             );
         }
     }

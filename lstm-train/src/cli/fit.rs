@@ -12,7 +12,10 @@ use lstm_train::evaluate::{evaluate, evaluate_differenced, predict_with, EvalOpt
 use lstm_train::fit::{
     differenced, fit, resume, FitConfig, FitMode, FitOutcome, RunFiles, StopReason, TaskData,
 };
+use lstm_train::net::CellKind;
 use lstm_train::plot::{plot_history, plot_predictions};
+
+use super::CellArg;
 
 /// The task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -247,8 +250,15 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The training options for `task` with `layers` LSTM layers of `hidden` units.
-    pub fn config(&self, task: TaskArg, hidden: usize, layers: usize) -> anyhow::Result<FitConfig> {
+    /// The training options for `task` with `layers` layers of `hidden`
+    /// units of `cell`.
+    pub fn config(
+        &self,
+        task: TaskArg,
+        cell: CellKind,
+        hidden: usize,
+        layers: usize,
+    ) -> anyhow::Result<FitConfig> {
         let base = match task {
             TaskArg::Forecast => FitConfig::forecasting(),
             TaskArg::Classify => FitConfig::classification(),
@@ -277,6 +287,7 @@ impl TrainArgs {
             None => base.clip_norm,
         };
         let cfg = FitConfig {
+            cell,
             hidden_sizes: vec![hidden; layers],
             epochs: self.epochs.unwrap_or(base.epochs),
             batch_size: self.batch_size.unwrap_or(base.batch_size),
@@ -313,6 +324,7 @@ impl TrainArgs {
   lstm-train fit --data airline/data.csv --difference --window 12 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-diff
   lstm-train fit --data airline/data.csv --difference 12 --window 12 --hidden 16 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-sdiff
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --out-dir runs/gunpoint
+  lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --cell gru --out-dir runs/gunpoint-gru
   lstm-train fit --data airline/data.csv --out-dir runs/airline --epochs 400 --resume
 
 Writes to --out-dir: trained.json (the model to export), checkpoint.json,
@@ -325,10 +337,15 @@ pub struct FitArgs {
     /// Training options.
     #[command(flatten)]
     pub train: TrainArgs,
-    /// LSTM units per layer.
+    /// Recurrent cell of the layers: lstm (gates i, f, g, o; state h and c)
+    /// or gru (gates r, z, n; state h only; 3/4 of the LSTM's weights and
+    /// multiply-adds). Exported files run either on the device.
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub cell: CellArg,
+    /// Units per recurrent layer.
     #[arg(long, default_value_t = 32)]
     pub hidden: usize,
-    /// Stacked LSTM layers.
+    /// Stacked recurrent layers.
     #[arg(long, default_value_t = 1)]
     pub layers: usize,
     /// Season m of the seasonal-naive baseline in the evaluation (forecasting).
@@ -404,7 +421,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         out_dir: Some(out_dir.clone()),
         difference: lag.is_some(),
         difference_lag: lag.unwrap_or(1),
-        ..args.train.config(task, args.hidden, args.layers)?
+        ..args
+            .train
+            .config(task, args.cell.into(), args.hidden, args.layers)?
     };
     let outcome = if args.resume {
         let ck = RunFiles::in_dir(&out_dir).checkpoint;

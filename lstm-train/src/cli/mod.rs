@@ -15,13 +15,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use lstm_core::NumberFormat;
 use lstm_train::core_runner::Activations;
+use lstm_train::net::CellKind;
 
-/// Train LSTM models on CSV time series on a laptop, export them for
+/// Train LSTM or GRU models on CSV time series on a laptop, export them for
 /// `lstm-core` (no_std, fixed point) and check what the device will compute.
 #[derive(Debug, Parser)]
 #[command(name = "lstm-train", version, propagate_version = true)]
 #[command(after_help = "Examples:
   lstm-train fit --data airline.csv --window 12 --out-dir runs/airline
+  lstm-train fit --data airline.csv --window 12 --cell gru --out-dir runs/airline-gru
   lstm-train export --model runs/airline/trained.json --format q4.12 --out airline.lstm
   lstm-train inspect airline.lstm
   lstm-train predict --model airline.lstm --data airline.csv --out preds.csv")]
@@ -70,6 +72,24 @@ impl From<FormatArg> for NumberFormat {
             FormatArg::F32 => NumberFormat::F32,
             FormatArg::Q4_12 => NumberFormat::Q4_12,
             FormatArg::Q16_16 => NumberFormat::Q16_16,
+        }
+    }
+}
+
+/// Recurrent cells on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CellArg {
+    /// Long short-term memory (PyTorch nn.LSTM; gates i, f, g, o; state h and c).
+    Lstm,
+    /// Gated recurrent unit (PyTorch nn.GRU; gates r, z, n; state h; 3/4 of the LSTM's weights).
+    Gru,
+}
+
+impl From<CellArg> for CellKind {
+    fn from(c: CellArg) -> Self {
+        match c {
+            CellArg::Lstm => CellKind::Lstm,
+            CellArg::Gru => CellKind::Gru,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::FitError;
+use crate::net::CellKind;
 
 /// How sequences are presented to the network during training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +99,10 @@ impl Default for ReduceLrConfig {
 /// [`resume`](super::resume) a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitConfig {
-    /// Hidden size of each stacked LSTM layer, bottom first.
+    /// The recurrent cell of the layers (absent in older files: LSTM).
+    #[serde(default)]
+    pub cell: CellKind,
+    /// Hidden size of each stacked recurrent layer, bottom first.
     pub hidden_sizes: Vec<usize>,
     /// Maximum number of epochs.
     pub epochs: usize,
@@ -118,7 +122,8 @@ pub struct FitConfig {
     pub l2: f64,
     /// Inverted-dropout rate between stacked layers and before the head.
     pub dropout: f32,
-    /// Keras-style bias initialisation (forget gate 1, others 0).
+    /// Keras-style bias initialisation (forget gate 1, others 0); LSTM only
+    /// (a GRU has no forget gate and ignores it).
     pub unit_forget_bias: bool,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
@@ -166,6 +171,7 @@ impl FitConfig {
     /// with early stopping (patience 40) and reduce-LR (patience 15).
     pub fn forecasting() -> Self {
         FitConfig {
+            cell: CellKind::Lstm,
             hidden_sizes: vec![32],
             epochs: 300,
             batch_size: 16,

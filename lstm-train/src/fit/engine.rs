@@ -5,7 +5,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::{ForecastData, Metrics, StatefulData};
-use crate::net::{Batch, Grads, Mode, NetConfig, Network, Params, Regularization, State, Target};
+use crate::net::{
+    argmax, Batch, Grads, Mode, NetConfig, Network, Params, Regularization, State, Target,
+};
 use crate::optim::{clip_grad_norm, grad_norm, Adam};
 
 use super::config::{FitConfig, FitMode};
@@ -38,16 +40,6 @@ fn diverged(epoch: usize, loss: f64, reason: String) -> FitError {
         reason,
         best: None,
     }
-}
-
-fn argmax(row: ndarray::ArrayView1<'_, f32>) -> usize {
-    let mut best = 0;
-    for (k, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = k;
-        }
-    }
-    best
 }
 
 impl<'a> Engine<'a> {

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::io::{self, IoError};
+use crate::net::CellKind;
 
 /// One epoch's numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,9 @@ pub struct EpochRecord {
 pub struct History {
     /// Name of the validation metric (`val_rmse` or `val_accuracy`).
     pub metric_name: String,
+    /// The recurrent cell trained (absent in older checkpoints: LSTM).
+    #[serde(default)]
+    pub cell: CellKind,
     /// One record per epoch, in order.
     pub epochs: Vec<EpochRecord>,
 }
@@ -41,10 +45,12 @@ fn opt(v: Option<f64>) -> String {
 }
 
 impl History {
-    /// An empty history whose metric column is named `metric_name`.
-    pub fn new(metric_name: &str) -> Self {
+    /// An empty history of a `cell` network whose metric column is named
+    /// `metric_name`.
+    pub fn new(metric_name: &str, cell: CellKind) -> Self {
         History {
             metric_name: metric_name.to_string(),
+            cell,
             epochs: Vec::new(),
         }
     }
@@ -59,21 +65,23 @@ impl History {
         self.epochs.is_empty()
     }
 
-    /// The CSV text: header `epoch,loss,val_loss,val_metric,lr,seconds`
+    /// The CSV text: header `epoch,loss,val_loss,val_metric,lr,seconds,cell`
     /// (the metric is named in [`History::metric_name`]), one row per epoch,
-    /// empty cells for missing validation values.
+    /// empty cells for missing validation values; `cell` is the recurrent
+    /// cell (`lstm`, `gru`), so histories of both can be put side by side.
     pub fn to_csv(&self) -> String {
-        let mut s = String::from("epoch,loss,val_loss,val_metric,lr,seconds\n");
+        let mut s = String::from("epoch,loss,val_loss,val_metric,lr,seconds,cell\n");
         for r in &self.epochs {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{:.4}",
+                "{},{},{},{},{},{:.4},{}",
                 r.epoch,
                 r.loss,
                 opt(r.val_loss),
                 opt(r.val_metric),
                 r.lr,
-                r.seconds
+                r.seconds,
+                self.cell
             );
         }
         s

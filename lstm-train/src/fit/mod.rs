@@ -259,12 +259,13 @@ pub fn net_config(cfg: &FitConfig, data: &TaskData) -> Result<NetConfig> {
         (FitMode::Windowed, _) => HeadMode::LastStep,
     };
     Ok(NetConfig {
+        cell: cfg.cell,
         input_size: data.input_size(),
         hidden_sizes: cfg.hidden_sizes.clone(),
         output_size: data.output_size(),
         head,
         dropout: cfg.dropout,
-        unit_forget_bias: cfg.unit_forget_bias,
+        unit_forget_bias: cfg.unit_forget_bias && cfg.cell.has_cell_state(),
     })
 }
 
@@ -366,7 +367,7 @@ pub fn fit_with_callback(
         best: None,
         early_stopping: cfg.early_stopping.map(EarlyStopping::new),
         reduce_lr: cfg.reduce_lr.map(ReduceLrOnPlateau::new),
-        history: History::new(data.metric_name()),
+        history: History::new(data.metric_name(), cfg.cell),
         stopped: None,
     };
     run(cfg, data, ck, callback)

@@ -18,12 +18,86 @@
 
 use ndarray::ArrayView2;
 
-use super::Scalar;
+use super::real::Real;
 
 /// Panel width (columns of `B` per packed panel): two AVX2 `f32` vectors.
 pub(crate) const NR: usize = 16;
 /// Rows of `C` per register tile.
 const MR: usize = 6;
+
+/// Product kernels per float type: the AVX2+FMA builds for `f32` on x86-64
+/// (selected at run time), the portable loops otherwise (sealed: this
+/// module is private).
+pub trait GemmKernels: Real {
+    /// `C = [C +] A · B` with a two-part `A` and a packed `B` (operands
+    /// checked by [`gemm_packed2`]).
+    fn gemm_packed_checked(
+        m: usize,
+        a: &APair<'_, Self>,
+        b: &PackedB<Self>,
+        c: &mut [Self],
+        ldc: usize,
+        accumulate: bool,
+    );
+    /// Panel kernel of [`gemm_tn`] (operands checked there).
+    fn tn_panel(
+        kc: usize,
+        apack: &[Self],
+        m: usize,
+        bpanel: &[Self],
+        c: &mut [Self],
+        ldc: usize,
+        nr: usize,
+    );
+}
+
+impl GemmKernels for f64 {
+    fn gemm_packed_checked(
+        m: usize,
+        a: &APair<'_, f64>,
+        b: &PackedB<f64>,
+        c: &mut [f64],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        gemm_portable(m, a, b, c, ldc, accumulate)
+    }
+    fn tn_panel(
+        kc: usize,
+        apack: &[f64],
+        m: usize,
+        bpanel: &[f64],
+        c: &mut [f64],
+        ldc: usize,
+        nr: usize,
+    ) {
+        tn_panel_portable(kc, apack, m, bpanel, c, ldc, nr)
+    }
+}
+
+impl GemmKernels for f32 {
+    fn gemm_packed_checked(
+        m: usize,
+        a: &APair<'_, f32>,
+        b: &PackedB<f32>,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        gemm_f32(m, a, b, c, ldc, accumulate)
+    }
+    fn tn_panel(
+        kc: usize,
+        apack: &[f32],
+        m: usize,
+        bpanel: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        nr: usize,
+    ) {
+        tn_panel_f32(kc, apack, m, bpanel, c, ldc, nr)
+    }
+}
 
 /// A `k x n` right operand packed into `ceil(n / NR)` column panels, each
 /// `[k][NR]` row-major and zero-padded past column `n`.
@@ -34,7 +108,7 @@ pub struct PackedB<F> {
     data: Vec<F>,
 }
 
-impl<F: Scalar> PackedB<F> {
+impl<F: Real> PackedB<F> {
     /// Packs `b` (`k x n`, any strides, e.g. the transposed view of a
     /// weight matrix), reusing the allocation.
     pub(crate) fn pack(&mut self, b: ArrayView2<'_, F>) {
@@ -61,6 +135,33 @@ impl<F: Scalar> PackedB<F> {
                 for (j, d) in dst[..nr].iter_mut().enumerate() {
                     *d = row[c0 + j];
                 }
+            }
+        }
+    }
+}
+
+impl<F: Real> PackedB<F> {
+    /// Columns `n` of the packed matrix.
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Sets the block `rows x cols` of the packed matrix to zero (a block
+    /// that a fused product must not add).
+    pub(crate) fn zero_block(
+        &mut self,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) {
+        assert!(
+            rows.end <= self.k && cols.end <= self.n,
+            "zero_block: outside B"
+        );
+        for col in cols {
+            let (p, j) = (col / NR, col % NR);
+            let panel = &mut self.data[p * self.k * NR..(p + 1) * self.k * NR];
+            for row in rows.clone() {
+                panel[row * NR + j] = F::zero();
             }
         }
     }
@@ -100,7 +201,7 @@ impl<F> APair<'_, F> {
 /// `C = [C +] A · B`: `A` is `m x b.k()` row-major with row stride `lda`,
 /// `C` is `m x b.n()` row-major with row stride `ldc`.
 #[inline]
-pub(crate) fn gemm_packed<F: Scalar>(
+pub(crate) fn gemm_packed<F: GemmKernels>(
     m: usize,
     a: &[F],
     lda: usize,
@@ -118,7 +219,7 @@ pub(crate) fn gemm_packed<F: Scalar>(
 /// first `k1 + k2` rows of `B` (e.g. `[x_t | h_{t-1}] · [W_ih^T; W_hh^T]`);
 /// `C` is `m x b.n()` row-major with row stride `ldc`.
 #[inline]
-pub(crate) fn gemm_packed2<F: Scalar>(
+pub(crate) fn gemm_packed2<F: GemmKernels>(
     m: usize,
     (a1, lda1, k1): (&[F], usize, usize),
     (a2, lda2, k2): (&[F], usize, usize),
@@ -154,7 +255,7 @@ pub(crate) fn gemm_packed2<F: Scalar>(
 }
 
 /// Portable kernel (operands checked by [`gemm_packed2`]).
-pub(crate) fn gemm_portable<F: Scalar>(
+pub(crate) fn gemm_portable<F: Real>(
     m: usize,
     a: &APair<'_, F>,
     b: &PackedB<F>,
@@ -248,7 +349,7 @@ pub(crate) struct TnScratch<F> {
 /// accumulated in a fixed order (rows `0, 1, ..., k - 1`), so the result
 /// only depends on the operands.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_tn<F: Scalar>(
+pub(crate) fn gemm_tn<F: GemmKernels>(
     k: usize,
     segs: &[TnSeg<'_, F>],
     b: &[F],
@@ -336,7 +437,7 @@ pub(crate) fn gemm_tn<F: Scalar>(
 /// Portable panel kernel of [`gemm_tn`]: `C[.., ..nr] += Aᵀ · B` for all
 /// strips of the packed `A` block (`m` rows of `C`, stride `ldc`) and one
 /// packed `B` panel (`kc x NR`).
-pub(crate) fn tn_panel_portable<F: Scalar>(
+pub(crate) fn tn_panel_portable<F: Real>(
     kc: usize,
     apack: &[F],
     m: usize,

@@ -246,3 +246,14 @@ pub(crate) fn data_loss<F: Scalar>(
         }
     }
 }
+/// The predicted class of a row of logits: the index of the largest value
+/// (the first one on a tie).
+pub fn argmax<F: Scalar>(row: ndarray::ArrayView1<'_, F>) -> usize {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best
+}

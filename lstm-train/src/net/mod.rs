@@ -1,23 +1,29 @@
-//! Batched stacked-LSTM network with a Dense head: forward pass, full BPTT,
-//! losses, regularisation and dropout.
+//! Batched stacked recurrent network (LSTM or GRU layers, [`CellKind`])
+//! with a Dense head: forward pass, full BPTT, losses, regularisation and
+//! dropout.
 //!
 //! Layout and conventions follow PyTorch (`torch.nn.LSTM(batch_first=True)`
-//! followed by `torch.nn.Linear`):
+//! or `torch.nn.GRU(batch_first=True)` followed by `torch.nn.Linear`):
 //!
-//! * gate order **i, f, g, o**; per layer `weight_ih` `[4H][IN]`,
+//! * LSTM gate order **i, f, g, o**; per layer `weight_ih` `[4H][IN]`,
 //!   `weight_hh` `[4H][H]`, two biases `bias_ih`, `bias_hh` `[4H]` whose sum
 //!   is the effective bias (both are kept so that Adam updates match
 //!   PyTorch bit for bit in spirit; their gradients are identical);
+//! * GRU gate order **r, z, n**; `weight_ih` `[3H][IN]`, `weight_hh`
+//!   `[3H][H]`, `bias_ih`, `bias_hh` `[3H]`, both needed (`b_hn` is inside
+//!   the reset product, so their gradients differ on the n rows);
 //! * Dense head `weight` `[OUT][H]`, `bias` `[OUT]`;
 //! * inputs are `[B][T][IN]` (batch first).
 //!
 //! Internally the network works time-major (`row = t * B + b`) on
 //! preallocated buffers ([`Network`] owns them and reuses them from call to
-//! call): each forward step computes all four gates with one fused
-//! `B x (IN + H) · (IN + H) x 4H` product `[x_t | h_{t-1}] · [W_ih; W_hh]ᵀ`,
-//! each backward step one `B x 4H · 4H x H` product, and after the
-//! recurrence the weight and bias gradients of a layer come from a single
-//! blocked product `[h_{t-1} | x_t | 1]ᵀ · dG` over all `T · B` rows.
+//! call): each forward step computes all four LSTM gates with one fused
+//! `B x (IN + H) · (IN + H) x 4H` product `[x_t | h_{t-1}] · [W_ih; W_hh]ᵀ`
+//! (the GRU: r, z and the input part of n with one fused product, the
+//! recurrent part of n with a second, see the `cell` module), each backward
+//! step one `B x G·H · G·H x H` product, and after the recurrence the weight
+//! and bias gradients of a layer come from a single blocked product
+//! `[h_{t-1} | x_t | 1]ᵀ · dG` over all `T · B` rows.
 //!
 //! Sequences of different lengths in one batch are supported: sample `b`
 //! has length `lengths[b] <= T`; its state is frozen after its last step, its
@@ -25,17 +31,20 @@
 //! past its end influences its outputs or gradients (padded input values are
 //! ignored).
 
+mod cell;
 mod gemm;
-mod kernels;
 mod loss;
 mod network;
 mod params;
+mod real;
 mod scalar;
 pub(crate) mod serde_array;
 
-pub use loss::{LossValue, Regularization, Target};
-pub use network::{Batch, Mode, Network, State};
-pub use params::{DenseParams, Gate, Grads, LstmLayerParams, Params};
+pub use cell::CellKind;
+pub use loss::{argmax, LossValue, Regularization, Target};
+pub use network::{Batch, LayerStep, Mode, Network, State, StepObserver};
+pub use params::{DenseParams, Gate, Grads, LayerParams, Params};
+pub use real::Real;
 pub use scalar::Scalar;
 
 use serde::{Deserialize, Serialize};
@@ -119,9 +128,16 @@ pub enum HeadMode {
 /// Shape and options of a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetConfig {
+    /// The recurrent cell of every layer (absent in files written before
+    /// the GRU: LSTM). One cell for the whole stack, as in PyTorch's and
+    /// Keras's recurrent layers: `fit --cell` and `cv --cell` choose it per
+    /// model.
+    #[serde(default)]
+    pub cell: CellKind,
     /// Number of input features per step (`IN`).
     pub input_size: usize,
-    /// Hidden size of each stacked LSTM layer, bottom first (at least one).
+    /// Hidden size of each stacked recurrent layer, bottom first (at least
+    /// one).
     pub hidden_sizes: Vec<usize>,
     /// Number of outputs of the Dense head (`OUT`; classes for
     /// cross-entropy).
@@ -132,15 +148,16 @@ pub struct NetConfig {
     /// stacked layers and before the head.
     pub dropout: f32,
     /// Keras-style initialisation of the biases: forget-gate bias 1, all
-    /// other biases 0 (instead of PyTorch's `U(-1/√H, 1/√H)`).
+    /// other biases 0 (instead of PyTorch's `U(-1/√H, 1/√H)`). LSTM only.
     pub unit_forget_bias: bool,
 }
 
 impl NetConfig {
-    /// A configuration with `layers` equal hidden sizes, head at the last
-    /// step, no dropout, PyTorch initialisation.
+    /// An LSTM configuration with `layers` equal hidden sizes, head at the
+    /// last step, no dropout, PyTorch initialisation.
     pub fn new(input_size: usize, hidden: usize, layers: usize, output_size: usize) -> Self {
         NetConfig {
+            cell: CellKind::Lstm,
             input_size,
             hidden_sizes: vec![hidden; layers],
             output_size,
@@ -150,7 +167,12 @@ impl NetConfig {
         }
     }
 
-    /// Number of stacked LSTM layers.
+    /// The same configuration with `cell` layers.
+    pub fn with_cell(self, cell: CellKind) -> Self {
+        NetConfig { cell, ..self }
+    }
+
+    /// Number of stacked recurrent layers.
     pub fn num_layers(&self) -> usize {
         self.hidden_sizes.len()
     }
@@ -170,15 +192,15 @@ impl NetConfig {
         self.hidden_sizes.last().copied().unwrap_or(0)
     }
 
-    /// Checks that all sizes are non-zero and the dropout rate is in
-    /// `[0, 1)`.
+    /// Checks that all sizes are non-zero, the dropout rate is in `[0, 1)`
+    /// and `unit_forget_bias` is only asked of an LSTM.
     pub fn validate(&self) -> Result<(), NetError> {
         if self.input_size == 0 {
             return Err(NetError::InvalidConfig("input_size must be > 0".into()));
         }
         if self.hidden_sizes.is_empty() {
             return Err(NetError::InvalidConfig(
-                "at least one LSTM layer is needed".into(),
+                "at least one recurrent layer is needed".into(),
             ));
         }
         if self.hidden_sizes.contains(&0) {
@@ -191,6 +213,12 @@ impl NetConfig {
             return Err(NetError::InvalidConfig(format!(
                 "dropout {} not in [0, 1)",
                 self.dropout
+            )));
+        }
+        if self.unit_forget_bias && !self.cell.has_cell_state() {
+            return Err(NetError::InvalidConfig(format!(
+                "unit_forget_bias applies to the LSTM's forget gate; a {} has none",
+                self.cell
             )));
         }
         Ok(())

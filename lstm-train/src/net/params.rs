@@ -4,7 +4,7 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMu
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{NetConfig, NetError, Scalar};
+use super::{CellKind, NetConfig, NetError, Scalar};
 
 /// One of the four LSTM gates, in PyTorch's order i, f, g, o.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,33 +30,44 @@ impl Gate {
     }
 }
 
-/// Parameters of one LSTM layer, PyTorch layout.
+/// Parameters of one recurrent layer, PyTorch layout: `G` gate blocks of
+/// `H` rows each ([`CellKind::gates`]: LSTM i, f, g, o; GRU r, z, n). The
+/// cell is implied by the shapes ([`LayerParams::cell`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "F: Scalar")]
-pub struct LstmLayerParams<F> {
-    /// Input weights `[4H][IN]`, rows in gate order i, f, g, o.
+pub struct LayerParams<F> {
+    /// Input weights `[G·H][IN]`, rows in gate order.
     #[serde(with = "super::serde_array")]
     pub weight_ih: Array2<F>,
-    /// Recurrent weights `[4H][H]`, rows in gate order i, f, g, o.
+    /// Recurrent weights `[G·H][H]`, rows in gate order.
     #[serde(with = "super::serde_array")]
     pub weight_hh: Array2<F>,
-    /// Input bias `[4H]`.
+    /// Input bias `[G·H]`.
     #[serde(with = "super::serde_array")]
     pub bias_ih: Array1<F>,
-    /// Recurrent bias `[4H]`; the effective bias is `bias_ih + bias_hh`.
+    /// Recurrent bias `[G·H]` (LSTM: the effective bias is `bias_ih +
+    /// bias_hh`; GRU: `b_hn` is inside the reset product).
     #[serde(with = "super::serde_array")]
     pub bias_hh: Array1<F>,
 }
 
-impl<F: Scalar> LstmLayerParams<F> {
-    /// All-zero layer with `input` inputs and `hidden` units.
-    pub fn zeros(input: usize, hidden: usize) -> Self {
-        LstmLayerParams {
-            weight_ih: Array2::zeros((4 * hidden, input)),
-            weight_hh: Array2::zeros((4 * hidden, hidden)),
-            bias_ih: Array1::zeros(4 * hidden),
-            bias_hh: Array1::zeros(4 * hidden),
+impl<F: Scalar> LayerParams<F> {
+    /// All-zero layer of `cell` with `input` inputs and `hidden` units.
+    pub fn zeros(cell: CellKind, input: usize, hidden: usize) -> Self {
+        let g = cell.gates() * hidden;
+        LayerParams {
+            weight_ih: Array2::zeros((g, input)),
+            weight_hh: Array2::zeros((g, hidden)),
+            bias_ih: Array1::zeros(g),
+            bias_hh: Array1::zeros(g),
         }
+    }
+
+    /// The cell these parameters belong to, from their shapes (`weight_hh`
+    /// has `G·H` rows); an LSTM for shapes that fit no cell.
+    pub fn cell(&self) -> CellKind {
+        let h = self.hidden_size().max(1);
+        CellKind::from_gates(self.weight_hh.nrows() / h).unwrap_or_default()
     }
 
     /// Hidden size `H`.
@@ -69,10 +80,25 @@ impl<F: Scalar> LstmLayerParams<F> {
         self.weight_ih.ncols()
     }
 
-    /// Effective bias `bias_ih + bias_hh` (`[4H]`), as a single-bias
-    /// (Keras / `lstm-core`) exporter needs it.
+    /// The bias as `lstm-core`'s model file and the trainer's forward pass
+    /// use it, `[4H]`: LSTM `bias_ih + bias_hh`; GRU `[b_ir + b_hr,
+    /// b_iz + b_hz, b_in, b_hn]` (the candidate's two biases stay apart,
+    /// since `b_hn` is inside the reset product).
     pub fn bias(&self) -> Array1<F> {
-        &self.bias_ih + &self.bias_hh
+        let sum = &self.bias_ih + &self.bias_hh;
+        match self.cell() {
+            CellKind::Lstm => sum,
+            CellKind::Gru => {
+                let h = self.hidden_size();
+                let mut b = Array1::zeros(4 * h);
+                b.slice_mut(s![..2 * h]).assign(&sum.slice(s![..2 * h]));
+                b.slice_mut(s![2 * h..3 * h])
+                    .assign(&self.bias_ih.slice(s![2 * h..]));
+                b.slice_mut(s![3 * h..])
+                    .assign(&self.bias_hh.slice(s![2 * h..]));
+                b
+            }
+        }
     }
 
     /// Input weights of one gate, `[H][IN]`.
@@ -114,13 +140,14 @@ pub struct DenseParams<F> {
 /// Dense head. Gradients and Adam moments use the same type ([`Grads`]).
 ///
 /// Tensor names (used by [`Params::tensors`]) follow PyTorch's
-/// `state_dict`: `lstm.weight_ih_l{k}`, `lstm.weight_hh_l{k}`,
-/// `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}`, `dense.weight`, `dense.bias`.
+/// `state_dict`: `lstm.weight_ih_l{k}` (`gru.…` for a GRU),
+/// `lstm.weight_hh_l{k}`, `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}`,
+/// `dense.weight`, `dense.bias`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "F: Scalar")]
 pub struct Params<F> {
-    /// LSTM layers, bottom first.
-    pub layers: Vec<LstmLayerParams<F>>,
+    /// Recurrent layers, bottom first.
+    pub layers: Vec<LayerParams<F>>,
     /// Dense head.
     pub dense: DenseParams<F>,
 }
@@ -137,7 +164,13 @@ impl<F: Scalar> Params<F> {
     pub fn zeros(config: &NetConfig) -> Result<Self, NetError> {
         config.validate()?;
         let layers = (0..config.num_layers())
-            .map(|l| LstmLayerParams::zeros(config.layer_input_size(l), config.hidden_sizes[l]))
+            .map(|l| {
+                LayerParams::zeros(
+                    config.cell,
+                    config.layer_input_size(l),
+                    config.hidden_sizes[l],
+                )
+            })
             .collect();
         Ok(Params {
             layers,
@@ -148,10 +181,11 @@ impl<F: Scalar> Params<F> {
         })
     }
 
-    /// Random initialisation like PyTorch: every LSTM weight and bias
-    /// `U(-1/√H, 1/√H)`, the head `U(-1/√H_top, 1/√H_top)` like
-    /// `torch.nn.Linear`. With `config.unit_forget_bias` the LSTM biases are
-    /// instead set Keras-style: `bias_ih` forget rows 1, everything else 0.
+    /// Random initialisation like PyTorch: every recurrent weight and bias
+    /// `U(-1/√H, 1/√H)` (`nn.LSTM` and `nn.GRU` alike), the head
+    /// `U(-1/√H_top, 1/√H_top)` like `torch.nn.Linear`. With
+    /// `config.unit_forget_bias` (LSTM only) the biases are instead set
+    /// Keras-style: `bias_ih` forget rows 1, everything else 0.
     /// Values are drawn tensor by tensor in [`Params::tensors`] order,
     /// row-major, so a seed fixes them.
     pub fn init<R: Rng + ?Sized>(config: &NetConfig, rng: &mut R) -> Result<Self, NetError> {
@@ -236,22 +270,17 @@ impl<F: Scalar> Params<F> {
     pub fn tensors(&self) -> Vec<(String, ArrayViewD<'_, F>)> {
         let mut v = Vec::with_capacity(4 * self.layers.len() + 2);
         for (l, layer) in self.layers.iter().enumerate() {
+            let c = layer.cell();
             v.push((
-                format!("lstm.weight_ih_l{l}"),
+                format!("{c}.weight_ih_l{l}"),
                 layer.weight_ih.view().into_dyn(),
             ));
             v.push((
-                format!("lstm.weight_hh_l{l}"),
+                format!("{c}.weight_hh_l{l}"),
                 layer.weight_hh.view().into_dyn(),
             ));
-            v.push((
-                format!("lstm.bias_ih_l{l}"),
-                layer.bias_ih.view().into_dyn(),
-            ));
-            v.push((
-                format!("lstm.bias_hh_l{l}"),
-                layer.bias_hh.view().into_dyn(),
-            ));
+            v.push((format!("{c}.bias_ih_l{l}"), layer.bias_ih.view().into_dyn()));
+            v.push((format!("{c}.bias_hh_l{l}"), layer.bias_hh.view().into_dyn()));
         }
         v.push(("dense.weight".into(), self.dense.weight.view().into_dyn()));
         v.push(("dense.bias".into(), self.dense.bias.view().into_dyn()));
@@ -262,20 +291,21 @@ impl<F: Scalar> Params<F> {
     pub fn tensors_mut(&mut self) -> Vec<(String, ArrayViewMutD<'_, F>)> {
         let mut v = Vec::with_capacity(4 * self.layers.len() + 2);
         for (l, layer) in self.layers.iter_mut().enumerate() {
+            let c = layer.cell();
             v.push((
-                format!("lstm.weight_ih_l{l}"),
+                format!("{c}.weight_ih_l{l}"),
                 layer.weight_ih.view_mut().into_dyn(),
             ));
             v.push((
-                format!("lstm.weight_hh_l{l}"),
+                format!("{c}.weight_hh_l{l}"),
                 layer.weight_hh.view_mut().into_dyn(),
             ));
             v.push((
-                format!("lstm.bias_ih_l{l}"),
+                format!("{c}.bias_ih_l{l}"),
                 layer.bias_ih.view_mut().into_dyn(),
             ));
             v.push((
-                format!("lstm.bias_hh_l{l}"),
+                format!("{c}.bias_hh_l{l}"),
                 layer.bias_hh.view_mut().into_dyn(),
             ));
         }
@@ -341,7 +371,7 @@ impl<F: Scalar> Params<F> {
             layers: self
                 .layers
                 .iter()
-                .map(|l| LstmLayerParams {
+                .map(|l| LayerParams {
                     weight_ih: c2(&l.weight_ih),
                     weight_hh: c2(&l.weight_hh),
                     bias_ih: c1(&l.bias_ih),

@@ -1,4 +1,5 @@
-//! Element-wise LSTM cell kernels over one time step of a batch.
+//! The LSTM cell (PyTorch's equations, gate order i, f, g, o): its
+//! element-wise kernels over one time step of a batch.
 //!
 //! The bodies are plain loops over equal-length contiguous slices, split
 //! into simple passes so that LLVM vectorises them (the `f32` activations
@@ -7,144 +8,56 @@
 //! they perform the same IEEE operations in the same order (no FMA
 //! contraction), so both paths give bit-identical results (tested).
 
-use super::gemm::{gemm_f32, gemm_portable, tn_panel_f32, tn_panel_portable, APair, PackedB};
-use super::Scalar;
+use super::step::{BwdStep, FwdStep, StepDims};
+use crate::net::real::Real;
 
-/// Shapes of one step: `batch` rows of `hidden` units.
-#[derive(Clone, Copy)]
-pub struct StepDims {
-    /// Rows `B`.
-    pub batch: usize,
-    /// Units `H`.
-    pub hidden: usize,
-    /// Time step `t`.
-    pub t: usize,
-}
-
-/// Step kernels per float type (sealed: this module is private).
-pub trait CellKernels: Sized {
+/// LSTM step kernels per float type: the AVX2 builds for `f32` on x86-64
+/// (selected at run time), the portable loops otherwise (sealed: this
+/// module is private).
+pub trait LstmKernels: Real {
     /// Forward step over all rows.
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, Self>);
     /// Backward step over all rows.
     fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, Self>);
-    /// `C = [C +] A · B` with a two-part `A` and a packed `B` (operands
-    /// checked by [`super::gemm::gemm_packed2`]).
-    fn gemm_packed_checked(
-        m: usize,
-        a: &APair<'_, Self>,
-        b: &PackedB<Self>,
-        c: &mut [Self],
-        ldc: usize,
-        accumulate: bool,
-    );
-    /// Panel kernel of [`super::gemm::gemm_tn`] (operands checked there).
-    fn tn_panel(
-        kc: usize,
-        apack: &[Self],
-        m: usize,
-        bpanel: &[Self],
-        c: &mut [Self],
-        ldc: usize,
-        nr: usize,
-    );
 }
 
-impl CellKernels for f64 {
+impl LstmKernels for f64 {
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, f64>) {
         step_forward_generic::<f64>(d, lengths, s)
     }
     fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, f64>) {
         step_backward_generic::<f64>(d, lengths, s)
     }
-    fn gemm_packed_checked(
-        m: usize,
-        a: &APair<'_, f64>,
-        b: &PackedB<f64>,
-        c: &mut [f64],
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        gemm_portable(m, a, b, c, ldc, accumulate)
-    }
-    fn tn_panel(
-        kc: usize,
-        apack: &[f64],
-        m: usize,
-        bpanel: &[f64],
-        c: &mut [f64],
-        ldc: usize,
-        nr: usize,
-    ) {
-        tn_panel_portable(kc, apack, m, bpanel, c, ldc, nr)
-    }
 }
 
-impl CellKernels for f32 {
+impl LstmKernels for f32 {
     fn step_forward(d: StepDims, lengths: &[usize], s: FwdStep<'_, f32>) {
         step_forward_f32(d, lengths, s)
     }
     fn step_backward(d: StepDims, lengths: &[usize], s: BwdStep<'_, f32>) {
         step_backward_f32(d, lengths, s)
     }
-    fn gemm_packed_checked(
-        m: usize,
-        a: &APair<'_, f32>,
-        b: &PackedB<f32>,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        gemm_f32(m, a, b, c, ldc, accumulate)
-    }
-    fn tn_panel(
-        kc: usize,
-        apack: &[f32],
-        m: usize,
-        bpanel: &[f32],
-        c: &mut [f32],
-        ldc: usize,
-        nr: usize,
-    ) {
-        tn_panel_f32(kc, apack, m, bpanel, c, ldc, nr)
-    }
 }
 
-/// Buffers of one forward step (row-major `[B][..]` blocks).
-pub struct FwdStep<'a, F> {
-    /// `[B][4H]` pre-activations without bias in, activated gates out.
-    pub gates: &'a mut [F],
-    /// `[4H]` effective bias.
-    pub bias: &'a [F],
-    /// `[B][H]` `h_{t-1}`.
-    pub h_prev: &'a [F],
-    /// `[B][H]` `c_{t-1}`.
-    pub c_prev: &'a [F],
-    /// `[B][H]` `h_t` (out).
-    pub h_next: &'a mut [F],
-    /// `[B][H]` `c_t` (out).
-    pub c_next: &'a mut [F],
-    /// `[B][H]` `tanh(c_t)` (out).
-    pub tanh_c: &'a mut [F],
-}
-
-/// Buffers of one backward step.
-pub struct BwdStep<'a, F> {
-    /// `[B][4H]` activated gates in, pre-activation gradients out.
-    pub gates: &'a mut [F],
-    /// `[B][H]` gradient from above at `h_t`.
-    pub dh_out: &'a [F],
-    /// `[B][H]` gradient from step `t + 1` at `h_t`.
-    pub dh_rec: &'a [F],
-    /// `[B][H]` `dL/dc_t` in, `dL/dc_{t-1}` out.
-    pub dc: &'a mut [F],
-    /// `[B][H]` `c_{t-1}`.
-    pub c_prev: &'a [F],
-    /// `[B][H]` `tanh(c_t)`.
-    pub tanh_c: &'a [F],
+/// Forward step over all rows with the kernels of `F`, after writing the
+/// pre-activations (`gates + bias`) of the running rows if asked for.
+pub fn step_forward<F: LstmKernels>(d: StepDims, lengths: &[usize], mut s: FwdStep<'_, F>) {
+    if let Some(pre) = s.pre.take() {
+        let g4 = 4 * d.hidden;
+        for (b, &len) in lengths.iter().enumerate().take(d.batch) {
+            if d.t < len {
+                let rows = b * g4..(b + 1) * g4;
+                for ((p, g), bias) in pre[rows.clone()].iter_mut().zip(&s.gates[rows]).zip(s.bias) {
+                    *p = *g + *bias;
+                }
+            }
+        }
+    }
+    F::step_forward(d, lengths, s)
 }
 
 #[inline(always)]
-fn forward_row<F: Scalar>(
+fn forward_row<F: Real>(
     g: &mut [F],
     bias: &[F],
     cp: &[F],
@@ -188,7 +101,7 @@ fn forward_row<F: Scalar>(
 }
 
 #[inline(always)]
-fn backward_row<F: Scalar>(
+fn backward_row<F: Real>(
     g: &mut [F],
     dh_out: &[F],
     dh_rec: &[F],
@@ -224,7 +137,7 @@ fn backward_row<F: Scalar>(
 
 /// Forward step over all rows; rows whose length is `<= t` keep their state.
 #[inline(always)]
-pub fn step_forward_generic<F: Scalar>(d: StepDims, lengths: &[usize], s: FwdStep<'_, F>) {
+pub fn step_forward_generic<F: Real>(d: StepDims, lengths: &[usize], s: FwdStep<'_, F>) {
     let (h, g4) = (d.hidden, 4 * d.hidden);
     for (b, &len) in lengths.iter().enumerate().take(d.batch) {
         let r = b * h..(b + 1) * h;
@@ -246,7 +159,7 @@ pub fn step_forward_generic<F: Scalar>(d: StepDims, lengths: &[usize], s: FwdSte
 
 /// Backward step over all rows; rows past their length get zero gradients.
 #[inline(always)]
-pub fn step_backward_generic<F: Scalar>(d: StepDims, lengths: &[usize], s: BwdStep<'_, F>) {
+pub fn step_backward_generic<F: Real>(d: StepDims, lengths: &[usize], s: BwdStep<'_, F>) {
     let (h, g4) = (d.hidden, 4 * d.hidden);
     for (b, &len) in lengths.iter().enumerate().take(d.batch) {
         let r = b * h..(b + 1) * h;
@@ -266,10 +179,15 @@ pub fn step_backward_generic<F: Scalar>(d: StepDims, lengths: &[usize], s: BwdSt
     }
 }
 
+/// Whether the CPU has AVX2 (cached after the first call; also selects the
+/// GRU's AVX2 build).
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::has_avx2;
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
-    use crate::net::scalar::exp_consts as k;
+    use crate::net::real::exp_consts as k;
     use std::arch::x86_64::*;
     use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -387,16 +305,16 @@ mod x86 {
             j += 8;
         }
         for j in j..h {
-            let i = f32::sigmoid(g[j] + bias[j]);
-            let f = f32::sigmoid(g[h + j] + bias[h + j]);
-            let gg = f32::tanh_act(g[2 * h + j] + bias[2 * h + j]);
-            let o = f32::sigmoid(g[3 * h + j] + bias[3 * h + j]);
+            let i = <f32 as Real>::sigmoid(g[j] + bias[j]);
+            let f = <f32 as Real>::sigmoid(g[h + j] + bias[h + j]);
+            let gg = <f32 as Real>::tanh_act(g[2 * h + j] + bias[2 * h + j]);
+            let o = <f32 as Real>::sigmoid(g[3 * h + j] + bias[3 * h + j]);
             g[j] = i;
             g[h + j] = f;
             g[2 * h + j] = gg;
             g[3 * h + j] = o;
             cn[j] = f * cp[j] + i * gg;
-            tc[j] = f32::tanh_act(cn[j]);
+            tc[j] = <f32 as Real>::tanh_act(cn[j]);
             hn[j] = o * tc[j];
         }
     }
@@ -592,6 +510,7 @@ mod tests {
                     h_next: &mut hn,
                     c_next: &mut cn,
                     tanh_c: &mut tc,
+                    pre: None,
                 };
                 if portable {
                     step_forward_generic::<f32>(d, &lengths, s)
@@ -617,7 +536,8 @@ mod tests {
                 let s = BwdStep {
                     gates: &mut g,
                     dh_out: &dh_out,
-                    dh_rec: &dh_rec,
+                    dh_rec: &mut dh_rec.clone(),
+                    h_prev: &h_prev,
                     dc: &mut dc,
                     c_prev: &c_prev,
                     tanh_c: &a.3,

@@ -1,0 +1,30 @@
+//! The error type of export and of scoring an export.
+
+use crate::artifact::ArtifactError;
+use crate::data::DataError;
+use crate::io::IoError;
+use crate::net::NetError;
+
+/// Everything that can go wrong while exporting or scoring an export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// `lstm-core` refused the header or the file (the message is its typed error).
+    #[error(transparent)]
+    Core(#[from] lstm_core::Error),
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The trained model could not be read.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// Rebuilding the training or test data failed.
+    #[error("rebuilding the data recorded in the trained model")]
+    Data(#[from] DataError),
+    /// The trainer's network refused the parameters or inputs.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The model cannot be described by the file format (too many features,
+    /// classes or layers, inconsistent scalers, …).
+    #[error("cannot export: {0}")]
+    Unsupported(String),
+}
