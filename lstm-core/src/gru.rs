@@ -121,8 +121,12 @@ impl Cell for GruCell {
 /// ```
 pub type Gru<'w, T, A, const IN: usize, const H: usize> = Recurrent<'w, GruCell, T, A, IN, H, 3>;
 
-/// The portable GRU step (row by row), which the batched one equals bit for
-/// bit. Exposed for tests.
+/// The portable GRU step (unit by unit), which the batched one equals bit
+/// for bit. Exposed for tests.
+///
+/// Per unit, one [`Scalar::rows3`] for `r`, `z` and `n`'s recurrent part
+/// (on `b_hn`), so that `f32` reads each `h_prev[k]` once for three
+/// multiply-adds; then `n`'s input part.
 #[doc(hidden)]
 #[inline]
 pub fn step_portable<T: Scalar, A: Activation<T>>(
@@ -138,21 +142,26 @@ pub fn step_portable<T: Scalar, A: Activation<T>>(
         let at = k.saturating_mul(hidden).saturating_add(j);
         bias.get(at).map_or(T::ZERO, |&b| b).to_acc()
     };
-    let wx = |acc: T::Acc, g: usize, j: usize| -> T::Acc {
+    let wx = |g: usize, j: usize| -> &[T] {
         let r = g.saturating_mul(hidden).saturating_add(j);
-        T::dot(acc, row(w_ih, r.saturating_mul(input), input), x)
+        row(w_ih, r.saturating_mul(input), input)
     };
-    let wh = |acc: T::Acc, g: usize, j: usize| -> T::Acc {
+    let wh = |g: usize, j: usize| -> &[T] {
         let r = g.saturating_mul(hidden).saturating_add(j);
-        T::dot(acc, row(w_hh, r.saturating_mul(hidden), hidden), h_prev)
+        row(w_hh, r.saturating_mul(hidden), hidden)
     };
     for (j, h) in h_out.iter_mut().enumerate() {
-        let r = T::from_acc(wh(wx(b(bias::R, j), gate::R, j), gate::R, j));
-        let z = T::from_acc(wh(wx(b(bias::Z, j), gate::Z, j), gate::Z, j));
-        let nx = T::from_acc(wx(b(bias::N_INPUT, j), gate::N, j));
-        let nh = T::from_acc(wh(b(bias::N_HIDDEN, j), gate::N, j));
+        // `n`'s recurrent part starts on `b_hn`, without the input part.
+        let [r, z, nh] = T::rows3(
+            [b(bias::R, j), b(bias::Z, j), b(bias::N_HIDDEN, j)],
+            [wx(gate::R, j), wx(gate::Z, j), &[]],
+            x,
+            [wh(gate::R, j), wh(gate::Z, j), wh(gate::N, j)],
+            h_prev,
+        );
+        let nx = T::from_acc(T::dot(b(bias::N_INPUT, j), wx(gate::N, j), x));
         let h_old = h_prev.get(j).map_or(T::ZERO, |&v| v);
-        *h = unit::<T, A>(r, z, nx, nh, h_old);
+        *h = unit::<T, A>(T::from_acc(r), T::from_acc(z), nx, T::from_acc(nh), h_old);
     }
 }
 
@@ -167,9 +176,10 @@ fn unit<T: Scalar, A: Activation<T>>(r: T, z: T, nx: T, nh: T, h_old: T) -> T {
 
 /// The batched GRU step: the pre-activations of up to 32 units per gate row
 /// block in one [`Scalar::gate_rows`] call each (`r` and `z` over `x` and
-/// `h`; `n`'s input and recurrent parts as two separate calls, one with an
-/// empty `h`, one with an empty `x`), then the activations and the blend;
-/// the same arithmetic in the same order per value as [`step_portable`], so
+/// `h`; `n`'s recurrent part with an empty `x`, and its input part with an
+/// empty `h` unless the input is short, [`Scalar::SHORT_INPUT`]: then per
+/// unit by [`Scalar::bias_dot`]), then the activations and the blend; the
+/// same arithmetic in the same order per value as [`step_portable`], so
 /// bit-identical results. Requires `h_prev.len() == h_out.len()` to be used
 /// by the cell (else the portable path runs). Exposed for tests.
 #[doc(hidden)]
@@ -183,17 +193,18 @@ pub fn step_batched<T: Scalar, A: Activation<T>>(
     h_out: &mut [T],
 ) {
     let (input, hidden) = (x.len(), h_out.len());
+    let short = input <= T::SHORT_INPUT;
     // Empty operands that keep the alignment of `x` and `h_prev` (the Q4.12
     // kernel does not read them, and checks alignment only when non-empty).
     let (no_x, no_h) = (x.get(..0).unwrap_or(&[]), h_prev.get(..0).unwrap_or(&[]));
+    let start = |k: usize, j: usize| k.saturating_mul(hidden).saturating_add(j);
     for (chunk, hs) in h_out.chunks_mut(CHUNK).enumerate() {
         let j0 = chunk * CHUNK;
         let n = hs.len().min(CHUNK);
         let mut pre = [[T::ZERO; CHUNK]; 4];
         let [pr, pz, pnx, pnh] = &mut pre;
-        let start = |k: usize| k.saturating_mul(hidden).saturating_add(j0);
         for (g, p) in [(gate::R, &mut *pr), (gate::Z, &mut *pz)] {
-            let r0 = start(g);
+            let r0 = start(g, j0);
             T::gate_rows(
                 tail(bias, r0),
                 tail(w_ih, r0.saturating_mul(input)),
@@ -203,28 +214,38 @@ pub fn step_batched<T: Scalar, A: Activation<T>>(
                 p.get_mut(..n).unwrap_or(&mut []),
             );
         }
-        let r0 = start(gate::N);
+        if !short {
+            T::gate_rows(
+                tail(bias, start(bias::N_INPUT, j0)),
+                tail(w_ih, start(gate::N, j0).saturating_mul(input)),
+                x,
+                no_h,
+                no_h,
+                pnx.get_mut(..n).unwrap_or(&mut []),
+            );
+        }
         T::gate_rows(
-            tail(bias, start(bias::N_INPUT)),
-            tail(w_ih, r0.saturating_mul(input)),
-            x,
-            no_h,
-            no_h,
-            pnx.get_mut(..n).unwrap_or(&mut []),
-        );
-        T::gate_rows(
-            tail(bias, start(bias::N_HIDDEN)),
+            tail(bias, start(bias::N_HIDDEN, j0)),
             no_x,
             no_x,
-            tail(w_hh, r0.saturating_mul(hidden)),
+            tail(w_hh, start(gate::N, j0).saturating_mul(hidden)),
             h_prev,
             pnh.get_mut(..n).unwrap_or(&mut []),
         );
-        let h_old = tail(h_prev, j0);
-        for (k, h) in hs.iter_mut().enumerate() {
-            let at = |p: &[T; CHUNK]| p.get(k).map_or(T::ZERO, |&v| v);
-            let old = h_old.get(k).map_or(T::ZERO, |&v| v);
-            *h = unit::<T, A>(at(pr), at(pz), at(pnx), at(pnh), old);
+        // `h_prev` is as long as `h_out` here, so no unit is left out.
+        for (j, ((h, &old), ((&r, &z), (&nx, &nh)))) in (j0..).zip(
+            hs.iter_mut()
+                .zip(tail(h_prev, j0))
+                .zip(pr.iter().zip(pz.iter()).zip(pnx.iter().zip(pnh.iter()))),
+        ) {
+            let nx = if short {
+                let b_in = bias.get(start(bias::N_INPUT, j)).map_or(T::ZERO, |&b| b);
+                let w_in = row(w_ih, start(gate::N, j).saturating_mul(input), input);
+                T::bias_dot(b_in, w_in, x)
+            } else {
+                nx
+            };
+            *h = unit::<T, A>(r, z, nx, nh, old);
         }
     }
 }

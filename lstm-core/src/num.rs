@@ -212,12 +212,55 @@ pub trait Scalar:
     ) {
         gate_rows_portable(bias, w_ih, x, w_hh, h, out)
     }
+
+    /// Input lengths up to which the batched GRU computes the candidate's
+    /// input part unit by unit ([`Scalar::bias_dot`]) rather than by
+    /// [`Scalar::gate_rows`] (the same results either way).
+    #[doc(hidden)]
+    const SHORT_INPUT: usize = usize::MAX;
+
+    /// `from_acc(dot(bias.to_acc(), w, x))`: one pre-activation without a
+    /// recurrent part (the GRU's candidate input part). A type may compute
+    /// short rows without its batched kernel's call overhead; the result is
+    /// the same.
+    #[doc(hidden)]
+    #[inline]
+    fn bias_dot(bias: Self, w: &[Self], x: &[Self]) -> Self {
+        Self::from_acc(Self::dot(bias.to_acc(), w, x))
+    }
+
+    /// Three rows over the same `x` and `h` (the GRU's r, z and n rows):
+    /// for every `i`, `dot(dot(acc[i], w_x[i], x), w_h[i], h)`. A type may
+    /// compute the recurrent parts in one pass over `h` (each row's sum in
+    /// the same order, so the same results).
+    #[doc(hidden)]
+    #[inline]
+    fn rows3(
+        acc: [Self::Acc; 3],
+        w_x: [&[Self]; 3],
+        x: &[Self],
+        w_h: [&[Self]; 3],
+        h: &[Self],
+    ) -> [Self::Acc; 3] {
+        let ([a0, a1, a2], [x0, x1, x2], [h0, h1, h2]) = (acc, w_x, w_h);
+        [
+            Self::dot(Self::dot(a0, x0, x), h0, h),
+            Self::dot(Self::dot(a1, x1, x), h1, h),
+            Self::dot(Self::dot(a2, x2, x), h2, h),
+        ]
+    }
 }
 
 /// `w[start..start + n]`, or an empty slice if out of range.
 #[inline]
 pub(crate) fn row<T>(w: &[T], start: usize, n: usize) -> &[T] {
     w.get(start..start.saturating_add(n)).unwrap_or(&[])
+}
+
+/// `w[start..]`, or an empty slice if out of range.
+#[inline]
+fn rest<T>(w: &[T], start: usize) -> &[T] {
+    w.get(start..).unwrap_or(&[])
 }
 
 /// The portable [`Scalar::gate_rows`].
@@ -282,6 +325,18 @@ impl Scalar for f32 {
     fn blend(z: f32, h: f32, n: f32) -> f32 {
         n + z * (h - n)
     }
+    /// The input parts, then one pass over `h` for the three recurrent
+    /// parts (one load of `h[k]` for three multiply-adds).
+    #[inline]
+    fn rows3(acc: [f32; 3], w_x: [&[f32]; 3], x: &[f32], w_h: [&[f32]; 3], h: &[f32]) -> [f32; 3] {
+        let ([a0, a1, a2], [x0, x1, x2]) = (acc, w_x);
+        let acc = [
+            f32::dot(a0, x0, x),
+            f32::dot(a1, x1, x),
+            f32::dot(a2, x2, x),
+        ];
+        f32_dot3(acc, w_h, h)
+    }
     fn is_valid(self) -> bool {
         self.is_finite()
     }
@@ -304,6 +359,46 @@ impl Scalar for f32 {
     fn cell_narrow(c: f32) -> f32 {
         c
     }
+}
+
+/// The recurrent parts of [`Scalar::rows3`] for `f32`: `dot(acc[i], w[i],
+/// x)` for every `i`, in one pass over `x`. Not inlined: with the lengths
+/// known at compile time LLVM unrolls the loops completely and schedules the
+/// loads of the three rows across the caller's activation calls, spilling
+/// most of them (about twice the instructions); as a function it is a tight
+/// loop.
+#[inline(never)]
+fn f32_dot3(acc: [f32; 3], w: [&[f32]; 3], x: &[f32]) -> [f32; 3] {
+    let ([mut a0, mut a1, mut a2], [w0, w1, w2]) = (acc, w);
+    let n = x.len().min(w0.len()).min(w1.len()).min(w2.len());
+    // Blocks of 4 (fewer address updates and loop tests), then the tail.
+    let blocks = |v| row(v, 0, n).chunks_exact(4);
+    let (xb, b0, b1, b2) = (blocks(x), blocks(w0), blocks(w1), blocks(w2));
+    let (xt, t0, t1, t2) = (
+        xb.remainder(),
+        b0.remainder(),
+        b1.remainder(),
+        b2.remainder(),
+    );
+    for (((x, w0), w1), w2) in xb.zip(b0).zip(b1).zip(b2) {
+        for (((&x, &w0), &w1), &w2) in x.iter().zip(w0).zip(w1).zip(w2) {
+            a0 += w0 * x;
+            a1 += w1 * x;
+            a2 += w2 * x;
+        }
+    }
+    for (((&x, &w0), &w1), &w2) in xt.iter().zip(t0).zip(t1).zip(t2) {
+        a0 += w0 * x;
+        a1 += w1 * x;
+        a2 += w2 * x;
+    }
+    // The rest of a longer row (only with rows of different lengths).
+    let x = rest(x, n);
+    [
+        f32::dot(a0, rest(w0, n), x),
+        f32::dot(a1, rest(w1, n), x),
+        f32::dot(a2, rest(w2, n), x),
+    ]
 }
 
 /// Rounds `x · 2^frac` to the nearest integer and saturates it into `[min, max]`.
@@ -423,12 +518,32 @@ impl Scalar for Q4_12 {
         self.saturating_add(other)
     }
     /// `|z·(h − n)| ≤ 2^15 · (2^16 − 1) < 2^31` is exact in an `i32`; the
-    /// sum with `n` (Q.24) in an `i64`, then [`Scalar::from_acc`].
+    /// sum with `n` (Q.24, `|n·2^12| ≤ 2^27`) too unless it overflows
+    /// (possible only for `|z| > 7.5`, never for a sigmoid's `z`), else in
+    /// an `i64`; then rounded like [`Scalar::from_acc`]. The same result
+    /// (and rounding) either way.
     #[inline]
     fn blend(z: Self, h: Self, n: Self) -> Self {
         let d = i32::from(h.to_bits()) - i32::from(n.to_bits());
         let p = i32::from(z.to_bits()) * d;
-        Self::from_acc(n.to_acc() + i64::from(p))
+        let n24 = i32::from(n.to_bits()) << 12;
+        match p.checked_add(n24) {
+            Some(s) => q12_narrow_i32(s),
+            None => Self::from_acc(i64::from(n24) + i64::from(p)),
+        }
+    }
+    #[cfg(lstm_arm_dsp)]
+    const SHORT_INPUT: usize = SHORT_INPUT;
+    #[cfg(lstm_arm_dsp)]
+    #[inline]
+    fn bias_dot(bias: Self, w: &[Self], x: &[Self]) -> Self {
+        if x.len() <= SHORT_INPUT {
+            // Short rows in Rust, inlined: the call of the `SMLALD` kernel
+            // costs more than a few multiply-adds.
+            q12_bias_dot(bias, w, x)
+        } else {
+            Self::from_acc(Self::dot(bias.to_acc(), w, x))
+        }
     }
 
     /// Q20.12 in an `i32`.
@@ -464,6 +579,53 @@ impl Scalar for Q4_12 {
     fn cell_narrow(c: Q20_12) -> Self {
         Q4_12::from_bits(c.to_bits().clamp(i16::MIN as i32, i16::MAX as i32) as i16)
     }
+}
+
+/// [`Scalar::from_acc`] for Q4.12 of an accumulator that fits in an `i32`:
+/// `(acc + 2^11) >> 12` (without overflow), saturated.
+#[inline]
+fn q12_narrow_i32(acc: i32) -> Q4_12 {
+    let r = (acc >> 12) + ((acc >> 11) & 1);
+    Q4_12::from_bits(r.clamp(i16::MIN as i32, i16::MAX as i32) as i16)
+}
+
+/// [`Scalar::from_acc`] for Q4.12, in 32-bit arithmetic when the
+/// accumulator fits in an `i32` (the same result, fewer instructions).
+#[cfg_attr(not(lstm_arm_dsp), allow(dead_code))]
+#[inline]
+fn q12_narrow(acc: i64) -> Q4_12 {
+    match i32::try_from(acc) {
+        Ok(a) => q12_narrow_i32(a),
+        Err(_) => Q4_12::from_acc(acc),
+    }
+}
+
+/// Inputs up to this length take [`q12_bias_dot`] rather than the kernel
+/// (whose per-row overhead is about 25 instructions, a call of [`dsp::dot`]
+/// about as much).
+#[cfg(lstm_arm_dsp)]
+const SHORT_INPUT: usize = 4;
+
+/// [`Scalar::bias_dot`] for Q4.12 in Rust, for `x.len() <= SHORT_INPUT`:
+/// the products summed exactly in an `i64` (as [`Q4_12::dot`] does) onto
+/// the bias, then rounded once.
+#[cfg(lstm_arm_dsp)]
+#[inline]
+fn q12_bias_dot(bias: Q4_12, w: &[Q4_12], x: &[Q4_12]) -> Q4_12 {
+    // |bias| ≤ 2^27 and |sum| ≤ SHORT_INPUT · 2^30: no overflow, so the
+    // same as `dot`'s saturating addition.
+    q12_narrow(bias.to_acc() + q12_sum(w, x))
+}
+
+/// `Σ w[k]·x[k]` over the common length, exact in an `i64` (lengths below
+/// 2^33; used for short rows only).
+#[cfg(lstm_arm_dsp)]
+#[inline]
+fn q12_sum(w: &[Q4_12], x: &[Q4_12]) -> i64 {
+    w.iter()
+        .zip(x)
+        .map(|(w, x)| i64::from(i32::from(w.to_bits()) * i32::from(x.to_bits())))
+        .sum()
 }
 
 /// The portable Q4.12 dot product: sums the products in a plain `i64`,
@@ -580,6 +742,69 @@ mod tests {
                 let (a, b) = (Q4_12::from_bits(a), Q4_12::from_bits(b));
                 assert_eq!(a.mul(b), Q4_12::from_acc(Q4_12::mac(0, a, b)), "{a} * {b}");
             }
+        }
+    }
+
+    /// `Q4_12::blend` (32-bit with a 64-bit fallback) equals its definition,
+    /// `from_acc(n·2^12 + z·(h − n))` in an `i64`, including `|z| > 1`
+    /// (where the 32-bit sum overflows).
+    #[test]
+    fn q4_12_blend_equals_i64_definition() {
+        let values = (i16::MIN..=i16::MAX).step_by(251).chain([
+            i16::MIN,
+            i16::MIN + 1,
+            -4096,
+            -1,
+            0,
+            1,
+            2047,
+            2048,
+            4096,
+            i16::MAX,
+        ]);
+        for z in values.clone() {
+            for h in values.clone() {
+                for n in values.clone().step_by(7) {
+                    let (zq, hq, nq) = (
+                        Q4_12::from_bits(z),
+                        Q4_12::from_bits(h),
+                        Q4_12::from_bits(n),
+                    );
+                    let want = Q4_12::from_acc(
+                        (i64::from(n) << 12) + i64::from(z) * (i64::from(h) - i64::from(n)),
+                    );
+                    assert_eq!(Q4_12::blend(zq, hq, nq), want, "z {z}, h {h}, n {n}");
+                }
+            }
+        }
+    }
+
+    /// `f32`'s one-pass `rows3` equals the default (row by row), bit for
+    /// bit, also with rows of different lengths.
+    #[test]
+    fn f32_rows3_equals_row_by_row() {
+        let v = |k: usize| ((k * 7919 % 1000) as f32 - 500.0) * 1.37e-3;
+        let w: [f32; 64] = core::array::from_fn(|k| v(k + 3));
+        let x: [f32; 3] = core::array::from_fn(|k| v(k + 101));
+        let h: [f32; 11] = core::array::from_fn(|k| v(k + 1001));
+        for (l0, l1, l2, lh) in [
+            (11, 11, 11, 11),
+            (9, 11, 10, 11),
+            (11, 3, 0, 11),
+            (5, 5, 5, 4),
+            (0, 0, 0, 0),
+        ] {
+            let acc = [0.25, -1.5, 3.0];
+            let w_x = [&w[0..3], &w[3..5], &w[..0]];
+            let w_h = [&w[10..10 + l0], &w[30..30 + l1], &w[50..50 + l2]];
+            let got = f32::rows3(acc, w_x, &x, w_h, &h[..lh]);
+            let want: [f32; 3] =
+                core::array::from_fn(|i| f32::dot(f32::dot(acc[i], w_x[i], &x), w_h[i], &h[..lh]));
+            assert_eq!(
+                got.map(f32::to_bits),
+                want.map(f32::to_bits),
+                "{l0} {l1} {l2} {lh}"
+            );
         }
     }
 
