@@ -37,10 +37,12 @@ const CONFIGS: [BenchConfig; 4] = [
 
 /// The cell the benchmark trains: `LSTM_BENCH_CELL` (`lstm` or `gru`).
 fn bench_cell() -> CellKind {
-    std::env::var("LSTM_BENCH_CELL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default()
+    match std::env::var("LSTM_BENCH_CELL") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("LSTM_BENCH_CELL={v}: expected lstm or gru")),
+        Err(_) => CellKind::default(),
+    }
 }
 
 struct Setup {

@@ -230,6 +230,14 @@ pub fn cmd(args: Args) -> Result<()> {
             TrainingMode::Windowed { window: 8 },
             m4,
         ),
+        // Layer 2 has 16 inputs: the candidate's input part through the
+        // SMLALD kernel (short inputs take a per-unit path).
+        (
+            "gru/gru_i3_h16_l2_t30_classify",
+            NumberFormat::Q4_12,
+            TrainingMode::Stateful,
+            m4,
+        ),
     ];
     for (case, format, mode, machine) in cases {
         s.step(
@@ -240,7 +248,12 @@ pub fn cmd(args: Args) -> Result<()> {
             },
         );
     }
-    s.step("demo --dataset sunspots", || crate::demo::run("sunspots"));
+    s.step("demo --dataset sunspots", || {
+        crate::demo::run("sunspots", "lstm")
+    });
+    s.step("demo --dataset sunspots --cell gru", || {
+        crate::demo::run("sunspots", "gru")
+    });
     s.step(
         "demo --dataset airline, CARGO_TARGET_DIR outside the checkout",
         demo_elsewhere,

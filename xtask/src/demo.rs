@@ -1,5 +1,6 @@
-//! `cargo xtask demo [--dataset sunspots|airline]`: the whole path on a
-//! fresh machine. Installs what is missing, trains a small LSTM on a bundled
+//! `cargo xtask demo [--dataset sunspots|airline] [--cell lstm|gru]`: the
+//! whole path on a fresh machine. Installs what is missing, trains a small
+//! LSTM (or, with `--cell gru`, GRU) on a bundled
 //! series with `lstm-train` (yearly sunspot numbers by default; monthly
 //! airline passengers, trained on seasonal differences at lag 12, with
 //! `--dataset airline`), exports it in Q4.12, builds the firmware with it,
@@ -64,16 +65,26 @@ pub fn cmd(mut args: Args) -> Result<()> {
     let name = args
         .value("--dataset")?
         .unwrap_or_else(|| "sunspots".into());
+    let cell = args.value("--cell")?.unwrap_or_else(|| "lstm".into());
     args.finish()?;
-    run(&name)
+    run(&name, &cell)
 }
 
-/// The demo on the bundled dataset `name` (what `cargo xtask ci` runs too).
-pub fn run(name: &str) -> Result<()> {
+/// The demo on the bundled dataset `name` with recurrent cell `cell`
+/// (`lstm` or `gru`; what `cargo xtask ci` runs too).
+pub fn run(name: &str, cell: &str) -> Result<()> {
     let ds = DATASETS
         .iter()
         .find(|d| d.name == name)
         .ok_or_else(|| err(format!("--dataset {name}: expected sunspots or airline")))?;
+    if !matches!(cell, "lstm" | "gru") {
+        return Err(err(format!("--cell {cell}: expected lstm or gru")));
+    }
+    // The LSTM keeps the names it always had; other cells get their own.
+    let stem = match cell {
+        "lstm" => ds.name.to_owned(),
+        _ => format!("{}.{cell}", ds.name),
+    };
     let start = Instant::now();
     crate::setup::ensure()?;
 
@@ -83,20 +94,21 @@ pub fn run(name: &str) -> Result<()> {
     let trainer = util::build_release_bin("lstm-train", "lstm-train")?;
 
     // 1. Train (seconds) and 2. export in the 16-bit format with the held-out stream.
-    let run_dir = out.join(ds.name);
+    let run_dir = out.join(&stem);
     let data = root.join("data").join(format!("{}.csv", ds.name));
     util::run(
         std::process::Command::new(&trainer)
             .args(["fit".as_ref(), "--data".as_ref(), data.as_os_str()])
             .args(ds.fit)
+            .args(["--cell", cell])
             .args([
                 "--quiet".as_ref(),
                 "--out-dir".as_ref(),
                 run_dir.as_os_str(),
             ]),
     )?;
-    let model = out.join(format!("{}.q4_12.lstm", ds.name));
-    let inputs = out.join(format!("{}.q4_12.lstm.inputs", ds.name));
+    let model = out.join(format!("{stem}.q4_12.lstm"));
+    let inputs = out.join(format!("{stem}.q4_12.lstm.inputs"));
     util::run(std::process::Command::new(&trainer).args([
         "export".as_ref(),
         "--model".as_ref(),
@@ -110,7 +122,7 @@ pub fn run(name: &str) -> Result<()> {
     ]))?;
 
     // 3. Host predictions of the same file (lstm-core on the host, via `predict`).
-    let host_csv = out.join(format!("{}.host-predictions.csv", ds.name));
+    let host_csv = out.join(format!("{stem}.host-predictions.csv"));
     util::run(std::process::Command::new(&trainer).args([
         "predict".as_ref(),
         "--model".as_ref(),

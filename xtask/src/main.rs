@@ -2,7 +2,7 @@
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `demo` | trains on a bundled series (`--dataset sunspots|airline`), exports Q4.12, runs the firmware under QEMU, prints host vs device |
+//! | `demo` | trains an LSTM or GRU (`--cell`) on a bundled series (`--dataset sunspots|airline`), exports Q4.12, runs the firmware under QEMU, prints host vs device |
 //! | `setup` | installs what the others need (thumb targets, QEMU, binutils, defmt-print) |
 //! | `make-model` | writes a model file + held-out inputs from a `shared/reference/` case |
 //! | `firmware` | builds the firmware for a model, runs it under QEMU, checks it against the host |
@@ -31,8 +31,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  demo [--dataset sunspots|airline]
-                                 train on a bundled series (sunspots; airline: on first differences),
+  demo [--dataset sunspots|airline] [--cell lstm|gru]
+                                 train on a bundled series (sunspots; airline: on differences at lag 12),
                                  export Q4.12, run the firmware under QEMU, print host vs device,
                                  the metric and baselines, instructions per step, sizes
   setup                          install thumb targets, qemu-system-arm, binutils-arm-none-eabi, defmt-print
