@@ -1,6 +1,6 @@
 //! One recurrent-layer design for every cell: the [`Cell`] trait (gate
 //! blocks, per-stream state, one flat-slice step), implemented by the
-//! zero-sized markers [`LstmCell`] and [`GruCell`], and the single generic
+//! zero-sized markers [`LstmCell`](crate::LstmCell) and [`GruCell`](crate::GruCell), and the single generic
 //! layer [`Recurrent`] over any cell.
 //!
 //! [`Lstm`](crate::Lstm) and [`Gru`](crate::Gru) are aliases of
@@ -13,9 +13,6 @@ use core::marker::PhantomData;
 use crate::activation::Activation;
 use crate::layer::Layer;
 use crate::num::Scalar;
-
-pub use crate::gru::GruCell;
-pub use crate::lstm::LstmCell;
 
 /// Which recurrent cell a layer uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,8 +35,8 @@ impl CellKind {
     /// Number of gate weight blocks (4 for the LSTM, 3 for the GRU).
     pub const fn gates(self) -> usize {
         match self {
-            CellKind::Lstm => LstmCell::GATES,
-            CellKind::Gru => GruCell::GATES,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
         }
     }
 
@@ -66,15 +63,14 @@ impl defmt::Format for CellKind {
     }
 }
 
-mod sealed {
+/// Only the cells of this crate implement [`Cell`] (each module seals its own).
+pub(crate) mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::LstmCell {}
-    impl Sealed for super::GruCell {}
 }
 
 /// A recurrent cell: its kind, its number of gate weight blocks, its
-/// per-stream state and its step. Implemented by [`LstmCell`] and
-/// [`GruCell`] (sealed: the model file and `DynModel` know exactly these).
+/// per-stream state and its step. Implemented by [`LstmCell`](crate::LstmCell) and
+/// [`GruCell`](crate::GruCell) (sealed: the model file and `DynModel` know exactly these).
 ///
 /// The weights of a layer of `IN` inputs and `H` units are always
 /// `w_ih` `[GATES][H][IN]`, `w_hh` `[GATES][H][H]` (PyTorch's `weight_ih`
@@ -154,7 +150,7 @@ impl<T: PartialEq, const IN: usize, const H: usize, const G: usize> PartialEq
     }
 }
 
-/// A recurrent layer of cell `C` ([`LstmCell`] or [`GruCell`]) with `IN`
+/// A recurrent layer of cell `C` ([`LstmCell`](crate::LstmCell) or [`GruCell`](crate::GruCell)) with `IN`
 /// inputs and `H` units, computing in `T` with activations `A`
 /// ([`Exact`](crate::Exact) or [`Fast`](crate::Fast)); `G` is the cell's
 /// number of gate blocks ([`Cell::GATES`], checked at compile time).

@@ -11,12 +11,14 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 
 use crate::activation::Activation;
-use crate::cell::{Cell, CellKind, GruCell, LstmCell};
+use crate::cell::{Cell, CellKind};
 use crate::dense::dense_step;
 use crate::error::Error;
 use crate::file::{LayerReader, ModelFile};
-use crate::layer::LayerShape;
+use crate::gru::GruCell;
+use crate::lstm::LstmCell;
 use crate::num::Scalar;
+use crate::shape::LayerShape;
 
 /// A cell's [`Cell::step`] for one number type and activation.
 type StepFn<T> = fn(&[T], &[T], &[T], &[T], &[T], &mut [T], &mut [<T as Scalar>::Cell]);

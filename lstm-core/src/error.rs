@@ -1,7 +1,7 @@
 //! The one error type of `lstm-core`.
 
-use crate::layer::LayerShape;
 use crate::num::NumberFormat;
+use crate::shape::LayerShape;
 
 /// Everything that can go wrong when loading, validating or writing a model file.
 ///

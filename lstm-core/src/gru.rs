@@ -64,6 +64,8 @@ impl<T: Scalar, const H: usize> GruState<T, H> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GruCell;
 
+impl crate::cell::sealed::Sealed for GruCell {}
+
 impl Cell for GruCell {
     const KIND: CellKind = CellKind::Gru;
     const GATES: usize = 3;

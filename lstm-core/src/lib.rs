@@ -23,16 +23,18 @@ pub mod lstm;
 pub mod num;
 #[cfg(feature = "serde")]
 pub mod raw;
+pub mod shape;
 pub mod stream;
 
 pub use activation::{Activation, Exact, Fast};
-pub use cell::{Cell, CellKind, GruCell, LstmCell, Recurrent, RecurrentWeights};
+pub use cell::{Cell, CellKind, Recurrent, RecurrentWeights};
 pub use dense::{Dense, DenseWeights};
 pub use error::Error;
-pub use gru::{Gru, GruState, GruWeights};
-pub use layer::{Layer, LayerShape, Stack};
-pub use lstm::{Lstm, LstmState, LstmWeights};
+pub use gru::{Gru, GruCell, GruState, GruWeights};
+pub use layer::{Layer, Stack};
+pub use lstm::{Lstm, LstmCell, LstmState, LstmWeights};
 pub use num::{NumberFormat, Scalar, Q16_16, Q20_12, Q4_12};
 #[cfg(feature = "serde")]
 pub use raw::RawIo;
+pub use shape::LayerShape;
 pub use stream::{Stream, WindowedStream};

@@ -55,6 +55,8 @@ impl<T: Scalar, const H: usize> LstmState<T, H> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LstmCell;
 
+impl crate::cell::sealed::Sealed for LstmCell {}
+
 impl Cell for LstmCell {
     const KIND: CellKind = CellKind::Lstm;
     const GATES: usize = 4;

@@ -292,3 +292,14 @@ fn mixed_stack_gru_over_lstm() {
         assert!((f64::from(gru.h[H - 1]) - h2[H - 1]).abs() < 1e-5);
     }
 }
+
+/// `CellKind::gates` (what the file format sizes layers by) agrees with each
+/// cell's `Cell::GATES` (what the typed layers are built with).
+#[test]
+fn cell_kind_gates_match_the_cells() {
+    use lstm_core::{Cell, CellKind, GruCell, LstmCell};
+    assert_eq!(CellKind::Lstm.gates(), LstmCell::GATES);
+    assert_eq!(CellKind::Gru.gates(), GruCell::GATES);
+    assert_eq!(LstmCell::KIND, CellKind::Lstm);
+    assert_eq!(GruCell::KIND, CellKind::Gru);
+}

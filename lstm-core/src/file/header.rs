@@ -4,8 +4,8 @@ use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::layer::LayerShape;
 use crate::num::NumberFormat;
+use crate::shape::LayerShape;
 
 /// Most layers a file may describe (LSTM layers plus the head).
 pub const MAX_LAYERS: usize = 8;

@@ -3,8 +3,9 @@
 use crate::cell::{Cell, Recurrent, RecurrentWeights};
 use crate::dense::{Dense, DenseWeights};
 use crate::error::Error;
-use crate::layer::{LayerShape, Stack};
+use crate::layer::Stack;
 use crate::num::Scalar;
+use crate::shape::LayerShape;
 
 /// Hands out the file's layers in order, with their weight bytes.
 #[derive(Debug)]
