@@ -13,6 +13,7 @@
 //! training.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -274,6 +275,19 @@ impl CvReport {
     /// The best candidate.
     pub fn best(&self) -> Option<&CvCandidate> {
         self.candidates.get(self.best)
+    }
+
+    /// Writes the report as pretty JSON to `path` atomically.
+    ///
+    /// Errors: [`FitError::Io`], [`FitError::Json`] (not expected for these
+    /// types).
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|source| FitError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        crate::io::write_atomic(path, &json)?;
+        Ok(())
     }
 
     /// An aligned text table: one row per candidate with the per-fold RMSE,

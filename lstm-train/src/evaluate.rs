@@ -399,6 +399,22 @@ pub fn evaluate_differenced(
     Ok(ev)
 }
 
+/// [`evaluate`], or [`evaluate_differenced`] for a model trained on
+/// differences (as the model records it).
+///
+/// Errors: those of [`evaluate`] and [`evaluate_differenced`].
+pub fn evaluate_model(
+    model: &TrainedModel,
+    data: &TaskData,
+    opts: &EvalOptions,
+) -> Result<Evaluation> {
+    if model.difference {
+        evaluate_differenced(model, data, opts)
+    } else {
+        evaluate(model, data, opts)
+    }
+}
+
 /// Scores test-split predictions (from [`predict_split`]) next to the
 /// baselines; `mode` is only reported (and the cell, set with
 /// [`Evaluation::of_cell`]).

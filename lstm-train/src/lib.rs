@@ -1,7 +1,8 @@
 //! Trainer for `lstm-core` models: batched BPTT + Adam on `ndarray` for
 //! stacked LSTM or GRU layers ([`net`]), CSV data pipeline, quantized
 //! export ([`export`], [`quantize`]), evaluation and prediction
-//! ([`evaluate`], [`predict`]) and the `lstm-train` CLI.
+//! ([`evaluate`], [`predict`]), whole training runs ([`run`]) and the
+//! `lstm-train` CLI.
 
 pub mod artifact;
 pub mod core_runner;
@@ -18,3 +19,4 @@ pub mod plot;
 pub mod predict;
 pub mod quantize;
 pub mod reference;
+pub mod run;

@@ -16,8 +16,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::evaluate::{ClassPredictions, ForecastPredictions, Predictions};
-use crate::fit::{FitError, History, Result};
+use crate::artifact::TrainedModel;
+use crate::evaluate::{predict_with, ClassPredictions, ForecastPredictions, Predictions, Split};
+use crate::fit::{FitError, History, Result, TaskData};
 use crate::io;
 
 /// The bundled font (DejaVu Sans).
@@ -367,6 +368,16 @@ pub fn plot_predictions(pred: &Predictions, path: &Path, title: &str) -> Result<
         Predictions::Forecast(p) => render_to!(path, draw_forecast, p, title),
         Predictions::Classify(p) => render_to!(path, draw_confusion, p, title),
     }
+}
+
+/// Predicts the test split of `data` with `model` (un-differenced for a
+/// model trained on differences, [`predict_with`]) and draws the
+/// predictions against the truth to `path` ([`plot_predictions`]).
+///
+/// Errors: those of [`predict_with`] and [`plot_predictions`].
+pub fn plot_test_predictions(model: &TrainedModel, data: &TaskData, path: &Path) -> Result<()> {
+    let pred = predict_with(model, data, Split::Test, model.difference)?;
+    plot_predictions(&pred, path, "test split: predictions vs truth")
 }
 
 /// Draws the training and validation loss per epoch to `path` (`.png` or

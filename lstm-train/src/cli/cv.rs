@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{ensure, Context};
 use clap::Args;
+use lstm_train::artifact::DataSource;
 use lstm_train::cv::{cross_validate, CvConfig};
-use lstm_train::fit::TaskData;
-
+use lstm_train::fit::{FitConfig, TaskData};
 use lstm_train::net::CellKind;
+use lstm_train::run::Prepared;
 
 use super::fit::{DataArgs, TaskArg, TrainArgs};
 use super::CellArg;
@@ -66,8 +67,8 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
         task == TaskArg::Forecast,
         "cv is rolling-origin cross-validation of a forecasting series: give --data <csv>"
     );
-    let prepared = args.data.prepare()?;
-    let (TaskData::Forecast(data), lstm_train::artifact::DataSource::Forecast { config, .. }) =
+    let prepared = Prepared::load(&args.data.source()?)?;
+    let (TaskData::Forecast(data), DataSource::Forecast { config, .. }) =
         (&prepared.data, &prepared.source)
     else {
         anyhow::bail!("cv needs forecasting data");
@@ -85,7 +86,7 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
         cells,
         hidden_sizes: args.hidden.clone(),
         layers: args.layers.clone(),
-        fit: lstm_train::fit::FitConfig {
+        fit: FitConfig {
             difference_lag: args.difference.map_or(1, usize::from),
             ..fit
         },
@@ -96,8 +97,8 @@ pub fn run(args: CvArgs) -> anyhow::Result<()> {
         cross_validate(data, config, &prepared.source, &cfg).context("cross-validating")?;
     print!("{}", report.table());
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report)?;
-        lstm_train::io::write_atomic(path, &json)
+        report
+            .write_json(path)
             .with_context(|| format!("writing `{}`", path.display()))?;
         println!("wrote {}", path.display());
     }

@@ -6,13 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use lstm_train::artifact::TrainedModel;
-use lstm_train::core_runner::{Activations, CoreBytes, CoreRunner};
-use lstm_train::evaluate::{evaluate, evaluate_differenced, predict_with, EvalOptions, Split};
-use lstm_train::export::{
-    core_test_outputs, score_core, score_trainer, trainer_test_outputs, EvalData,
-};
+use lstm_train::core_runner::Activations;
+use lstm_train::evaluate::{evaluate_model, EvalOptions};
+use lstm_train::export::score_file;
 use lstm_train::fit::TaskData;
-use lstm_train::plot::plot_predictions;
+use lstm_train::plot::plot_test_predictions;
 
 use super::ActivationArg;
 
@@ -57,41 +55,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     // A model trained with `fit --difference` is fed the differenced series
     // and scored in original units.
-    let eval = if model.difference {
-        evaluate_differenced(&model, &data, &opts)
-    } else {
-        evaluate(&model, &data, &opts)
-    }
-    .context("evaluating on the test split")?;
+    let eval = evaluate_model(&model, &data, &opts).context("evaluating on the test split")?;
     print!("{}", eval.table());
     if let Some(path) = &args.metrics {
         eval.write_json(path)?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.plot {
-        let pred = predict_with(&model, &data, Split::Test, model.difference)?;
-        plot_predictions(&pred, path, "test split: predictions vs truth")?;
+        plot_test_predictions(&model, &data, path)?;
         println!("wrote {}", path.display());
     }
     if let Some(core) = &args.core {
-        let ed = EvalData::load(&model.data)?;
-        let trainer = score_trainer(&model, &ed, &trainer_test_outputs(&model, &ed)?)?;
-        let bytes = CoreBytes::read(core)?;
-        let file = bytes
-            .parse()
-            .with_context(|| format!("reading the model file `{}`", core.display()))?;
-        let act = args
-            .activations
-            .map(Activations::from)
-            .unwrap_or_else(|| Activations::firmware_default(file.header.format));
-        let runner = CoreRunner::new(&file, act)?;
-        let (y, _) = core_test_outputs(&runner, &file.header, &ed)?;
-        let m = score_core(&file.header, &ed, &y)?;
-        println!("trainer f32:                          {trainer}");
+        let score = score_file(&model, core, args.activations.map(Activations::from))?;
+        println!("trainer f32:                          {}", score.trainer);
         println!(
-            "{} via lstm-core ({act} activations): {m} ({} vs the trainer)",
+            "{} via lstm-core ({} activations): {} ({} vs the trainer)",
             core.display(),
-            trainer.change(&m)
+            score.activations,
+            score.core,
+            score.trainer.change(&score.core)
         );
     }
     Ok(())

@@ -1,13 +1,15 @@
-//! `lstm-train export`.
+//! `lstm-train export`: [`export_model`], the file and the held-out inputs
+//! written, and the report ([`ReportText`]) printed.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use lstm_core::file::TrainingMode;
 use lstm_core::NumberFormat;
 use lstm_train::artifact::TrainedModel;
-use lstm_train::export::{default_out_path, export_model, ExportOptions, ExportReport};
+use lstm_train::export::{
+    default_out_path, export_model, write_heldout, ExportOptions, ReportText,
+};
 
 use super::{ActivationArg, FormatArg};
 
@@ -71,83 +73,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_out_path(&args.model, format));
     if let Some(path) = &args.heldout {
         anyhow::ensure!(!args.no_data, "--heldout needs the data: drop --no-data");
-        let data = lstm_train::export::EvalData::load(&model.data)
-            .context("rebuilding the data for the held-out inputs")?;
-        let bytes = lstm_train::core_runner::CoreBytes::new(&report.bytes);
-        let file = bytes.parse().context("parsing the exported file")?;
-        let inputs = lstm_train::export::heldout_inputs(&file.header, &data)
-            .context("collecting the held-out inputs")?;
-        let raw: Vec<u8> = inputs.iter().flat_map(|v| v.to_le_bytes()).collect();
-        lstm_train::io::write_atomic(path, &raw)
-            .with_context(|| format!("writing the held-out inputs `{}`", path.display()))?;
+        let steps = write_heldout(&model, &report.bytes, path)?;
         println!(
-            "wrote {} ({} steps of held-out inputs for the device)",
-            path.display(),
-            inputs.len() / file.header.input_size().max(1)
+            "wrote {} ({steps} steps of held-out inputs for the device)",
+            path.display()
         );
     }
     lstm_train::io::write_atomic(&out, &report.bytes)
         .with_context(|| format!("writing the model file `{}`", out.display()))?;
-    print_report(&args, &out, &report);
+    print!(
+        "{}",
+        ReportText {
+            report: &report,
+            out: &out,
+            model: &args.model,
+        }
+    );
     Ok(())
-}
-
-fn print_report(args: &ExportArgs, out: &std::path::Path, r: &ExportReport) {
-    let crc = r
-        .bytes
-        .get(r.bytes.len().saturating_sub(4)..)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0);
-    println!(
-        "wrote {} ({}, {} bytes, CRC-32 {crc:#010x}) from {}",
-        out.display(),
-        r.plan.format,
-        r.bytes.len(),
-        args.model.display()
-    );
-    if let Some(c) = &r.calibration {
-        println!(
-            "calibration: trainer f32 forward over {} training sequences ({} steps)",
-            c.sequences, c.steps
-        );
-    }
-    print!("quantization: {}", r.quant);
-    let (Some(before), Some(after)) = (&r.before, &r.after) else {
-        println!("test metrics: skipped (--no-data)");
-        return;
-    };
-    let mode = match r.plan.mode {
-        TrainingMode::Windowed { window } => {
-            format!("windowed: each test window of {window} from the zero state")
-        }
-        TrainingMode::Stateful => {
-            "stateful: the whole series with carried state, test steps scored".to_string()
-        }
-    };
-    println!("test metric before (trainer f32 forward):  {before}");
-    println!(
-        "test metric after  (lstm-core DynModel<{}, {} activations> on the exported bytes; {mode}): {after}",
-        r.plan.format, r.activations
-    );
-    let bar = if r.plan.format == NumberFormat::F32 {
-        String::new()
-    } else if before.within_bar(after) {
-        " — within the 16-bit bar (≤ 1% RMSE / ≤ 0.5 accuracy points)".to_string()
-    } else {
-        " — OUTSIDE the 16-bit bar (≤ 1% RMSE / ≤ 0.5 accuracy points)".to_string()
-    };
-    println!("change: {}{bar}", before.change(after));
-    if let Some(s) = &r.core_stats {
-        if r.plan.format != NumberFormat::F32 && r.quant.cell_state {
-            println!(
-                "core state on the test data: max |c| {:.4}, max |h| {:.4}, saturated c values {}, saturated outputs {}",
-                s.max_abs_c, s.max_abs_h, s.saturated_c, s.saturated_outputs
-            );
-        } else if r.plan.format != NumberFormat::F32 {
-            println!(
-                "core state on the test data: max |h| {:.4}, saturated outputs {}",
-                s.max_abs_h, s.saturated_outputs
-            );
-        }
-    }
 }

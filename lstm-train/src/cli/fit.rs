@@ -1,19 +1,16 @@
-//! `lstm-train fit`: build the data and the training options from the flags,
-//! train (or resume), evaluate on the test split next to the baselines, and
-//! write the run's files.
+//! `lstm-train fit`: the flags become [`FitRunOptions`]; the run itself
+//! (data, training or resume, the run folder, evaluation and plots) is
+//! [`lstm_train::run::run_fit`]; its summary is printed here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, ensure};
 use clap::{Args, ValueEnum};
 use lstm_train::artifact::DataSource;
 use lstm_train::data::{ClassConfig, ForecastConfig, MissingPolicy, ScalerKind};
-use lstm_train::evaluate::{evaluate, evaluate_differenced, predict_with, EvalOptions, Split};
-use lstm_train::fit::{
-    differenced, fit, resume, FitConfig, FitMode, FitOutcome, RunFiles, StopReason, TaskData,
-};
+use lstm_train::fit::{FitConfig, FitMode};
 use lstm_train::net::CellKind;
-use lstm_train::plot::{plot_history, plot_predictions};
+use lstm_train::run::{run_fit, FitRunOptions, RUN_FOLDER_FILES};
 
 use super::CellArg;
 
@@ -106,18 +103,6 @@ pub struct DataArgs {
     pub missing: MissingArg,
 }
 
-/// The prepared data and its recorded source.
-pub struct Prepared {
-    /// The task data.
-    pub data: TaskData,
-    /// Where it came from (recorded in trained.json).
-    pub source: DataSource,
-}
-
-fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::canonicalize(p).with_context(|| format!("cannot open `{}`", p.display()))
-}
-
 impl DataArgs {
     /// The task the flags ask for.
     pub fn task(&self) -> anyhow::Result<TaskArg> {
@@ -144,28 +129,25 @@ impl DataArgs {
         Ok(implied)
     }
 
-    /// Reads and prepares the data.
-    pub fn prepare(&self) -> anyhow::Result<Prepared> {
+    /// The data files and preparation options the flags ask for (paths as
+    /// given).
+    pub fn source(&self) -> anyhow::Result<DataSource> {
         match self.task()? {
             TaskArg::Forecast => {
-                let path = absolute(self.data.as_deref().unwrap_or(Path::new("")))?;
                 let d = ForecastConfig::default();
                 let scaler = self.scaler.map_or(d.scale_x, Into::into);
-                let config = ForecastConfig {
-                    target: self.target.clone(),
-                    features: self.features.clone(),
-                    window: self.window.unwrap_or(d.window),
-                    val_fraction: self.val_split.unwrap_or(d.val_fraction),
-                    missing: self.missing.into(),
-                    scale_x: scaler,
-                    scale_y: scaler,
-                    ..d
-                };
-                let data = lstm_train::data::load_forecast(&path, &config)
-                    .with_context(|| format!("preparing `{}`", path.display()))?;
-                Ok(Prepared {
-                    data: TaskData::Forecast(Box::new(data)),
-                    source: DataSource::Forecast { path, config },
+                Ok(DataSource::Forecast {
+                    path: self.data.clone().unwrap_or_default(),
+                    config: ForecastConfig {
+                        target: self.target.clone(),
+                        features: self.features.clone(),
+                        window: self.window.unwrap_or(d.window),
+                        val_fraction: self.val_split.unwrap_or(d.val_fraction),
+                        missing: self.missing.into(),
+                        scale_x: scaler,
+                        scale_y: scaler,
+                        ..d
+                    },
                 })
             }
             TaskArg::Classify => {
@@ -176,25 +158,15 @@ impl DataArgs {
                 ] {
                     ensure!(!set, "{flag} is for forecasting (--data); classification uses every channel of whole series");
                 }
-                let train = absolute(self.train.as_deref().unwrap_or(Path::new("")))?;
-                let test = absolute(self.test.as_deref().unwrap_or(Path::new("")))?;
                 let d = ClassConfig::default();
-                let config = ClassConfig {
-                    missing: self.missing.into(),
-                    scaler: self.scaler.map_or(d.scaler, Into::into),
-                    val_fraction: self.val_split.unwrap_or(d.val_fraction),
-                    ..d
-                };
-                let data = lstm_train::data::load_classification(&train, &test, &config)
-                    .with_context(|| {
-                        format!("preparing `{}` and `{}`", train.display(), test.display())
-                    })?;
-                Ok(Prepared {
-                    data: TaskData::Classify(Box::new(data)),
-                    source: DataSource::Classify {
-                        train,
-                        test,
-                        config,
+                Ok(DataSource::Classify {
+                    train: self.train.clone().unwrap_or_default(),
+                    test: self.test.clone().unwrap_or_default(),
+                    config: ClassConfig {
+                        missing: self.missing.into(),
+                        scaler: self.scaler.map_or(d.scaler, Into::into),
+                        val_fraction: self.val_split.unwrap_or(d.val_fraction),
+                        ..d
                     },
                 })
             }
@@ -370,25 +342,6 @@ pub struct FitArgs {
     pub difference: Option<u16>,
 }
 
-/// `runs/<name>`: the data file's folder name for `data.csv` / `train.csv`,
-/// else the file's stem.
-fn default_out_dir(data: &DataArgs) -> PathBuf {
-    let file = data.data.as_ref().or(data.train.as_ref());
-    let name = file
-        .and_then(|f| {
-            let stem = f.file_stem()?.to_string_lossy().into_owned();
-            if stem == "data" || stem == "train" {
-                f.parent()?
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            } else {
-                Some(stem)
-            }
-        })
-        .unwrap_or_else(|| "model".into());
-    PathBuf::from("runs").join(name)
-}
-
 /// Runs `fit`.
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let task = args.data.task()?;
@@ -396,96 +349,28 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         !(args.difference.is_some() && task == TaskArg::Classify),
         "--difference is for forecasting (--data); classification series (--train/--test) are not differenced"
     );
-    let prepared = args.data.prepare()?;
-    // With --difference the model trains on the differenced series; the
-    // evaluation and the plots use the original one.
-    let lag = args.difference.map(usize::from);
-    let diffed = if let Some(lag) = lag {
-        match (&prepared.data, &prepared.source) {
-            (TaskData::Forecast(d), DataSource::Forecast { config, .. }) => {
-                Some(TaskData::Forecast(Box::new(
-                    differenced(d, config, lag).context("differencing the series")?,
-                )))
-            }
-            _ => bail!("--difference is for forecasting (--data)"),
-        }
-    } else {
-        None
-    };
-    let train_data = diffed.as_ref().unwrap_or(&prepared.data);
-    let out_dir = args
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&args.data));
-    let cfg = FitConfig {
-        out_dir: Some(out_dir.clone()),
-        difference: lag.is_some(),
-        difference_lag: lag.unwrap_or(1),
-        ..args
+    let options = FitRunOptions {
+        data: args.data.source()?,
+        fit: args
             .train
-            .config(task, args.cell.into(), args.hidden, args.layers)?
+            .config(task, args.cell.into(), args.hidden, args.layers)?,
+        difference: args.difference.map(usize::from),
+        season: args.season,
+        out_dir: args.out_dir,
+        resume: args.resume,
     };
-    let outcome = if args.resume {
-        let ck = RunFiles::in_dir(&out_dir).checkpoint;
-        ensure!(
-            ck.exists(),
-            "--resume: no checkpoint `{}` (run fit with this --out-dir first)",
-            ck.display()
+    let summary = run_fit(&options)?;
+    println!("{}", summary.outcome);
+    print!("{}", summary.evaluation.table());
+    if !args.train.quiet {
+        println!(
+            "wrote {}: {}",
+            summary.out_dir.display(),
+            RUN_FOLDER_FILES.join(", ")
         );
-        resume(&cfg, train_data, prepared.source.clone(), &ck)
-            .with_context(|| format!("resuming from `{}`", ck.display()))?
-    } else {
-        fit(&cfg, train_data, prepared.source.clone()).context("training")?
-    };
-    finish(&outcome, &prepared, &out_dir, args.season, args.train.quiet)
-}
-
-/// Saves the model, evaluates it and draws the plots.
-fn finish(
-    o: &FitOutcome,
-    p: &Prepared,
-    dir: &Path,
-    season: Option<usize>,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    let trained = dir.join("trained.json");
-    o.model
-        .save(&trained)
-        .with_context(|| format!("saving `{}`", trained.display()))?;
-    let opts = EvalOptions { season };
-    let eval = if o.model.difference {
-        evaluate_differenced(&o.model, &p.data, &opts)
-    } else {
-        evaluate(&o.model, &p.data, &opts)
-    }
-    .context("evaluating on the test split")?;
-    let metrics = dir.join("metrics.json");
-    eval.write_json(&metrics)?;
-    let pred = predict_with(&o.model, &p.data, Split::Test, o.model.difference)?;
-    let pred_png = dir.join("predictions.png");
-    plot_predictions(&pred, &pred_png, "test split: predictions vs truth")?;
-    let hist_png = dir.join("history.png");
-    plot_history(&o.history, &hist_png, "training history")?;
-    let stop = match o.stop {
-        StopReason::Completed => "all epochs run".to_string(),
-        StopReason::EarlyStopped { epoch } => format!("early stopping after epoch {epoch}"),
-        StopReason::Interrupted { epoch } => format!("interrupted after epoch {epoch}"),
-    };
-    let best = match (o.best, o.restored_best) {
-        (Some((e, v)), true) => format!("; best epoch {e} (monitored {v:.6}) restored"),
-        (Some((e, v)), false) => format!("; best epoch {e} (monitored {v:.6})"),
-        _ => String::new(),
-    };
-    println!(
-        "trained {} epochs in {:.1} s ({stop}{best})",
-        o.epochs_run, o.seconds
-    );
-    print!("{}", eval.table());
-    if !quiet {
-        println!("wrote {}: trained.json, checkpoint.json, best.json, history.csv, metrics.json, predictions.png, history.png", dir.display());
         println!(
             "next: lstm-train export --model {} --format q4.12",
-            trained.display()
+            summary.trained.display()
         );
     }
     Ok(())

@@ -11,6 +11,15 @@ pub enum ExportError {
     /// `lstm-core` refused the header or the file (the message is its typed error).
     #[error(transparent)]
     Core(#[from] lstm_core::Error),
+    /// A file is not a model file `lstm-core` can read.
+    #[error("reading the model file `{}`", path.display())]
+    ModelFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `lstm-core`'s typed error.
+        #[source]
+        source: lstm_core::Error,
+    },
     /// Reading or writing a file failed.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -27,4 +36,8 @@ pub enum ExportError {
     /// classes or layers, inconsistent scalers, …).
     #[error("cannot export: {0}")]
     Unsupported(String),
+    /// The test data cannot be run through the model the way it was
+    /// trained (too few rows for its window or differencing lag, …).
+    #[error("cannot evaluate: {0}")]
+    Evaluation(String),
 }

@@ -16,6 +16,7 @@
 //!   `lstm-core` on the exported bytes ([`Metric`]);
 //! * [`padding`]: series of different lengths in one batch;
 //! * [`heldout`]: the held-out input stream a device replays;
+//! * [`report`]: the text of an export's report ([`ReportText`]);
 //! * here, [`export_model`], the whole `lstm-train export`: rebuild the
 //!   training data, calibrate, fold scale factors where exact, report
 //!   clipping, encode, and score the test split before (trainer, `f32`) and
@@ -28,6 +29,7 @@ pub mod heldout;
 pub mod metric;
 pub mod padding;
 pub mod plan;
+pub mod report;
 pub mod score;
 
 use std::path::{Path, PathBuf};
@@ -36,15 +38,17 @@ use lstm_core::NumberFormat;
 
 pub use data::EvalData;
 pub use error::ExportError;
-pub use heldout::heldout_inputs;
+pub use heldout::{heldout_inputs, write_heldout, HeldoutError};
 pub use metric::Metric;
 pub use padding::{pad_scaled, pad_series};
 pub use plan::{
     core_cell, difference_targets, to_model_file, training_mode, Affine, AffineKind, ExportPlan,
     RecurrentTensors,
 };
+pub use report::ReportText;
 pub use score::{
-    core_test_outputs, score_core, score_trainer, trainer_metric, trainer_test_outputs,
+    core_test_outputs, score_core, score_file, score_trainer, trainer_metric, trainer_test_outputs,
+    FileScore,
 };
 
 use crate::artifact::TrainedModel;

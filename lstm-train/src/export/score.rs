@@ -1,6 +1,8 @@
 //! Scoring the test split: the trainer's `f32` forward and an exported
 //! file run by `lstm-core`, each in original units.
 
+use std::path::Path;
+
 use lstm_core::file::{Header, TrainingMode};
 use ndarray::{s, Array2, Array3, Axis};
 
@@ -9,7 +11,9 @@ use super::error::ExportError;
 use super::metric::Metric;
 use super::padding::pad_scaled;
 use crate::artifact::{TrainMode, TrainedModel};
-use crate::core_runner::{base_row, model_inputs, raw_outputs, CoreRunner, RunStats};
+use crate::core_runner::{
+    base_row, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner, RunStats,
+};
 use crate::data::Metrics;
 use crate::net::{argmax, Batch, HeadMode, Mode, NetConfig, Network};
 
@@ -91,14 +95,36 @@ pub fn core_test_outputs(
             // Row r of `x` is the input of raw row r + lag.
             let x = model_inputs(header, d.features_raw.view())?;
             let rows = &d.test.rows;
-            let mut windows = Array3::<f32>::zeros((rows.len(), w, x.ncols()));
-            for (i, &t) in rows.iter().enumerate() {
-                // The forecast of row t sees raw rows up to t - 1.
-                let end = t.checked_sub(lag).filter(|&e| e >= w).ok_or_else(|| {
-                    ExportError::Unsupported(format!(
-                        "test row {t} has no full window of {w} inputs before it"
+            // Every test row must have a full window before anything is
+            // sized by the header's `w`: then `w` ≤ the data's rows, and the
+            // windows take at most rows × data rows × features values.
+            let mut ends = Vec::with_capacity(rows.len());
+            for &t in rows {
+                // The forecast of row t sees raw rows up to t - 1, whose
+                // model inputs are rows ..t - lag of `x`.
+                let end = t.checked_sub(lag).ok_or_else(|| {
+                    ExportError::Evaluation(format!(
+                        "test row {t} comes before the differencing lag of {lag} samples has passed \
+                         (the test split needs more than {lag} rows of history)"
                     ))
                 })?;
+                if end < w {
+                    let why = if lag > 0 {
+                        format!(
+                            "the differencing lag of {lag} samples leaves only {end} \
+                             model inputs before it"
+                        )
+                    } else {
+                        format!("only {end} rows precede it")
+                    };
+                    return Err(ExportError::Evaluation(format!(
+                        "test row {t} has no full window of {w} inputs before it: {why}"
+                    )));
+                }
+                ends.push(end);
+            }
+            let mut windows = Array3::<f32>::zeros((rows.len(), w, x.ncols()));
+            for (i, &end) in ends.iter().enumerate() {
                 windows
                     .slice_mut(s![i, .., ..])
                     .assign(&x.slice(s![end - w..end, ..]));
@@ -109,7 +135,7 @@ pub fn core_test_outputs(
             let x = model_inputs(header, d.features_raw.slice(s![..d.n - 1, ..]))?;
             let (y, stats) = runner.run_sequence_stats(x.view())?;
             let first = (d.n_train - 1).checked_sub(lag).ok_or_else(|| {
-                ExportError::Unsupported("no training rows before the test split".into())
+                ExportError::Evaluation("no training rows before the test split".into())
             })?;
             Ok((y.slice(s![first.., ..]).to_owned(), stats))
         }
@@ -171,4 +197,48 @@ pub fn trainer_metric(
         }
         _ => score_trainer(model, data, &trainer_test_outputs(model, data)?),
     }
+}
+
+/// The test metric of a trained model and of a model file exported from it,
+/// as [`score_file`] measures them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileScore {
+    /// The trainer's `f32` forward.
+    pub trainer: Metric,
+    /// The model file run by `lstm-core`.
+    pub core: Metric,
+    /// The activations `lstm-core` ran with.
+    pub activations: Activations,
+}
+
+/// Scores the test split recorded in `model` twice: with the trainer's
+/// `f32` forward, and with the model file at `path` run by `lstm-core` with
+/// `activations` (`None`: [`Activations::firmware_default`] for the file's
+/// format).
+///
+/// Errors: [`ExportError::Data`] (rebuilding the data), [`ExportError::Io`]
+/// (reading the file), [`ExportError::ModelFile`] (not a model file),
+/// [`ExportError::Core`], [`ExportError::Net`].
+pub fn score_file(
+    model: &TrainedModel,
+    path: &Path,
+    activations: Option<Activations>,
+) -> Result<FileScore, ExportError> {
+    let data = EvalData::load(&model.data)?;
+    let trainer = score_trainer(model, &data, &trainer_test_outputs(model, &data)?)?;
+    let bytes = CoreBytes::read(path)?;
+    let file = bytes.parse().map_err(|source| ExportError::ModelFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let activations =
+        activations.unwrap_or_else(|| Activations::firmware_default(file.header.format));
+    let runner = CoreRunner::new(&file, activations)?;
+    let (y, _) = core_test_outputs(&runner, &file.header, &data)?;
+    let core = score_core(&file.header, &data, &y)?;
+    Ok(FileScore {
+        trainer,
+        core,
+        activations,
+    })
 }

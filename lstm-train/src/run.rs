@@ -1,0 +1,336 @@
+//! A whole training run, as `lstm-train fit` does it: read and prepare the
+//! data ([`Prepared::load`]), train or resume ([`crate::fit`]), save the
+//! trained model, evaluate it on the test split next to the baselines
+//! ([`crate::evaluate`]) and draw the plots ([`crate::plot`]), all into one
+//! run folder ([`run_fit`]). What it did comes back as a [`FitSummary`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::artifact::{ArtifactError, DataSource};
+use crate::data::DataError;
+use crate::evaluate::{evaluate_model, EvalOptions, Evaluation};
+use crate::fit::{
+    differenced, fit, resume, FitConfig, FitError, FitOutcome, RunFiles, StopReason, TaskData,
+    BEST_FILE, CHECKPOINT_FILE, HISTORY_FILE,
+};
+use crate::plot::{plot_history, plot_test_predictions};
+
+/// File name of the trained model inside the run folder.
+pub const TRAINED_FILE: &str = "trained.json";
+/// File name of the test-split evaluation inside the run folder.
+pub const METRICS_FILE: &str = "metrics.json";
+/// File name of the test predictions plot inside the run folder.
+pub const PREDICTIONS_PLOT: &str = "predictions.png";
+/// File name of the training history plot inside the run folder.
+pub const HISTORY_PLOT: &str = "history.png";
+/// Every file [`run_fit`] leaves in the run folder, in the order they are
+/// announced.
+pub const RUN_FOLDER_FILES: [&str; 7] = [
+    TRAINED_FILE,
+    CHECKPOINT_FILE,
+    BEST_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    PREDICTIONS_PLOT,
+    HISTORY_PLOT,
+];
+
+/// Errors of [`Prepared::load`] and [`run_fit`]: each names the step that
+/// failed and keeps its cause as the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A data file does not exist or cannot be resolved.
+    #[error("cannot open `{}`", path.display())]
+    Open {
+        /// The file as it was given.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Preparing a forecasting series failed.
+    #[error("preparing `{}`", path.display())]
+    PrepareForecast {
+        /// The CSV file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<DataError>,
+    },
+    /// Preparing a classification train/test pair failed.
+    #[error("preparing `{}` and `{}`", train.display(), test.display())]
+    PrepareClassify {
+        /// The training CSV.
+        train: PathBuf,
+        /// The test CSV.
+        test: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<DataError>,
+    },
+    /// Differencing was asked for on data that is not a forecasting series.
+    #[error("--difference is for forecasting (--data)")]
+    DifferenceNotForecast,
+    /// Differencing the series failed.
+    #[error("differencing the series")]
+    Difference(#[source] Box<FitError>),
+    /// A resumed run has no checkpoint in its folder.
+    #[error("--resume: no checkpoint `{}` (run fit with this --out-dir first)", path.display())]
+    NoCheckpoint {
+        /// The checkpoint that is missing.
+        path: PathBuf,
+    },
+    /// Resuming from the checkpoint failed.
+    #[error("resuming from `{}`", path.display())]
+    Resume {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<FitError>,
+    },
+    /// Training failed.
+    #[error("training")]
+    Train(#[source] Box<FitError>),
+    /// The trained model could not be saved.
+    #[error("saving `{}`", path.display())]
+    Save {
+        /// The model file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ArtifactError,
+    },
+    /// Evaluating the trained model failed.
+    #[error("evaluating on the test split")]
+    Evaluate(#[source] Box<FitError>),
+    /// Writing the metrics, predicting or plotting failed.
+    #[error(transparent)]
+    Fit(Box<FitError>),
+}
+
+impl From<FitError> for RunError {
+    fn from(e: FitError) -> Self {
+        RunError::Fit(Box::new(e))
+    }
+}
+
+/// The prepared data of a run and its recorded source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared {
+    /// The task data.
+    pub data: TaskData,
+    /// Where it came from, with absolute paths (recorded in trained.json).
+    pub source: DataSource,
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, RunError> {
+    std::fs::canonicalize(p).map_err(|source| RunError::Open {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+impl Prepared {
+    /// Reads and prepares the data that `request` names (paths may be
+    /// relative); the source recorded is `request` with absolute paths.
+    ///
+    /// Errors: [`RunError::Open`], [`RunError::PrepareForecast`],
+    /// [`RunError::PrepareClassify`].
+    pub fn load(request: &DataSource) -> Result<Self, RunError> {
+        match request {
+            DataSource::Forecast { path, config } => {
+                let path = absolute(path)?;
+                let data = crate::data::load_forecast(&path, config).map_err(|source| {
+                    RunError::PrepareForecast {
+                        path: path.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+                Ok(Prepared {
+                    data: TaskData::Forecast(Box::new(data)),
+                    source: DataSource::Forecast {
+                        path,
+                        config: config.clone(),
+                    },
+                })
+            }
+            DataSource::Classify {
+                train,
+                test,
+                config,
+            } => {
+                let train = absolute(train)?;
+                let test = absolute(test)?;
+                let data =
+                    crate::data::load_classification(&train, &test, config).map_err(|source| {
+                        RunError::PrepareClassify {
+                            train: train.clone(),
+                            test: test.clone(),
+                            source: Box::new(source),
+                        }
+                    })?;
+                Ok(Prepared {
+                    data: TaskData::Classify(Box::new(data)),
+                    source: DataSource::Classify {
+                        train,
+                        test,
+                        config: config.clone(),
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// `runs/<name>`, the default run folder for the data `request` names: the
+/// data file's folder name for `data.csv` / `train.csv`, else the file's
+/// stem.
+pub fn default_run_dir(request: &DataSource) -> PathBuf {
+    let file = match request {
+        DataSource::Forecast { path, .. } => path,
+        DataSource::Classify { train, .. } => train,
+    };
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = match stem {
+        Some(s) if s == "data" || s == "train" => file
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned()),
+        other => other,
+    };
+    PathBuf::from("runs").join(name.unwrap_or_else(|| "model".into()))
+}
+
+/// Options of [`run_fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitRunOptions {
+    /// The data to read ([`Prepared::load`]).
+    pub data: DataSource,
+    /// The training options; the run sets their `out_dir` and differencing
+    /// from the fields below.
+    pub fit: FitConfig,
+    /// Train on differences of the series at this lag (forecasting); the
+    /// evaluation and the plots are in original units.
+    pub difference: Option<usize>,
+    /// Season `m` of the seasonal-naive baseline in the evaluation.
+    pub season: Option<usize>,
+    /// The run folder (`None`: [`default_run_dir`]).
+    pub out_dir: Option<PathBuf>,
+    /// Continue the run in the folder from its checkpoint.
+    pub resume: bool,
+}
+
+/// What [`run_fit`] did.
+#[derive(Clone, Debug)]
+pub struct FitSummary {
+    /// The training outcome (its `Display` is the one-line summary).
+    pub outcome: FitOutcome,
+    /// The test split next to the baselines.
+    pub evaluation: Evaluation,
+    /// The run folder, holding [`RUN_FOLDER_FILES`].
+    pub out_dir: PathBuf,
+    /// The trained model's file.
+    pub trained: PathBuf,
+}
+
+/// Trains (or resumes) a model as `options` say, saves it, evaluates it on
+/// the test split and draws the plots, all into the run folder.
+///
+/// Errors: those of [`Prepared::load`], then the [`RunError`] of the step
+/// that failed.
+pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
+    let prepared = Prepared::load(&options.data)?;
+    // With differencing the model trains on the differenced series; the
+    // evaluation and the plots use the original one.
+    let lag = options.difference;
+    let diffed = match (lag, &prepared.data, &prepared.source) {
+        (None, ..) => None,
+        (Some(lag), TaskData::Forecast(d), DataSource::Forecast { config, .. }) => {
+            Some(TaskData::Forecast(Box::new(
+                differenced(d, config, lag).map_err(|e| RunError::Difference(Box::new(e)))?,
+            )))
+        }
+        (Some(_), ..) => return Err(RunError::DifferenceNotForecast),
+    };
+    let train_data = diffed.as_ref().unwrap_or(&prepared.data);
+    let out_dir = options
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&options.data));
+    let cfg = FitConfig {
+        out_dir: Some(out_dir.clone()),
+        difference: lag.is_some(),
+        difference_lag: lag.unwrap_or(1),
+        ..options.fit.clone()
+    };
+    let outcome = if options.resume {
+        let ck = RunFiles::in_dir(&out_dir).checkpoint;
+        if !ck.exists() {
+            return Err(RunError::NoCheckpoint { path: ck });
+        }
+        resume(&cfg, train_data, prepared.source.clone(), &ck).map_err(|e| RunError::Resume {
+            path: ck,
+            source: Box::new(e),
+        })?
+    } else {
+        fit(&cfg, train_data, prepared.source.clone()).map_err(|e| RunError::Train(Box::new(e)))?
+    };
+    finish(outcome, &prepared.data, out_dir, options.season)
+}
+
+/// Saves the model, evaluates it and draws the plots.
+fn finish(
+    outcome: FitOutcome,
+    data: &TaskData,
+    out_dir: PathBuf,
+    season: Option<usize>,
+) -> Result<FitSummary, RunError> {
+    let trained = out_dir.join(TRAINED_FILE);
+    outcome
+        .model
+        .save(&trained)
+        .map_err(|source| RunError::Save {
+            path: trained.clone(),
+            source,
+        })?;
+    let evaluation = evaluate_model(&outcome.model, data, &EvalOptions { season })
+        .map_err(|e| RunError::Evaluate(Box::new(e)))?;
+    evaluation.write_json(&out_dir.join(METRICS_FILE))?;
+    plot_test_predictions(&outcome.model, data, &out_dir.join(PREDICTIONS_PLOT))?;
+    plot_history(
+        &outcome.history,
+        &out_dir.join(HISTORY_PLOT),
+        "training history",
+    )?;
+    Ok(FitSummary {
+        outcome,
+        evaluation,
+        out_dir,
+        trained,
+    })
+}
+
+/// `trained N epochs in S s (why it stopped[; best epoch E (monitored V)[ restored]])`.
+impl fmt::Display for FitOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "trained {} epochs in {:.1} s (",
+            self.epochs_run, self.seconds
+        )?;
+        match self.stop {
+            StopReason::Completed => write!(f, "all epochs run")?,
+            StopReason::EarlyStopped { epoch } => write!(f, "early stopping after epoch {epoch}")?,
+            StopReason::Interrupted { epoch } => write!(f, "interrupted after epoch {epoch}")?,
+        }
+        if let Some((e, v)) = self.best {
+            write!(f, "; best epoch {e} (monitored {v:.6})")?;
+            if self.restored_best {
+                write!(f, " restored")?;
+            }
+        }
+        write!(f, ")")
+    }
+}
