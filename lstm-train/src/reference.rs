@@ -41,6 +41,12 @@ pub enum ReferenceError {
         /// Explanation.
         detail: String,
     },
+    /// A value is NaN or infinite.
+    #[error("{what} is not finite")]
+    NotFinite {
+        /// Which value.
+        what: String,
+    },
 }
 
 /// Parameters of one recurrent layer as nested lists (PyTorch layout: `G`
@@ -288,6 +294,107 @@ impl ReferenceCase {
             vec![Array2::zeros((self.batch, 0)); self.num_layers]
         };
         Ok(State { h: conv(h)?, c })
+    }
+}
+
+fn shape_error(what: &str, detail: String) -> ReferenceError {
+    ReferenceError::Shape {
+        what: what.into(),
+        detail,
+    }
+}
+
+fn check_shape1(what: &str, v: &[f64], n: usize) -> Result<(), ReferenceError> {
+    if v.len() != n {
+        return Err(shape_error(
+            what,
+            format!("length {}, expected {n}", v.len()),
+        ));
+    }
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(ReferenceError::NotFinite {
+            what: format!("{what}[{i}]"),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_shape2(
+    what: &str,
+    v: &[Vec<f64>],
+    rows: usize,
+    cols: usize,
+) -> Result<(), ReferenceError> {
+    if v.len() != rows {
+        return Err(shape_error(
+            what,
+            format!("{} rows, expected {rows}", v.len()),
+        ));
+    }
+    v.iter()
+        .enumerate()
+        .try_for_each(|(i, row)| check_shape1(&format!("{what}[{i}]"), row, cols))
+}
+
+fn check_shape3(what: &str, v: &[Vec<Vec<f64>>], dims: [usize; 3]) -> Result<(), ReferenceError> {
+    if v.len() != dims[0] {
+        return Err(shape_error(
+            what,
+            format!("length {}, expected {}", v.len(), dims[0]),
+        ));
+    }
+    v.iter()
+        .enumerate()
+        .try_for_each(|(i, m)| check_shape2(&format!("{what}[{i}]"), m, dims[1], dims[2]))
+}
+
+impl ReferenceCase {
+    /// Checks the forward part of the case (parameters, states, inputs,
+    /// `hidden`, outputs) against the declared dimensions and
+    /// the cell, and that every value is finite. A GRU case's `c0` / `c_n`
+    /// may be absent.
+    ///
+    /// Errors: [`ReferenceError::Shape`], [`ReferenceError::NotFinite`].
+    pub fn validate(&self) -> Result<(), ReferenceError> {
+        let (i, h, l, o, b, t) = (
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.output_size,
+            self.batch,
+            self.steps,
+        );
+        if [i, h, l, o, b, t].contains(&0) {
+            return Err(shape_error("the case", "a dimension is zero".into()));
+        }
+        if self.params.layers.len() != l {
+            return Err(shape_error(
+                "params.layers",
+                format!("{} layers, num_layers is {l}", self.params.layers.len()),
+            ));
+        }
+        let g = self.cell.gates();
+        for (k, layer) in self.params.layers.iter().enumerate() {
+            let input = if k == 0 { i } else { h };
+            let p = format!("params.layers[{k}]");
+            check_shape2(&format!("{p}.weight_ih"), &layer.weight_ih, g * h, input)?;
+            check_shape2(&format!("{p}.weight_hh"), &layer.weight_hh, g * h, h)?;
+            check_shape1(&format!("{p}.bias_ih"), &layer.bias_ih, g * h)?;
+            check_shape1(&format!("{p}.bias_hh"), &layer.bias_hh, g * h)?;
+        }
+        check_shape2("params.dense.weight", &self.params.dense.weight, o, h)?;
+        check_shape1("params.dense.bias", &self.params.dense.bias, o)?;
+        check_shape3("h0", &self.h0, [l, b, h])?;
+        // A GRU has no cell state: `c0` / `c_n` absent (or of width 0).
+        let c_width = if self.cell.has_cell_state() { h } else { 0 };
+        let c_layers = |c: &[Vec<Vec<f64>>]| if c_width == 0 && c.is_empty() { 0 } else { l };
+        check_shape3("c0", &self.c0, [c_layers(&self.c0), b, c_width])?;
+        check_shape3("inputs", &self.inputs, [b, t, i])?;
+        check_shape3("hidden", &self.hidden, [b, t, h])?;
+        check_shape3("h_n", &self.h_n, [l, b, h])?;
+        check_shape3("c_n", &self.c_n, [c_layers(&self.c_n), b, c_width])?;
+        check_shape3("outputs", &self.outputs, [b, t, o])?;
+        Ok(())
     }
 }
 

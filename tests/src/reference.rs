@@ -1,158 +1,46 @@
 //! PyTorch reference cases (`../shared/reference/*.json` for the LSTM,
 //! `../shared/reference/gru/*.json` for the GRU; the format is in those
-//! folders' `README.md`): reading one case, checking its shapes, and
-//! preparing its weights for `lstm-core` (file order, folded biases, a model
-//! file in any number format). A case's cell is its `"cell"` key (`"gru"`;
-//! absent means LSTM).
+//! folders' `README.md`), read and checked with the trainer's types
+//! ([`lstm_train::reference`], the one definition of the layout), and
+//! prepared for `lstm-core`: file order, folded biases, a model file in any
+//! number format. A case's cell is its `"cell"` key (`"gru"`; absent means
+//! LSTM).
 //!
 //! Only the forward part of a case (parameters, initial state, inputs and the
-//! expected forward values) is read; other keys (`loss`, `grads`, `adam`) are
-//! ignored here.
+//! expected forward values) is used here; `loss`, `grads` and `adam` are
+//! the trainer's.
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 
 use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode, MAX_LAYERS};
-use lstm_core::{CellKind, LayerShape, NumberFormat};
-use serde::Deserialize;
+use lstm_core::{LayerShape, NumberFormat};
+use lstm_train::export::core_cell;
+use lstm_train::net::CellKind;
 
-/// Environment variable naming an extra folder of `*.json` cases.
-pub const REFERENCE_DIR_ENV: &str = "LSTM_REFERENCE_DIR";
+/// The trainer's reader of the reference JSON, re-exported.
+pub use lstm_train::reference::{
+    shared_dir_of, shared_reference_dir, RefDense, RefLayer, RefParams, ReferenceCase,
+    REFERENCE_DIR_ENV,
+};
 
-/// The shared reference folder, `<workspace>/../shared/reference`.
-pub fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference")
-}
-
-/// The shared GRU reference folder, `<workspace>/../shared/reference/gru`.
-pub fn shared_gru_dir() -> PathBuf {
-    shared_dir().join("gru")
-}
-
-/// The trainer's reader of the (LSTM) reference JSON, re-exported.
-pub use lstm_train::reference::{RefDense, RefLayer, RefParams};
-
-/// One recurrent layer's parameters as the JSON holds them (LSTM: `4H`
-/// rows in order i, f, g, o; GRU: `3H` rows in order r, z, n). Read here
-/// rather than with the trainer's types so that GRU cases do not depend on
-/// the trainer's reader.
-#[derive(Clone, Debug, Deserialize)]
-pub struct CaseLayer {
-    /// `[G·H][IN]`.
-    pub weight_ih: Vec<Vec<f64>>,
-    /// `[G·H][H]`.
-    pub weight_hh: Vec<Vec<f64>>,
-    /// `[G·H]`.
-    pub bias_ih: Vec<f64>,
-    /// `[G·H]`.
-    pub bias_hh: Vec<f64>,
-}
-
-/// The Dense head's parameters.
-#[derive(Clone, Debug, Deserialize)]
-pub struct CaseDense {
-    /// `[OUT][H]`.
-    pub weight: Vec<Vec<f64>>,
-    /// `[OUT]`.
-    pub bias: Vec<f64>,
-}
-
-/// All parameters of a case.
-#[derive(Clone, Debug, Deserialize)]
-pub struct CaseParams {
-    /// Recurrent layers, bottom first.
-    pub layers: Vec<CaseLayer>,
-    /// The head.
-    pub dense: CaseDense,
-}
-
-/// The `"cell"` key: absent or `"lstm"` is an LSTM case, `"gru"` a GRU case.
-fn cell_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CellKind, D::Error> {
-    let name: Option<String> = Option::deserialize(d)?;
-    match name.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("lstm") => Ok(CellKind::Lstm),
-        Some("gru") => Ok(CellKind::Gru),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "unknown cell `{other}` (expected \"lstm\" or \"gru\")"
-        ))),
-    }
-}
-
-fn lstm_kind() -> CellKind {
-    CellKind::Lstm
-}
-
-/// The forward part of one reference case.
-#[derive(Clone, Debug, Deserialize)]
+/// One reference case, read and checked with the trainer's
+/// [`ReferenceCase`] (its fields are reached through `Deref`), with what
+/// `lstm-core` needs of it.
+#[derive(Clone, Debug)]
 pub struct Case {
-    /// Name given by the generator, if any.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The recurrent cell (the `"cell"` key; absent means LSTM).
-    #[serde(default = "lstm_kind", deserialize_with = "cell_kind")]
-    pub cell: CellKind,
-    /// `IN`.
-    pub input_size: usize,
-    /// `H`.
-    pub hidden_size: usize,
-    /// `L`.
-    pub num_layers: usize,
-    /// `OUT`.
-    pub output_size: usize,
-    /// `B`.
-    pub batch: usize,
-    /// `T`.
-    pub steps: usize,
-    /// Weights and biases.
-    pub params: CaseParams,
-    /// `[L][B][H]`.
-    pub h0: Vec<Vec<Vec<f64>>>,
-    /// `[L][B][H]` for an LSTM case; absent (empty) for a GRU case.
-    #[serde(default)]
-    pub c0: Vec<Vec<Vec<f64>>>,
-    /// `[B][T][IN]`.
-    pub inputs: Vec<Vec<Vec<f64>>>,
-    /// `[B][T][H]`, the last layer's `h_t` (optional).
-    #[serde(default)]
+    json: ReferenceCase,
+    /// The expected last layer's `h_t`, `[B][T][H]`, moved out of the
+    /// case's `hidden` (`None` where the list is empty).
     pub hidden: Option<Vec<Vec<Vec<f64>>>>,
-    /// `[L][B][H]`.
-    pub h_n: Vec<Vec<Vec<f64>>>,
-    /// `[L][B][H]` for an LSTM case; absent (empty) for a GRU case.
-    #[serde(default)]
-    pub c_n: Vec<Vec<Vec<f64>>>,
-    /// `[B][T][OUT]`.
-    pub outputs: Vec<Vec<Vec<f64>>>,
 }
 
-fn check_shape1(what: &str, v: &[f64], n: usize) -> Result<(), String> {
-    if v.len() != n {
-        return Err(format!("{what} has length {}, expected {n}", v.len()));
-    }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(format!("{what}[{i}] is not finite"));
-    }
-    Ok(())
-}
+impl Deref for Case {
+    type Target = ReferenceCase;
 
-fn check_shape2(what: &str, v: &[Vec<f64>], rows: usize, cols: usize) -> Result<(), String> {
-    if v.len() != rows {
-        return Err(format!("{what} has {} rows, expected {rows}", v.len()));
+    fn deref(&self) -> &ReferenceCase {
+        &self.json
     }
-    v.iter()
-        .enumerate()
-        .try_for_each(|(i, row)| check_shape1(&format!("{what}[{i}]"), row, cols))
-}
-
-fn check_shape3(what: &str, v: &[Vec<Vec<f64>>], dims: [usize; 3]) -> Result<(), String> {
-    if v.len() != dims[0] {
-        return Err(format!(
-            "{what} has length {}, expected {}",
-            v.len(),
-            dims[0]
-        ));
-    }
-    v.iter()
-        .enumerate()
-        .try_for_each(|(i, m)| check_shape2(&format!("{what}[{i}]"), m, dims[1], dims[2]))
 }
 
 fn max_abs<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
@@ -168,70 +56,15 @@ fn sigmoid(x: f64) -> f64 {
 }
 
 impl Case {
-    /// Reads and checks a case file.
+    /// Reads and checks a case file ([`lstm_train::reference::load_case`],
+    /// [`ReferenceCase::validate`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Case, String> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let case: Case = serde_json::from_str(&text)
-            .map_err(|e| format!("invalid reference JSON {}: {e}", path.display()))?;
-        case.validate()
+        let mut json = lstm_train::reference::load_case(path).map_err(|e| e.to_string())?;
+        json.validate()
             .map_err(|e| format!("bad reference case {}: {e}", path.display()))?;
-        Ok(case)
-    }
-
-    /// Checks every array against the declared dimensions and that all values are finite.
-    pub fn validate(&self) -> Result<(), String> {
-        let (i, h, l, o, b, t) = (
-            self.input_size,
-            self.hidden_size,
-            self.num_layers,
-            self.output_size,
-            self.batch,
-            self.steps,
-        );
-        if [i, h, l, o, b, t].contains(&0) {
-            return Err("a dimension is zero".into());
-        }
-        if self.params.layers.len() != l {
-            return Err(format!(
-                "params.layers has {} layers, num_layers is {l}",
-                self.params.layers.len()
-            ));
-        }
-        let g = self.cell.gates();
-        for (k, layer) in self.params.layers.iter().enumerate() {
-            let input = if k == 0 { i } else { h };
-            let p = format!("params.layers[{k}]");
-            check_shape2(&format!("{p}.weight_ih"), &layer.weight_ih, g * h, input)?;
-            check_shape2(&format!("{p}.weight_hh"), &layer.weight_hh, g * h, h)?;
-            check_shape1(&format!("{p}.bias_ih"), &layer.bias_ih, g * h)?;
-            check_shape1(&format!("{p}.bias_hh"), &layer.bias_hh, g * h)?;
-        }
-        check_shape2("params.dense.weight", &self.params.dense.weight, o, h)?;
-        check_shape1("params.dense.bias", &self.params.dense.bias, o)?;
-        check_shape3("h0", &self.h0, [l, b, h])?;
-        // A GRU has no cell state: `c0` / `c_n` absent (or of width 0).
-        let c_width = h * self.cell.cell_state_width();
-        let c_layers = if c_width == 0 && self.c0.is_empty() {
-            0
-        } else {
-            l
-        };
-        check_shape3("c0", &self.c0, [c_layers, b, c_width])?;
-        check_shape3("inputs", &self.inputs, [b, t, i])?;
-        if let Some(hidden) = &self.hidden {
-            check_shape3("hidden", hidden, [b, t, h])?;
-        }
-        check_shape3("h_n", &self.h_n, [l, b, h])?;
-        let c_layers = if c_width == 0 && self.c_n.is_empty() {
-            0
-        } else {
-            l
-        };
-        check_shape3("c_n", &self.c_n, [c_layers, b, c_width])?;
-        check_shape3("outputs", &self.outputs, [b, t, o])?;
-        Ok(())
+        let hidden = Some(std::mem::take(&mut json.hidden)).filter(|h| !h.is_empty());
+        Ok(Case { json, hidden })
     }
 
     /// Layer shapes as a model file records them: the recurrent layers, then the head.
@@ -240,7 +73,7 @@ impl Case {
         let mut shapes: Vec<LayerShape> = (0..self.num_layers)
             .map(|k| {
                 let input = if k == 0 { self.input_size as u32 } else { h };
-                LayerShape::recurrent(self.cell, input, h)
+                LayerShape::recurrent(core_cell(self.cell), input, h)
             })
             .collect();
         shapes.push(LayerShape::Dense {
