@@ -2,6 +2,7 @@
 //! instruction-count markers, and the exit paths.
 
 use core::hint::black_box;
+use core::mem::MaybeUninit;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame, STACK_PAINT_VALUE};
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
@@ -118,22 +119,22 @@ fn model_step(stream: &mut Streamer<'static>, x: &[T; IN]) -> [T; OUT] {
 /// header, then number format and shapes against the types this firmware was
 /// compiled for) and exits with a failure status on any error.
 ///
-/// Kept out of `main` so that the parser's temporaries (a few copies of the
-/// ~1 KiB header) do not stay in `main`'s stack frame while streaming; the
-/// parsed file and the model (a few pointers into flash) go to `.bss`.
+/// The header (~1 KiB of heapless vectors for the scalings and class names)
+/// is decoded straight into its slot in `.bss` ([`ModelFile::parse_into`]),
+/// never onto the stack; the model (a few pointers into flash) goes to
+/// `.bss` too. Kept out of `main` so that nothing of loading stays in
+/// `main`'s stack frame while streaming.
 #[inline(never)]
 fn load() -> (&'static ModelFile<'static>, &'static Model<'static>) {
-    let file = match ModelFile::parse(&model::MODEL.0) {
+    let slot: &'static mut MaybeUninit<ModelFile<'static>> =
+        cortex_m::singleton!(: MaybeUninit<ModelFile<'static>> = MaybeUninit::uninit()).unwrap();
+    let file: &'static ModelFile<'static> = match ModelFile::parse_into(slot, &model::MODEL.0) {
         Ok(file) => file,
         Err(e) => {
             defmt::error!("model file rejected: {}", e);
             exit(false)
         }
     };
-    // The parsed header (~1 KiB of heapless vectors for the scalings and
-    // class names) goes to .bss rather than staying in main's stack frame.
-    let file: &'static ModelFile<'static> =
-        cortex_m::singleton!(: ModelFile<'static> = file).unwrap();
     let loaded: Model<'static> = match file.model::<T, Model<'static>>() {
         Ok(m) => m,
         Err(e) => {
@@ -173,7 +174,13 @@ fn main() -> ! {
         model::MODE
     );
     #[cfg(feature = "selftest")]
-    crate::selftest::run();
+    {
+        crate::selftest::run();
+        // The self-test's test vectors are not part of loading: its peak on
+        // a line of its own, then the count starts again.
+        defmt::info!("stack peak of the selftest @{=usize} bytes", stack_peak());
+        repaint_stack();
+    }
 
     let (file, model) = load();
 

@@ -1,6 +1,9 @@
 //! The frame around header and weights: magic, version, lengths, padding, CRC.
 
+use core::mem::MaybeUninit;
+
 use crate::error::Error;
+use crate::file::decode::decode_header_into;
 use crate::file::header::Header;
 use crate::file::load::{FromModelFile, LayerReader};
 use crate::num::Scalar;
@@ -69,10 +72,73 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// The checksum as a `static`: one table in flash that [`ModelFile::parse`]
+/// reads in place (a `const` may be copied where it is used).
+static CRC_TABLE: crc::Crc<u32> = CRC;
+
 impl<'a> ModelFile<'a> {
+    /// The value a slot starts from before a file is parsed into it.
+    const EMPTY: Self = ModelFile {
+        version: 0,
+        header: Header::EMPTY,
+        weights: &[],
+        crc: 0,
+    };
+
     /// Checks the frame (magic, version, lengths), the CRC over the whole file,
     /// decodes the header and validates it. Allocation-free.
+    ///
+    /// The parsed file (about 1 KiB: the header's vectors are inline) is
+    /// returned by value; on a device with little stack use
+    /// [`ModelFile::parse_into`].
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let mut file = Self::EMPTY;
+        file.fill(bytes)?;
+        Ok(file)
+    }
+
+    /// [`ModelFile::parse`] into `slot` (e.g. a `static` the firmware owns):
+    /// the header is decoded field by field where it will stay, so loading
+    /// never holds a copy of it on the stack. The same checks and errors as
+    /// [`ModelFile::parse`]; on an error the slot holds an unspecified
+    /// (but initialised) value and may be parsed into again.
+    ///
+    /// ```
+    /// # use lstm_core::file::{to_vec, AlignedBuf, Differencing, Header, ModelFile, Scaling, Task, TrainingMode};
+    /// # use lstm_core::{LayerShape, NumberFormat};
+    /// # let header = Header {
+    /// #     format: NumberFormat::F32,
+    /// #     layers: heapless::Vec::from_slice(&[
+    /// #         LayerShape::Lstm { input: 1, hidden: 2 },
+    /// #         LayerShape::Dense { input: 2, output: 1 },
+    /// #     ]).unwrap(),
+    /// #     input_scaling: Scaling::Identity,
+    /// #     output_scaling: Scaling::Identity,
+    /// #     mode: TrainingMode::Stateful,
+    /// #     task: Task::Regression,
+    /// #     differencing: Differencing::None,
+    /// # };
+    /// # let bytes = to_vec(&header, &vec![0.0; header.parameter_count().unwrap()]).unwrap();
+    /// # let mut buf = AlignedBuf([0u8; 256]);
+    /// # buf.0[..bytes.len()].copy_from_slice(&bytes);
+    /// # let bytes = &buf.0[..bytes.len()];
+    /// use core::mem::MaybeUninit;
+    /// // On a device: `static mut` / `cortex_m::singleton!` / a `StaticCell`.
+    /// let mut slot = MaybeUninit::uninit();
+    /// let file: &ModelFile = ModelFile::parse_into(&mut slot, bytes).unwrap();
+    /// assert_eq!(file.header, header);
+    /// ```
+    pub fn parse_into<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        bytes: &'a [u8],
+    ) -> Result<&'s Self, Error> {
+        let file = slot.write(Self::EMPTY);
+        file.fill(bytes)?;
+        Ok(file)
+    }
+
+    /// The checks of [`ModelFile::parse`], writing the result into `self`.
+    fn fill(&mut self, bytes: &'a [u8]) -> Result<(), Error> {
         let truncated = |needed| Error::Truncated {
             needed,
             found: bytes.len(),
@@ -109,7 +175,7 @@ impl<'a> ModelFile<'a> {
         }
         let (body, crc_bytes) = bytes.split_at(weights_end);
         let stored = read_u32(crc_bytes, 0).ok_or(truncated(total))?;
-        let computed = CRC.checksum(body);
+        let computed = CRC_TABLE.checksum(body);
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
         }
@@ -119,7 +185,7 @@ impl<'a> ModelFile<'a> {
         let header_bytes = body
             .get(PREFIX_LEN..PREFIX_LEN + header_len)
             .ok_or(truncated(total))?;
-        let (header, rest): (Header<'a>, &[u8]) = postcard::take_from_bytes(header_bytes)
+        let rest = decode_header_into(&mut self.header, header_bytes)
             .map_err(|_| Error::Malformed("header does not decode"))?;
         if !rest.is_empty() {
             return Err(Error::Malformed("bytes after the header"));
@@ -130,8 +196,9 @@ impl<'a> ModelFile<'a> {
         if padding.iter().any(|&b| b != 0) {
             return Err(Error::Malformed("padding is not zero"));
         }
+        let header = &self.header;
         header.validate()?;
-        match version_for(&header) {
+        match version_for(header) {
             4 if version < 4 => {
                 return Err(Error::Malformed(
                     "a GRU layer in a file older than version 4",
@@ -149,13 +216,10 @@ impl<'a> ModelFile<'a> {
                 "weights length does not match the layer shapes",
             ));
         }
-        let weights = body.get(weights_start..).ok_or(truncated(total))?;
-        Ok(ModelFile {
-            version,
-            header,
-            weights,
-            crc: stored,
-        })
+        self.weights = body.get(weights_start..).ok_or(truncated(total))?;
+        self.version = version;
+        self.crc = stored;
+        Ok(())
     }
 
     /// Builds a typed model whose weights borrow this file's bytes.

@@ -208,6 +208,18 @@ pub struct Header<'a> {
 }
 
 impl Header<'_> {
+    /// No layers, no scaling: not a model (it does not validate), only the
+    /// value a header slot starts from before a file is decoded into it.
+    pub(crate) const EMPTY: Self = Header {
+        format: NumberFormat::F32,
+        layers: Vec::new(),
+        input_scaling: Scaling::Identity,
+        output_scaling: Scaling::Identity,
+        mode: TrainingMode::Stateful,
+        task: Task::Regression,
+        differencing: Differencing::None,
+    };
+
     /// Inputs per step.
     pub fn input_size(&self) -> usize {
         self.layers.first().map_or(0, |l| l.input())

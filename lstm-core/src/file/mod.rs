@@ -7,6 +7,9 @@
 //! [`ModelFile::model`] builds a typed model whose weight blocks borrow the
 //! file's bytes where they lie (nothing is copied to RAM), after checking the
 //! number format, every layer's shape and the buffer's alignment.
+//! [`ModelFile::parse_into`] does the same into a slot the caller owns (a
+//! `static` on a device), decoding the ~1 KiB header where it stays instead
+//! of on the stack.
 //!
 //! ```
 //! use lstm_core::file::{Differencing, Header, ModelFile, Scaling, Task, TrainingMode, write_to_slice, encoded_len};
@@ -38,6 +41,7 @@
 //! assert!(y[0].is_finite());
 //! ```
 
+mod decode;
 mod frame;
 mod header;
 mod load;
