@@ -5,6 +5,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::run_dir::{self, LockError};
+
 /// An I/O failure, naming the file.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} `{path}`: {source}")]
@@ -30,14 +32,30 @@ impl IoError {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder
-/// (`.<name>.tmp`), `fsync`, then `rename` over the target. On any error the
-/// temporary file is removed and `path` is untouched.
+/// (`.<name>.<pid>.tmp`), `fsync`, then `rename` over the target. On any
+/// error the temporary file is removed and `path` is untouched.
+///
+/// Unless this process holds the folder ([`crate::run_dir::RunDirLock`]),
+/// the write first takes a shared lock on the folder's lock file, if it has
+/// one, and fails with a [`LockError`] as the source (kind
+/// `ResourceBusy`) naming the process that holds it; it also removes the
+/// temporary files that dead processes left in the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(|e| IoError::new("creating folder for", path, e))?;
+    let _shared = run_dir::lock_shared_for_write(&dir).map_err(|e| {
+        let kind = match &e {
+            LockError::InUse { .. } => std::io::ErrorKind::ResourceBusy,
+            LockError::Io { source, .. } => source.kind(),
+        };
+        IoError::new("writing", path, std::io::Error::new(kind, e))
+    })?;
+    if !run_dir::held_by_this_process(&dir) {
+        run_dir::sweep_temporaries(&dir, false);
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -20,3 +20,4 @@ pub mod predict;
 pub mod quantize;
 pub mod reference;
 pub mod run;
+pub mod run_dir;

@@ -15,6 +15,7 @@ use crate::fit::{
     BEST_FILE, CHECKPOINT_FILE, HISTORY_FILE,
 };
 use crate::plot::{plot_history, plot_test_predictions};
+use crate::run_dir::{LockError, RunDirLock};
 
 /// File name of the trained model inside the run folder.
 pub const TRAINED_FILE: &str = "trained.json";
@@ -108,6 +109,9 @@ pub enum RunError {
     /// Writing the metrics, predicting or plotting failed.
     #[error(transparent)]
     Fit(Box<FitError>),
+    /// The run folder is in use by another process, or cannot be locked.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl From<FitError> for RunError {
@@ -265,11 +269,14 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
         difference_lag: lag.unwrap_or(1),
         ..options.fit.clone()
     };
+    let ck = RunFiles::in_dir(&out_dir).checkpoint;
+    if options.resume && !ck.exists() {
+        return Err(RunError::NoCheckpoint { path: ck });
+    }
+    // One process per run folder, held until the last file is written; the
+    // temporary files a killed run left are swept here.
+    let _lock = RunDirLock::acquire(&out_dir, "fit")?;
     let outcome = if options.resume {
-        let ck = RunFiles::in_dir(&out_dir).checkpoint;
-        if !ck.exists() {
-            return Err(RunError::NoCheckpoint { path: ck });
-        }
         resume(&cfg, train_data, prepared.source.clone(), &ck).map_err(|e| RunError::Resume {
             path: ck,
             source: Box::new(e),
