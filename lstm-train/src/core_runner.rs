@@ -40,7 +40,7 @@ use std::path::Path;
 use lstm_core::dynamic::DynModel;
 use lstm_core::file::{Header, ModelFile};
 use lstm_core::{Activation, Error, Exact, Fast, NumberFormat, Scalar, Q16_16, Q4_12};
-use ndarray::{Array2, ArrayView2, ArrayView3};
+use ndarray::{s, Array2, ArrayView2, ArrayView3, ArrayViewMut2};
 
 use crate::io::{self, IoError};
 
@@ -155,7 +155,15 @@ impl RunStats {
 
 /// One sequence through a typed `DynModel`, from the zero state.
 trait SequenceRun {
-    fn run(&self, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) -> Result<RunStats, Error>;
+    /// Writes the output of step `t` to row `t` of `out`, or, with
+    /// `last_only`, only the last step's output to row 0 (`out` then has
+    /// one row, whatever the sequence's length).
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        out: ArrayViewMut2<'_, f32>,
+        last_only: bool,
+    ) -> Result<RunStats, Error>;
 }
 
 fn at_limit<T: Scalar>(v: T) -> bool {
@@ -169,7 +177,12 @@ fn cell_at_limit<T: Scalar>(c: T::Cell) -> bool {
 }
 
 impl<T: Scalar, A: Activation<T>> SequenceRun for DynModel<'_, T, A> {
-    fn run(&self, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) -> Result<RunStats, Error> {
+    fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        mut out: ArrayViewMut2<'_, f32>,
+        last_only: bool,
+    ) -> Result<RunStats, Error> {
         let mut state = self.zero_state();
         let mut stats = RunStats::default();
         let mut xin: Vec<T> = Vec::with_capacity(x.ncols());
@@ -184,7 +197,8 @@ impl<T: Scalar, A: Activation<T>> SequenceRun for DynModel<'_, T, A> {
             for h in state.h.iter().flatten() {
                 stats.max_abs_h = stats.max_abs_h.max(h.to_f32().abs());
             }
-            for (o, v) in out.row_mut(t).iter_mut().zip(&y) {
+            let row = if last_only { 0 } else { t };
+            for (o, v) in out.row_mut(row).iter_mut().zip(&y) {
                 *o = v.to_f32();
                 stats.saturated_outputs += usize::from(at_limit(*v));
             }
@@ -281,7 +295,52 @@ impl<'a> CoreRunner<'a> {
             });
         }
         let mut out = Array2::zeros((x.nrows(), self.outputs));
-        let stats = self.model.run(x, &mut out)?;
+        let stats = self.model.run(x, out.view_mut(), false)?;
+        Ok((out, stats))
+    }
+
+    /// Runs `x` (`[T][IN]`) from the zero state into `out` (one row), the
+    /// output at its last step; nothing is allocated per step.
+    fn run_last(
+        &self,
+        x: ArrayView2<'_, f32>,
+        out: ArrayViewMut2<'_, f32>,
+    ) -> Result<RunStats, Error> {
+        if x.ncols() != self.inputs {
+            return Err(Error::LengthMismatch {
+                expected: self.inputs,
+                found: x.ncols(),
+            });
+        }
+        self.model.run(x, out, true)
+    }
+
+    /// Runs the window of `w` rows of `x` (`[rows][IN]`, model units) that
+    /// ends before row `end`, `x[end - w..end]`, for every `end` in `ends`,
+    /// each from the zero state, and returns each window's output at its
+    /// last step, `[ends][OUT]`. The windows are read in place: nothing is
+    /// sized by `w`.
+    ///
+    /// Errors: [`Error::LengthMismatch`] if a window does not fit in `x`
+    /// (`end < w` or `end > rows`; `expected` is the rows the window needs).
+    pub fn run_windows_ending(
+        &self,
+        x: ArrayView2<'_, f32>,
+        w: usize,
+        ends: &[usize],
+    ) -> Result<(Array2<f32>, RunStats), Error> {
+        if let Some(&end) = ends.iter().find(|&&e| e < w || e > x.nrows()) {
+            return Err(Error::LengthMismatch {
+                expected: w.max(end),
+                found: end.min(x.nrows()),
+            });
+        }
+        let mut out = Array2::zeros((ends.len(), self.outputs));
+        let mut stats = RunStats::default();
+        for (i, &end) in ends.iter().enumerate() {
+            let s = self.run_last(x.slice(s![end - w..end, ..]), out.slice_mut(s![i..=i, ..]))?;
+            stats.merge(&s);
+        }
         Ok((out, stats))
     }
 
@@ -309,9 +368,8 @@ impl<'a> CoreRunner<'a> {
             if len == 0 {
                 continue;
             }
-            let seq = x.slice(ndarray::s![i, ..len, ..]);
-            let (y, s) = self.run_sequence_stats(seq)?;
-            out.row_mut(i).assign(&y.row(len - 1));
+            let seq = x.slice(s![i, ..len, ..]);
+            let s = self.run_last(seq, out.slice_mut(s![i..=i, ..]))?;
             stats.merge(&s);
         }
         Ok((out, stats))
@@ -396,4 +454,40 @@ pub fn raw_outputs(
             .for_each(|(d, &v)| *d = f64::from(v));
     }
     Ok(out)
+}
+
+/// Model outputs that are not finite (`inf` or NaN) in raw units: a model
+/// file whose weights or scaling overflow `f32` (e.g. every weight at
+/// `f32::MAX`, or a min-max range wider than `f32::MAX`). Its predictions
+/// are refused rather than written as `inf`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{bad} of {total} {what} are not finite (inf or NaN): \
+     the model file's weights or scaling overflow f32"
+)]
+pub struct NonFinite {
+    /// Values that are not finite.
+    pub bad: usize,
+    /// Values checked.
+    pub total: usize,
+    /// What the values are (`forecasts`, `class scores`).
+    pub what: &'static str,
+}
+
+/// Fails with [`NonFinite`] if any of `values` is `inf` or NaN.
+pub fn check_finite<I>(values: I, what: &'static str) -> Result<(), NonFinite>
+where
+    I: IntoIterator,
+    I::Item: Into<f64>,
+{
+    let (mut bad, mut total) = (0, 0);
+    for v in values {
+        total += 1;
+        bad += usize::from(!v.into().is_finite());
+    }
+    if bad == 0 {
+        Ok(())
+    } else {
+        Err(NonFinite { bad, total, what })
+    }
 }

@@ -20,7 +20,10 @@ use lstm_core::file::{Task, TrainingMode};
 use ndarray::{s, Array2, Array3, Axis};
 
 use crate::artifact::{ArtifactError, DataSource, TaskKind, TrainMode, TrainedModel};
-use crate::core_runner::{base_row, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner};
+use crate::core_runner::{
+    base_row, check_finite, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner,
+    NonFinite,
+};
 use crate::data::{DataError, ForecastColumns, Table};
 use crate::export::error::ExportError;
 use crate::export::padding::{pad_scaled, pad_series};
@@ -58,6 +61,10 @@ pub enum PredictError {
     /// cannot predict.
     #[error("{0}")]
     Input(String),
+    /// The model file's outputs are not finite (its weights or scaling
+    /// overflow `f32`): nothing is written.
+    #[error(transparent)]
+    NonFinite(#[from] NonFinite),
     /// `--activations` was given for a trained model.
     #[error("activations apply to model files (lstm-core); `{0}` is a trained model")]
     ActivationsForTrained(String),
@@ -357,17 +364,37 @@ pub fn predict_with_file(
             // Row r of `x` is the input of raw row r + lag (a differenced
             // model has no input for the first `lag` rows).
             let lag = h.differencing.lag();
+            let n = series.values.nrows();
             check!(
-                series.values.nrows() > lag,
-                "a model differenced at lag {lag} needs at least {} rows",
+                n > lag,
+                "the model's differencing lag of {lag} samples needs at least {} rows of data, \
+                 but there are {n}",
                 lag + 1
             );
+            // Checked against the data before anything is sized by the
+            // window: a window longer than the data is refused.
+            if let TrainingMode::Windowed { window } = h.mode {
+                let w = window as usize;
+                check!(
+                    w <= n - lag,
+                    "the model's window of {window} samples is longer than the {} \
+                     rows of data{}",
+                    n - lag,
+                    if lag > 0 {
+                        format!(" left after its differencing lag of {lag} ({n} rows in all)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let x = model_inputs(h, series.values.view())?;
             let (y, first) = match h.mode {
                 TrainingMode::Windowed { window } => {
                     let w = window as usize;
+                    // One forecast per window, read in place from `x`.
+                    let ends: Vec<usize> = (w..=x.nrows()).collect();
                     (
-                        runner.run_windows(all_windows(&x, w)?.view(), None)?.0,
+                        runner.run_windows_ending(x.view(), w, &ends)?.0,
                         w - 1 + lag,
                     )
                 }
@@ -378,6 +405,7 @@ pub fn predict_with_file(
             let base = base_row(h, first + 1);
             let base_raw = series.values.slice(s![base..base + y.nrows(), ..]);
             let pred = raw_outputs(h, y.view(), base_raw)?;
+            check_finite(pred.iter().copied(), "forecasts")?;
             forecast_csv(
                 &series.times,
                 first,
@@ -389,6 +417,7 @@ pub fn predict_with_file(
             let set = read_series_set(data, h.input_size())?;
             let (x, lengths) = pad_scaled(h, &set.series)?;
             let (y, _) = runner.run_windows(x.view(), Some(&lengths))?;
+            check_finite(y.iter().copied(), "class scores")?;
             let names: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
             class_csv(&set, &names, &y)
         }

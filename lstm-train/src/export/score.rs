@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use lstm_core::file::{Header, TrainingMode};
-use ndarray::{s, Array2, Array3, Axis};
+use ndarray::{s, Array2, Axis};
 
 use super::data::EvalData;
 use super::error::ExportError;
@@ -12,7 +12,7 @@ use super::metric::Metric;
 use super::padding::pad_scaled;
 use crate::artifact::{TrainMode, TrainedModel};
 use crate::core_runner::{
-    base_row, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner, RunStats,
+    base_row, check_finite, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner, RunStats,
 };
 use crate::data::Metrics;
 use crate::net::{argmax, Batch, HeadMode, Mode, NetConfig, Network};
@@ -89,6 +89,16 @@ pub fn core_test_outputs(
     data: &EvalData,
 ) -> Result<(Array2<f32>, RunStats), ExportError> {
     let lag = header.differencing.lag();
+    let features = match data {
+        EvalData::Forecast(d) => Some(d.features_raw.ncols()),
+        EvalData::Classify { raw_test, .. } => raw_test.series.first().map(|s| s.ncols()),
+    };
+    if let Some(f) = features.filter(|&f| f != header.input_size()) {
+        return Err(ExportError::Evaluation(format!(
+            "the model file takes {} input feature(s) per step, but the trained model's data has {f}",
+            header.input_size()
+        )));
+    }
     match (data, header.mode) {
         (EvalData::Forecast(d), TrainingMode::Windowed { window }) => {
             let w = window as usize;
@@ -123,13 +133,14 @@ pub fn core_test_outputs(
                 }
                 ends.push(end);
             }
-            let mut windows = Array3::<f32>::zeros((rows.len(), w, x.ncols()));
-            for (i, &end) in ends.iter().enumerate() {
-                windows
-                    .slice_mut(s![i, .., ..])
-                    .assign(&x.slice(s![end - w..end, ..]));
+            if let Some(&end) = ends.iter().find(|&&end| end > x.nrows()) {
+                return Err(ExportError::Evaluation(format!(
+                    "a test row needs {end} model inputs before it, but the data gives {}",
+                    x.nrows()
+                )));
             }
-            Ok(runner.run_windows(windows.view(), None)?)
+            // The windows are read in place from `x`.
+            Ok(runner.run_windows_ending(x.view(), w, &ends)?)
         }
         (EvalData::Forecast(d), TrainingMode::Stateful) => {
             let x = model_inputs(header, d.features_raw.slice(s![..d.n - 1, ..]))?;
@@ -157,12 +168,16 @@ pub fn score_core(
             let base: Vec<usize> = d.test.rows.iter().map(|&t| base_row(header, t)).collect();
             let base_raw = d.features_raw.select(Axis(0), &base);
             let pred = raw_outputs(header, outputs.view(), base_raw.view())?;
+            check_finite(pred.iter().copied(), "forecasts")
+                .map_err(|e| ExportError::Evaluation(e.to_string()))?;
             Ok(Metric::Regression(Metrics::of(
                 &d.test.y_raw.to_vec(),
                 &pred.column(0).to_vec(),
             )?))
         }
         EvalData::Classify { dataset, .. } => {
+            check_finite(outputs.iter().copied(), "class scores")
+                .map_err(|e| ExportError::Evaluation(e.to_string()))?;
             let pred: Vec<usize> = outputs.outer_iter().map(argmax).collect();
             Ok(Metric::accuracy(&pred, &dataset.test.labels))
         }
