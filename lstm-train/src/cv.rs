@@ -334,3 +334,211 @@ impl CvReport {
         s
     }
 }
+
+/// Candidate windows of [`auto_choose`] (those that leave room for the
+/// folds are tried).
+pub const AUTO_WINDOWS: [usize; 3] = [6, 12, 24];
+/// Folds of [`auto_choose`].
+pub const AUTO_FOLDS: usize = 3;
+/// Maximum epochs of each fold of [`auto_choose`] (fewer if the run's own
+/// maximum is lower).
+pub const AUTO_EPOCHS: usize = 40;
+
+/// One candidate preparation of [`auto_choose`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoScore {
+    /// Differencing lag (0: none).
+    pub difference: usize,
+    /// Window length.
+    pub window: usize,
+    /// Validation RMSE (original units) of each fold.
+    pub fold_rmse: Vec<f64>,
+    /// Mean of `fold_rmse`.
+    pub mean: f64,
+}
+
+/// The differencing and window `fit` chose by rolling-origin validation on
+/// the training part, with every candidate's score (recorded in
+/// `metrics.json` as `auto`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoChoice {
+    /// The chosen differencing lag (0: none, 1: first differences, else
+    /// seasonal).
+    pub difference: usize,
+    /// The chosen window.
+    pub window: usize,
+    /// Every candidate tried, in order.
+    pub scores: Vec<AutoScore>,
+    /// The folds (the same for every candidate).
+    pub folds: Vec<Fold>,
+    /// RMSE of the naive forecast `y[t-1]` on the same folds (mean), for
+    /// reference.
+    pub naive_mean: f64,
+    /// Maximum epochs of each fold.
+    pub epochs: usize,
+    /// Time the choice took, seconds.
+    pub seconds: f64,
+}
+
+impl AutoChoice {
+    /// `differencing none|first|seasonal (lag L)`.
+    pub fn difference_text(lag: usize) -> String {
+        match lag {
+            0 => "none".into(),
+            1 => "first differences".into(),
+            l => format!("seasonal differences at lag {l}"),
+        }
+    }
+
+    /// One line: the choice, its mean fold RMSE, the runner-up and the
+    /// naive forecast on the same folds.
+    pub fn summary(&self) -> String {
+        let best = self
+            .scores
+            .iter()
+            .find(|s| s.difference == self.difference && s.window == self.window);
+        let mut s = format!(
+            "auto: {} and window {} chosen by rolling-origin validation on the training part ({} candidates, {} folds, {} epochs each, {:.1} s)",
+            Self::difference_text(self.difference),
+            self.window,
+            self.scores.len(),
+            self.folds.len(),
+            self.epochs,
+            self.seconds
+        );
+        if let Some(b) = best {
+            let _ = write!(
+                s,
+                ": RMSE {:.4} vs naive {:.4} on the same folds",
+                b.mean, self.naive_mean
+            );
+        }
+        s.push_str("; fix either with --difference/--window, or --no-auto");
+        s
+    }
+}
+
+/// Chooses differencing (none, first, and seasonal at `season` when given)
+/// and the window (from [`AUTO_WINDOWS`], those the data leave room for) by
+/// rolling-origin validation ([`cross_validate`], [`AUTO_FOLDS`] folds of
+/// the validation split's length or a fifth of the training part if that
+/// is longer, at most [`AUTO_EPOCHS`] epochs) on the
+/// training part of `data`, which was prepared with `data_cfg` (any
+/// window). `fit` gives the cell, layers, seed and optimiser. The lowest
+/// mean fold RMSE wins (ties: the earlier candidate, no differencing
+/// first, window 12 first).
+///
+/// Errors: [`FitError::InvalidConfig`] when no candidate fits the data, and
+/// those of [`cross_validate`].
+pub fn auto_choose(
+    data: &ForecastData,
+    data_cfg: &ForecastConfig,
+    source: &DataSource,
+    fit: &FitConfig,
+    season: Option<usize>,
+    verbose: bool,
+) -> Result<AutoChoice> {
+    let started = std::time::Instant::now();
+    let mut lags = vec![0, 1];
+    if let Some(m) = season.filter(|&m| m > 1) {
+        lags.push(m);
+    }
+    let mut windows = vec![12, 6, 24];
+    windows.retain(|w| AUTO_WINDOWS.contains(w));
+    let epochs = fit.epochs.clamp(1, AUTO_EPOCHS);
+    let all = prefix(data, data.n);
+    // Blocks of at least a fifth of the training part, so the later folds
+    // forecast beyond the range their scalers saw (as the test split does).
+    let block = (data.n_train - data.n_fit)
+        .max(data.n_train / (AUTO_FOLDS + 2))
+        .max(1);
+    let mut scores = Vec::new();
+    let mut folds = Vec::new();
+    let mut first_err = None;
+    for &lag in &lags {
+        for &w in &windows {
+            let dc = ForecastConfig {
+                window: w,
+                ..data_cfg.clone()
+            };
+            let d = match ForecastData::new(all.clone(), &dc) {
+                Ok(d) => d,
+                Err(e) => {
+                    first_err.get_or_insert(FitError::from(e));
+                    continue;
+                }
+            };
+            let cfg = CvConfig {
+                folds: AUTO_FOLDS,
+                block: Some(block),
+                cells: vec![fit.cell],
+                hidden_sizes: vec![fit.hidden_sizes.first().copied().unwrap_or(32)],
+                layers: vec![fit.hidden_sizes.len().max(1)],
+                fit: FitConfig {
+                    epochs,
+                    difference_lag: lag.max(1),
+                    ..fit.clone()
+                },
+                difference: lag > 0,
+                verbose: false,
+            };
+            match cross_validate(&d, &dc, source, &cfg) {
+                Ok(r) => {
+                    let c = &r.candidates[0];
+                    if verbose {
+                        eprintln!(
+                            "auto: differencing {}, window {w}: fold RMSE {:?}, mean {:.4}",
+                            AutoChoice::difference_text(lag),
+                            c.fold_rmse
+                                .iter()
+                                .map(|v| (v * 1e4).round() / 1e4)
+                                .collect::<Vec<_>>(),
+                            c.mean
+                        );
+                    }
+                    folds.clone_from(&r.folds);
+                    scores.push(AutoScore {
+                        difference: lag,
+                        window: w,
+                        fold_rmse: c.fold_rmse.clone(),
+                        mean: c.mean,
+                    });
+                }
+                Err(FitError::InvalidConfig(m)) => {
+                    first_err.get_or_insert(FitError::InvalidConfig(m));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let Some(best) = scores.iter().min_by(|a, b| a.mean.total_cmp(&b.mean)) else {
+        return Err(first_err.unwrap_or_else(|| {
+            FitError::InvalidConfig("no automatic candidate fits the data".into())
+        }));
+    };
+    let y = &data.target_raw;
+    let naive: Vec<f64> = folds
+        .iter()
+        .map(|f| {
+            let n = (f.end - f.origin) as f64;
+            ((f.origin..f.end)
+                .map(|t| (y[t] - y[t - 1]).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt()
+        })
+        .collect();
+    Ok(AutoChoice {
+        difference: best.difference,
+        window: best.window,
+        naive_mean: if naive.is_empty() {
+            f64::NAN
+        } else {
+            mean_std(&naive).0
+        },
+        scores,
+        folds,
+        epochs,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -330,6 +330,14 @@ pub struct ForecastEvaluation {
     /// differenced).
     #[serde(default)]
     pub difference_lag: usize,
+    /// The differencing and window `fit` chose automatically, with every
+    /// candidate's rolling-origin score (absent when they were given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<crate::cv::AutoChoice>,
+    /// Every restart of `fit --restarts` (seed, best losses, epochs; the
+    /// kept one marked); empty when not recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<crate::fit::restarts::RestartScore>,
 }
 
 /// Classification evaluation on the test split.
@@ -352,6 +360,10 @@ pub struct ClassEvaluation {
     pub majority_accuracy: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
+    /// Every restart of `fit --restarts` (seed, best losses, epochs; the
+    /// kept one marked); empty when not recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<crate::fit::restarts::RestartScore>,
 }
 
 /// The result of [`evaluate`], serialised to `metrics.json`.
@@ -454,6 +466,8 @@ pub fn evaluate_predictions(
                 baselines,
                 differenced: false,
                 difference_lag: 0,
+                auto: None,
+                restarts: Vec::new(),
             }))
         }
         (Predictions::Classify(p), TaskData::Classify(c)) => {
@@ -481,6 +495,7 @@ pub fn evaluate_predictions(
                 majority_class: c.classes.get(maj).cloned().unwrap_or_default(),
                 majority_accuracy: maj_acc,
                 confusion,
+                restarts: Vec::new(),
             }))
         }
         _ => Err(invalid(
@@ -495,6 +510,23 @@ impl Evaluation {
         match &mut self {
             Evaluation::Forecast(e) => e.cell = cell,
             Evaluation::Classify(e) => e.cell = cell,
+        }
+        self
+    }
+
+    /// The same evaluation with the restarts of the run recorded.
+    pub fn with_restarts(mut self, restarts: Vec<crate::fit::restarts::RestartScore>) -> Self {
+        match &mut self {
+            Evaluation::Forecast(e) => e.restarts = restarts,
+            Evaluation::Classify(e) => e.restarts = restarts,
+        }
+        self
+    }
+
+    /// The same evaluation with the automatic choice recorded (forecasting).
+    pub fn with_auto(mut self, auto: Option<crate::cv::AutoChoice>) -> Self {
+        if let Evaluation::Forecast(e) = &mut self {
+            e.auto = auto;
         }
         self
     }

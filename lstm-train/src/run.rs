@@ -8,11 +8,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, DataSource};
+use crate::cv::{auto_choose, AutoChoice};
 use crate::data::DataError;
 use crate::evaluate::{evaluate_model, EvalOptions, Evaluation};
+use crate::fit::restarts::{default_restarts, fit_restarts, score, RestartScore};
 use crate::fit::{
-    differenced, fit, resume, FitConfig, FitError, FitOutcome, RunFiles, StopReason, TaskData,
-    BEST_FILE, CHECKPOINT_FILE, HISTORY_FILE,
+    differenced, resume, Checkpoint, FitConfig, FitError, FitMode, FitOutcome, RunFiles,
+    StopReason, TaskData, BEST_FILE, CHECKPOINT_FILE, HISTORY_FILE,
 };
 use crate::plot::{plot_history, plot_test_predictions};
 use crate::run_dir::{LockError, RunDirLock};
@@ -224,6 +226,17 @@ pub struct FitRunOptions {
     pub out_dir: Option<PathBuf>,
     /// Continue the run in the folder from its checkpoint.
     pub resume: bool,
+    /// Number of restarts (seeds `fit.seed`, `fit.seed + 1`, …; the best by
+    /// validation loss is kept). `None`: 1 when resuming, else
+    /// [`default_restarts`]. More than 1 is refused with `resume`.
+    pub restarts: Option<usize>,
+    /// Forecasting: choose the differencing and the window automatically
+    /// ([`auto_choose`]); `difference` and the data's window are then
+    /// ignored. Refused with `resume` and stateful training.
+    pub auto: bool,
+    /// When resuming, take the seed from the checkpoint (the kept
+    /// restart's) instead of `fit.seed`.
+    pub seed_from_checkpoint: bool,
 }
 
 /// What [`run_fit`] did.
@@ -237,6 +250,10 @@ pub struct FitSummary {
     pub out_dir: PathBuf,
     /// The trained model's file.
     pub trained: PathBuf,
+    /// Every restart's score (one entry without restarts or when resuming).
+    pub restarts: Vec<RestartScore>,
+    /// The automatic choice of differencing and window, if made.
+    pub auto: Option<AutoChoice>,
 }
 
 /// Trains (or resumes) a model as `options` say, saves it, evaluates it on
@@ -245,10 +262,43 @@ pub struct FitSummary {
 /// Errors: those of [`Prepared::load`], then the [`RunError`] of the step
 /// that failed.
 pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
-    let prepared = Prepared::load(&options.data)?;
+    if options.resume && options.restarts.is_some_and(|n| n > 1) {
+        return Err(RunError::Train(Box::new(FitError::InvalidConfig(
+            "--resume continues the single run kept in the folder; it cannot be combined with --restarts above 1".into(),
+        ))));
+    }
+    if options.auto && (options.resume || matches!(options.fit.mode, FitMode::Stateful { .. })) {
+        return Err(RunError::Train(Box::new(FitError::InvalidConfig(
+            "the automatic choice of differencing and window is for fresh windowed forecasting runs; give --difference and --window".into(),
+        ))));
+    }
+    let mut request = options.data.clone();
+    let mut lag = options.difference;
+    let mut auto = None;
+    let mut prepared = Prepared::load(&request)?;
+    if options.auto {
+        if let (TaskData::Forecast(d), DataSource::Forecast { config, .. }) =
+            (&prepared.data, &prepared.source)
+        {
+            let choice = auto_choose(
+                d,
+                config,
+                &prepared.source,
+                &options.fit,
+                options.season,
+                !options.fit.quiet,
+            )
+            .map_err(|e| RunError::Train(Box::new(e)))?;
+            lag = (choice.difference > 0).then_some(choice.difference);
+            if let DataSource::Forecast { config, .. } = &mut request {
+                config.window = choice.window;
+            }
+            prepared = Prepared::load(&request)?;
+            auto = Some(choice);
+        }
+    }
     // With differencing the model trains on the differenced series; the
     // evaluation and the plots use the original one.
-    let lag = options.difference;
     let diffed = match (lag, &prepared.data, &prepared.source) {
         (None, ..) => None,
         (Some(lag), TaskData::Forecast(d), DataSource::Forecast { config, .. }) => {
@@ -263,7 +313,7 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
         .out_dir
         .clone()
         .unwrap_or_else(|| default_run_dir(&options.data));
-    let cfg = FitConfig {
+    let mut cfg = FitConfig {
         out_dir: Some(out_dir.clone()),
         difference: lag.is_some(),
         difference_lag: lag.unwrap_or(1),
@@ -276,15 +326,73 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
     // One process per run folder, held until the last file is written; the
     // temporary files a killed run left are swept here.
     let _lock = RunDirLock::acquire(&out_dir, "fit")?;
-    let outcome = if options.resume {
-        resume(&cfg, train_data, prepared.source.clone(), &ck).map_err(|e| RunError::Resume {
-            path: ck,
-            source: Box::new(e),
-        })?
+    let (outcome, restarts) = if options.resume {
+        if options.seed_from_checkpoint {
+            let saved = Checkpoint::load(&ck).map_err(|e| RunError::Resume {
+                path: ck.clone(),
+                source: Box::new(e),
+            })?;
+            cfg.seed = saved.config.seed;
+        }
+        let out = resume(&cfg, train_data, prepared.source.clone(), &ck).map_err(|e| {
+            RunError::Resume {
+                path: ck,
+                source: Box::new(e),
+            }
+        })?;
+        // Recorded as the one (kept) run, as an uninterrupted run records it.
+        let kept = RestartScore {
+            kept: true,
+            ..score(cfg.seed, &out)
+        };
+        (out, vec![kept])
     } else {
-        fit(&cfg, train_data, prepared.source.clone()).map_err(|e| RunError::Train(Box::new(e)))?
+        let n = options
+            .restarts
+            .unwrap_or_else(|| default_restarts(&cfg, train_data));
+        let quiet = cfg.quiet;
+        let mut report = |k: usize, s: &RestartScore| {
+            if !quiet && n > 1 {
+                eprintln!("{}", restart_line(k, n, s));
+            }
+        };
+        fit_restarts(&cfg, train_data, prepared.source.clone(), n, &mut report)
+            .map_err(|e| RunError::Train(Box::new(e)))?
     };
-    finish(outcome, &prepared.data, out_dir, options.season)
+    let mut summary = finish(
+        outcome,
+        &prepared.data,
+        out_dir,
+        options.season,
+        restarts.clone(),
+        auto.clone(),
+    )?;
+    summary.restarts = restarts;
+    summary.auto = auto;
+    Ok(summary)
+}
+
+/// `restart K/N: seed S, best epoch E, val_loss V (loss L), E epochs[ <- kept]`.
+pub fn restart_line(k: usize, n: usize, s: &RestartScore) -> String {
+    let mut line = format!("restart {}/{n}: seed {}", k + 1, s.seed);
+    match (&s.error, s.best_epoch) {
+        (Some(e), _) => line.push_str(&format!(", failed: {e}")),
+        (None, Some(e)) => {
+            line.push_str(&format!(", best epoch {e}"));
+            if let Some(v) = s.val_loss {
+                line.push_str(&format!(", val_loss {v:.6}"));
+            }
+            if let Some(l) = s.loss {
+                line.push_str(&format!(", loss {l:.6}"));
+            }
+        }
+        (None, None) => {}
+    }
+    line.push_str(&format!(", {} epochs", s.epochs));
+    if s.kept {
+        line.push_str("  <- kept");
+    }
+    line
 }
 
 /// Saves the model, evaluates it and draws the plots.
@@ -293,6 +401,8 @@ fn finish(
     data: &TaskData,
     out_dir: PathBuf,
     season: Option<usize>,
+    restarts: Vec<RestartScore>,
+    auto: Option<AutoChoice>,
 ) -> Result<FitSummary, RunError> {
     let trained = out_dir.join(TRAINED_FILE);
     outcome
@@ -303,7 +413,9 @@ fn finish(
             source,
         })?;
     let evaluation = evaluate_model(&outcome.model, data, &EvalOptions { season })
-        .map_err(|e| RunError::Evaluate(Box::new(e)))?;
+        .map_err(|e| RunError::Evaluate(Box::new(e)))?
+        .with_restarts(restarts)
+        .with_auto(auto);
     evaluation.write_json(&out_dir.join(METRICS_FILE))?;
     plot_test_predictions(&outcome.model, data, &out_dir.join(PREDICTIONS_PLOT))?;
     plot_history(
@@ -316,6 +428,8 @@ fn finish(
         evaluation,
         out_dir,
         trained,
+        restarts: Vec::new(),
+        auto: None,
     })
 }
 

@@ -49,6 +49,7 @@ mod difference;
 mod engine;
 mod history;
 mod progress;
+pub mod restarts;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
