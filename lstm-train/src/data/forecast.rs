@@ -27,7 +27,10 @@ use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView1, Axis};
+use ndarray::{
+    s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Ix3,
+    ShapeBuilder, SliceArg,
+};
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{naive_forecast, seasonal_naive_forecast, Metrics};
@@ -287,11 +290,126 @@ impl ForecastColumns {
     }
 }
 
+/// Inputs of the sliding windows of one split, `[N, W, F]`.
+///
+/// Consecutive windows overlap in `W - 1` rows, so they are not stored as
+/// copies: only the `N + W - 1` scaled rows they cover are kept, and window
+/// `i` is rows `i .. i + W` of them. [`WindowInputs::view`] shows them as an
+/// `[N, W, F]` array view (overlapping strides, no copy);
+/// [`WindowInputs::gather_into`] copies chosen windows into a batch buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowInputs {
+    /// The covered rows `[N + W - 1, F]` (`[0, F]` when `N = 0`).
+    rows: Array2<f32>,
+    /// Number of windows `N`.
+    n: usize,
+    /// Window length `W`.
+    w: usize,
+}
+
+impl WindowInputs {
+    /// Windows of length `w` over the rows of `rows`: `rows.nrows() - w + 1` of them.
+    fn new(rows: Array2<f32>, w: usize) -> Self {
+        let n = (rows.nrows() + 1).saturating_sub(w);
+        WindowInputs { rows, n, w }
+    }
+
+    /// `(N, W, F)`.
+    pub fn dim(&self) -> (usize, usize, usize) {
+        (self.n, self.w, self.rows.ncols())
+    }
+
+    /// `[N, W, F]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.n, self.w, self.rows.ncols()]
+    }
+
+    /// Number of windows `N`.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// `true` if there is no window.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// All windows as an `[N, W, F]` view into the stored rows (no copy; the
+    /// windows overlap in memory, so the view is read-only).
+    pub fn view(&self) -> ArrayView3<'_, f32> {
+        let f = self.rows.ncols();
+        if self.n == 0 || f == 0 {
+            return ArrayView3::from_shape((self.n, self.w, f), &[]).expect("empty view");
+        }
+        let data = self
+            .rows
+            .as_slice()
+            .expect("window rows are stored in standard layout");
+        ArrayView3::from_shape((self.n, self.w, f).strides((f, f, 1)), data)
+            .expect("overlapping read-only window view")
+    }
+
+    /// Window `i` as a `[W, F]` view.
+    ///
+    /// # Panics
+    /// If `i >= N`.
+    pub fn window(&self, i: usize) -> ArrayView2<'_, f32> {
+        assert!(i < self.n, "window {i} of {}", self.n);
+        self.rows.slice(s![i..i + self.w, ..])
+    }
+
+    /// The windows in order, each a `[W, F]` view.
+    pub fn outer_iter(&self) -> impl ExactSizeIterator<Item = ArrayView2<'_, f32>> + '_ {
+        (0..self.n).map(move |i| self.rows.slice(s![i..i + self.w, ..]))
+    }
+
+    /// Every value in `[N, W, F]` logical order.
+    pub fn iter(&self) -> impl Iterator<Item = &f32> + '_ {
+        (0..self.n).flat_map(move |i| self.rows.slice(s![i..i + self.w, ..]).into_iter())
+    }
+
+    /// A slice of [`WindowInputs::view`].
+    pub fn slice<I: SliceArg<Ix3>>(&self, info: I) -> ndarray::ArrayView<'_, f32, I::OutDim> {
+        self.view().slice_move(info)
+    }
+
+    /// The windows copied into an owned `[N, W, F]` array.
+    pub fn to_owned(&self) -> Array3<f32> {
+        self.view().to_owned()
+    }
+
+    /// Copies windows `idx` into the first `idx.len()` entries of `out`
+    /// (`[B, W, F]` with `B >= idx.len()`).
+    ///
+    /// # Panics
+    /// If an index is out of range or `out` is too small.
+    pub fn gather_into(&self, idx: &[usize], out: &mut ArrayViewMut3<'_, f32>) {
+        for (b, &i) in idx.iter().enumerate() {
+            out.slice_mut(s![b, .., ..]).assign(&self.window(i));
+        }
+    }
+
+    /// The covered rows `[N + W - 1, F]` (window `i` is rows `i .. i + W`).
+    pub fn rows(&self) -> ArrayView2<'_, f32> {
+        self.rows.view()
+    }
+}
+
+impl std::ops::Index<[usize; 3]> for WindowInputs {
+    type Output = f32;
+
+    fn index(&self, [i, k, j]: [usize; 3]) -> &f32 {
+        assert!(i < self.n && k < self.w, "window index out of bounds");
+        &self.rows[[i + k, j]]
+    }
+}
+
 /// Sliding-window samples of one split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Windows {
-    /// Scaled inputs `[N, W, F]`: `x[i, k, :]` = features at row `rows[i] - W + k`.
-    pub x: Array3<f32>,
+    /// Scaled inputs `[N, W, F]`: `x[i, k, :]` = features at row `rows[i] - W + k`
+    /// (stored once, not one copy per window; see [`WindowInputs`]).
+    pub x: WindowInputs,
     /// Scaled targets `[N, 1]` (one-step-ahead, one target column).
     pub y: Array2<f32>,
     /// Targets in original units `[N]`, for metrics.
@@ -505,20 +623,34 @@ impl ForecastData {
         self.n_train..self.n
     }
 
-    /// Windows whose targets are the rows `targets` (each `>= W`).
+    /// Windows whose targets are the rows `targets` (each `>= W`): the
+    /// inputs keep only the rows `targets.start - W .. targets.end - 1`.
     fn windows(&self, targets: Range<usize>) -> Windows {
         let w = self.window;
         let f = self.n_features();
-        let rows: Vec<usize> = targets.collect();
-        let mut x = Array3::<f32>::zeros((rows.len(), w, f));
-        let mut y = Array2::<f32>::zeros((rows.len(), 1));
-        for (i, &t) in rows.iter().enumerate() {
-            x.slice_mut(s![i, .., ..])
-                .assign(&self.x_scaled.slice(s![t - w..t, ..]));
-            y[[i, 0]] = self.y_scaled[t];
+        if targets.is_empty() {
+            return empty_windows(w, f);
         }
-        let y_raw = rows.iter().map(|&t| self.target_raw[t]).collect();
-        Windows { x, y, y_raw, rows }
+        let (a, b) = (targets.start, targets.end);
+        let x = WindowInputs::new(
+            self.x_scaled
+                .slice(s![a - w..b - 1, ..])
+                .as_standard_layout()
+                .into_owned(),
+            w,
+        );
+        let y = self
+            .y_scaled
+            .slice(s![a..b])
+            .to_owned()
+            .insert_axis(Axis(1));
+        let y_raw = self.target_raw.slice(s![a..b]).to_owned();
+        Windows {
+            x,
+            y,
+            y_raw,
+            rows: targets.collect(),
+        }
     }
 
     /// One split in the stateful layout (targets `targets`, each `>= 1`).
@@ -589,7 +721,11 @@ impl ForecastData {
 
 fn empty_windows(w: usize, f: usize) -> Windows {
     Windows {
-        x: Array3::zeros((0, w, f)),
+        x: WindowInputs {
+            rows: Array2::zeros((0, f)),
+            n: 0,
+            w,
+        },
         y: Array2::zeros((0, 1)),
         y_raw: Array1::zeros(0),
         rows: Vec::new(),

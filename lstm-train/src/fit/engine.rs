@@ -1,6 +1,8 @@
 //! One epoch of training and one validation pass, per task and mode.
 
 use ndarray::{s, Array3, Axis};
+
+use crate::data::Windows;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
@@ -31,7 +33,15 @@ pub(crate) struct Engine<'a> {
     grads: Grads<f32>,
     reg: Regularization<f32>,
     stateful: Option<StatefulData>,
+    /// Reused `[batch_size, W, F]` buffer the training windows are gathered into.
+    xbuf: Array3<f32>,
+    /// Reused `[batch_size, 1]` buffer of the batch's targets.
+    ybuf: ndarray::Array2<f32>,
 }
+
+/// Windows per forward pass when validating: bounds the network's
+/// workspace (which grows with the batch) whatever the split's size.
+pub(crate) const EVAL_CHUNK: usize = 4096;
 
 fn diverged(epoch: usize, loss: f64, reason: String) -> FitError {
     FitError::Diverged {
@@ -64,6 +74,8 @@ impl<'a> Engine<'a> {
                 l2: cfg.l2 as f32,
             },
             stateful,
+            xbuf: Array3::zeros((0, 0, 0)),
+            ybuf: ndarray::Array2::zeros((0, 0)),
         })
     }
 
@@ -202,9 +214,25 @@ impl<'a> Engine<'a> {
                 if cfg.shuffle {
                     order.shuffle(rng);
                 }
+                // Windows are gathered batch by batch into reused buffers;
+                // the split is never copied as a whole.
+                let (_, wl, f) = w.x.dim();
+                let bs = cfg.batch_size.min(w.len()).max(1);
+                if self.xbuf.dim() != (bs, wl, f) {
+                    self.xbuf = Array3::zeros((bs, wl, f));
+                }
+                let ny = w.y.ncols();
+                if self.ybuf.dim() != (bs, ny) {
+                    self.ybuf = ndarray::Array2::zeros((bs, ny));
+                }
                 for idx in order.chunks(cfg.batch_size) {
-                    let xb = w.x.select(Axis(0), idx);
-                    let yb = w.y.select(Axis(0), idx);
+                    let nb = idx.len();
+                    w.x.gather_into(idx, &mut self.xbuf.view_mut());
+                    for (b, &i) in idx.iter().enumerate() {
+                        self.ybuf.row_mut(b).assign(&w.y.row(i));
+                    }
+                    let xb = self.xbuf.slice(s![..nb, .., ..]);
+                    let yb = self.ybuf.slice(s![..nb, ..]);
                     let loss = Self::step(
                         &mut self.net,
                         &mut self.grads,
@@ -212,14 +240,14 @@ impl<'a> Engine<'a> {
                         cfg,
                         params,
                         adam,
-                        &Batch::new(xb.view()),
-                        &Target::MseLast(yb.view()),
+                        &Batch::new(xb),
+                        &Target::MseLast(yb),
                         rng,
                         epoch,
                         first_loss,
                     )?;
-                    sum += loss * idx.len() as f64;
-                    count += idx.len();
+                    sum += loss * nb as f64;
+                    count += nb;
                     progress.batch(sum / count as f64);
                 }
             }
@@ -275,15 +303,10 @@ impl<'a> Engine<'a> {
                         metric: m.rmse,
                     }));
                 }
-                self.net
-                    .forward(params, &Batch::new(d.val.x.view()), Mode::Eval)?;
-                let lv = self
-                    .net
-                    .loss(params, &Target::MseLast(d.val.y.view()), &none)?;
-                let out = self.net.last_outputs()?;
-                let m = d.score(&d.val, out.column(0))?;
+                let (loss, out) = windows_loss(&mut self.net, params, &d.val, EVAL_CHUNK)?;
+                let m = d.score(&d.val, out.view())?;
                 Ok(Some(ValResult {
-                    loss: f64::from(lv.data),
+                    loss: f64::from(loss),
                     metric: m.rmse,
                 }))
             }
@@ -313,6 +336,44 @@ impl<'a> Engine<'a> {
             }
         }
     }
+}
+
+/// Mean squared error (scaled units) and first outputs of `net` on the
+/// windows `v`, run `chunk` windows at a time so that the network's
+/// workspace stays bounded. The sum runs over the windows in order in `f32`,
+/// as [`Network::loss`] does on the whole split at once, so the result is
+/// the same.
+pub(crate) fn windows_loss(
+    net: &mut Network<f32>,
+    params: &Params<f32>,
+    v: &Windows,
+    chunk: usize,
+) -> Result<(f32, ndarray::Array1<f32>), FitError> {
+    let n = v.len();
+    let k_out = v.y.ncols();
+    let chunk = chunk.max(1);
+    let all = v.x.view();
+    let mut out = ndarray::Array1::<f32>::zeros(n);
+    let mut loss = 0.0f32;
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        net.forward(
+            params,
+            &Batch::new(all.slice(s![start..end, .., ..])),
+            Mode::Eval,
+        )?;
+        let o = net.last_outputs()?;
+        for (b, i) in (start..end).enumerate() {
+            for k in 0..k_out {
+                let diff = o[[b, k]] - v.y[[i, k]];
+                loss += diff * diff;
+            }
+            out[i] = o[[b, 0]];
+        }
+        start = end;
+    }
+    Ok((loss / ((n * k_out) as f64) as f32, out))
 }
 
 /// Runs the whole series from the start with carried state (head at every
@@ -355,4 +416,61 @@ pub(crate) fn params_finite(p: &Params<f32>) -> bool {
     let mut ok = true;
     p.visit(|_, t| ok &= t.iter().all(|v| v.is_finite()));
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ForecastConfig, ForecastData};
+    use crate::net::{CellKind, HeadMode};
+    use rand::SeedableRng;
+
+    /// Validating in chunks gives exactly the loss and outputs of one pass
+    /// over the whole split.
+    #[test]
+    fn chunked_validation_matches_one_pass() {
+        let mut csv = String::from("time,a,b\n");
+        for i in 0..400 {
+            let t = i as f64;
+            csv += &format!("{i},{},{}\n", (t * 0.3).sin() + 0.01 * t, (t * 0.11).cos());
+        }
+        let cfg = ForecastConfig {
+            target: Some("a".into()),
+            features: Some(vec!["a".into(), "b".into()]),
+            window: 9,
+            val_fraction: 0.3,
+            ..ForecastConfig::default()
+        };
+        let d = ForecastData::from_reader("t.csv", csv.as_bytes(), &cfg).expect("data");
+        for cell in [CellKind::Lstm, CellKind::Gru] {
+            let net_cfg = NetConfig {
+                cell,
+                input_size: 2,
+                hidden_sizes: vec![5, 3],
+                output_size: 1,
+                head: HeadMode::LastStep,
+                dropout: 0.0,
+                unit_forget_bias: cell == CellKind::Lstm,
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let params = Params::<f32>::init(&net_cfg, &mut rng).expect("params");
+            let mut net = Network::new(net_cfg).expect("net");
+            net.forward(&params, &Batch::new(d.val.x.view()), Mode::Eval)
+                .expect("forward");
+            let whole = net
+                .loss(
+                    &params,
+                    &Target::MseLast(d.val.y.view()),
+                    &Regularization::none(),
+                )
+                .expect("loss")
+                .data;
+            let out = net.last_outputs().expect("outputs").column(0).to_owned();
+            for chunk in [1, 7, 64, d.val.len()] {
+                let (loss, o) = windows_loss(&mut net, &params, &d.val, chunk).expect("chunked");
+                assert_eq!(loss.to_bits(), whole.to_bits(), "chunk {chunk}");
+                assert_eq!(o, out, "chunk {chunk}");
+            }
+        }
+    }
 }
