@@ -46,7 +46,7 @@ fn piped_stderr_gets_progress_lines_each_tenth() {
         // trains several restarts); the end of the epoch has its own summary
         // line.
         assert!(
-            !lines.is_empty() && lines.len() % 9 == 0,
+            !lines.is_empty() && lines.len().is_multiple_of(9),
             "epoch {epoch}:\n{err}"
         );
         for (k, line) in lines.iter().enumerate() {
