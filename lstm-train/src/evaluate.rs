@@ -108,6 +108,9 @@ fn split_rows(d: &ForecastData, split: Split, mode: TrainMode) -> Range<usize> {
     }
 }
 
+/// Windows per forward pass when predicting a split.
+const EVAL_CHUNK: usize = 4096;
+
 /// Scaled one-step-ahead predictions of `model` for the target rows `rows`
 /// of `d`, computed from `d`'s raw columns with the model's scalers.
 fn forecast_scaled(model: &TrainedModel, d: &ForecastData, rows: Range<usize>) -> Result<Vec<f32>> {
@@ -139,15 +142,22 @@ fn forecast_scaled(model: &TrainedModel, d: &ForecastData, rows: Range<usize>) -
                     "window {window} needs target rows from {window} on, got {rows:?}"
                 )));
             }
-            let xs = Array3::from_shape_fn((rows.len(), window, f), |(i, k, j)| {
-                x[[rows.start + i - window + k, j]]
-            });
             let mut net = Network::<f32>::new(NetConfig {
                 head: HeadMode::LastStep,
                 ..model.net.clone()
             })?;
-            let out = net.predict(&model.params, &Batch::new(xs.view()))?;
-            Ok(out.column(0).to_vec())
+            // In chunks of windows, so that memory does not grow with the
+            // test split (each window's forecast is computed alone).
+            let mut out = Vec::with_capacity(rows.len());
+            for start in rows.clone().step_by(EVAL_CHUNK) {
+                let end = (start + EVAL_CHUNK).min(rows.end);
+                let xs = Array3::from_shape_fn((end - start, window, f), |(i, k, j)| {
+                    x[[start + i - window + k, j]]
+                });
+                let y = net.predict(&model.params, &Batch::new(xs.view()))?;
+                out.extend(y.column(0).iter().copied());
+            }
+            Ok(out)
         }
         TrainMode::Stateful { .. } => {
             if rows.start == 0 {

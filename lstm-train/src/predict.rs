@@ -174,7 +174,7 @@ fn read_series_for_file(path: &Path, features: usize) -> Result<Series> {
             table.header_text()
         );
     };
-    let n = table.rows.len();
+    let n = table.len();
     let mut values = Array2::zeros((n, features));
     for r in 0..n {
         for j in 0..features {
@@ -225,10 +225,10 @@ fn read_series_set(path: &Path, channels: usize) -> Result<SeriesSet> {
             feats.len()
         );
         let mut r = 0;
-        while r < table.rows.len() {
+        while r < table.len() {
             let id = table.text(r, id_col).to_string();
             let start = r;
-            while r < table.rows.len() && table.text(r, id_col) == id {
+            while r < table.len() && table.text(r, id_col) == id {
                 r += 1;
             }
             check!(
@@ -262,7 +262,7 @@ fn read_series_set(path: &Path, channels: usize) -> Result<SeriesSet> {
             .filter(|&c| Some(c) != label)
             .collect();
         check!(!values.is_empty(), "{}: no value columns", table.file);
-        for r in 0..table.rows.len() {
+        for r in 0..table.len() {
             let mut v = Vec::with_capacity(values.len());
             let mut ended = false;
             for &c in &values {

@@ -279,7 +279,7 @@ impl LabelledSeries {
         values: &[usize],
     ) -> Result<Self> {
         let mut out = Self::empty(ClassFormat::Wide, vec!["value".to_string()]);
-        for r in 0..table.rows.len() {
+        for r in 0..table.len() {
             let line = table.line(r);
             let label = required_text(table, r, label_col)?;
             let mut cells = Vec::with_capacity(values.len());
@@ -336,7 +336,7 @@ impl LabelledSeries {
         let mut out = Self::empty(ClassFormat::Long, channels);
         let mut ended: HashMap<String, u64> = HashMap::new();
         let mut current: Option<Pending> = None;
-        for r in 0..table.rows.len() {
+        for r in 0..table.len() {
             let line = table.line(r);
             let id = required_text(table, r, id_col)?;
             let label = required_text(table, r, label_col)?;

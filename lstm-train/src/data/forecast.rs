@@ -202,10 +202,9 @@ impl ForecastColumns {
         let slot = |c: usize| used.iter().position(|&u| u == c).unwrap_or(0);
 
         // Parse row-major so that the first error reported is the first in the file.
-        let mut cells: Vec<Vec<Option<f64>>> =
-            vec![Vec::with_capacity(table.rows.len()); used.len()];
-        let mut keep: Vec<usize> = Vec::with_capacity(table.rows.len());
-        for r in 0..table.rows.len() {
+        let mut cells: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(table.len()); used.len()];
+        let mut keep: Vec<usize> = Vec::with_capacity(table.len());
+        for r in 0..table.len() {
             let mut row_missing = false;
             let mut row_vals = Vec::with_capacity(used.len());
             for &c in &used {
@@ -226,7 +225,7 @@ impl ForecastColumns {
                 col.push(v);
             }
         }
-        let dropped = table.rows.len() - keep.len();
+        let dropped = table.len() - keep.len();
         if keep.is_empty() {
             return Err(DataError::NoData {
                 file: table.file.clone(),

@@ -26,24 +26,23 @@ use super::error::{DataError, Result};
 /// The text that marks a missing cell besides an empty field.
 pub const MISSING_TOKEN: &str = "NA";
 
-/// One data row of a [`Table`].
-#[derive(Clone, Debug)]
-pub struct Row {
-    /// 1-based line number of the row in its file (the header is line 1).
-    pub line: u64,
-    /// The trimmed fields, as many as the header has.
-    pub fields: csv::StringRecord,
-}
-
 /// A CSV file read into memory: header, rows of text fields, line numbers.
+///
+/// The cells are kept in one text buffer with an end offset per cell (about
+/// the file's size plus 8 bytes per cell and per row), not one allocation
+/// per row, so that a file of a million rows costs tens of megabytes.
 #[derive(Clone, Debug)]
 pub struct Table {
     /// Name of the file, as used in error messages.
     pub file: String,
     /// Column names from the header line (trimmed).
     pub header: Vec<String>,
-    /// Data rows in file order; each has `header.len()` fields.
-    pub rows: Vec<Row>,
+    /// Every cell's trimmed text, row by row, concatenated.
+    text: String,
+    /// End offset in `text` of each cell, row-major (`rows × header.len()`).
+    ends: Vec<usize>,
+    /// 1-based line number of each data row in its file.
+    lines: Vec<u64>,
 }
 
 impl Table {
@@ -95,9 +94,10 @@ impl Table {
                 });
             }
         }
-        let mut rows = Vec::new();
-        for rec in rdr.records() {
-            let fields = rec.map_err(csv_err)?;
+        let (mut text, mut ends, mut lines) = (String::new(), Vec::new(), Vec::new());
+        // One record buffer, reused for every row.
+        let mut fields = csv::StringRecord::new();
+        while rdr.read_record(&mut fields).map_err(csv_err)? {
             let line = fields.position().map_or(0, |p| p.line());
             if fields.len() != header.len() {
                 return Err(DataError::RaggedRow {
@@ -107,18 +107,27 @@ impl Table {
                     found: fields.len(),
                 });
             }
-            rows.push(Row { line, fields });
+            for field in &fields {
+                text.push_str(field);
+                ends.push(text.len());
+            }
+            lines.push(line);
         }
-        if rows.is_empty() {
+        if lines.is_empty() {
             return Err(DataError::NoData {
                 file: name.to_string(),
                 detail: " (the file has only a header line)".to_string(),
             });
         }
+        text.shrink_to_fit();
+        ends.shrink_to_fit();
+        lines.shrink_to_fit();
         Ok(Self {
             file: name.to_string(),
             header,
-            rows,
+            text,
+            ends,
+            lines,
         })
     }
 
@@ -147,7 +156,20 @@ impl Table {
     /// # Panics
     /// If `row` or `col` is out of bounds.
     pub fn text(&self, row: usize, col: usize) -> &str {
-        self.rows[row].fields.get(col).unwrap_or("")
+        assert!(col < self.header.len(), "column {col} out of bounds");
+        let k = row * self.header.len() + col;
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.text[start..self.ends[k]]
+    }
+
+    /// Number of data rows (at least one: an empty file is refused).
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the table has no data rows (never, once read).
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
     }
 
     /// 1-based line number of data row `row` (0-based).
@@ -155,7 +177,7 @@ impl Table {
     /// # Panics
     /// If `row` is out of bounds.
     pub fn line(&self, row: usize) -> u64 {
-        self.rows[row].line
+        self.lines[row]
     }
 
     /// Parses the cell at data row `row`, column `col` as a number:
