@@ -2,13 +2,10 @@
 //! than the data: a clear error naming the cause, never an abort from an
 //! allocation sized by the header.
 
-use std::process::Command;
+mod common;
+use common::{fit_airline_one_epoch, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lstm-train");
-const AIRLINE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/datasets/forecasting/airline/data.csv"
-);
+use std::process::Command;
 
 /// FORMAT.md's test vector (Q4.12, LSTM(1 -> 1), Dense(1 -> 1)) with the
 /// mode changed to windowed, W = 4 294 967 295, CRC recomputed: a file
@@ -26,17 +23,7 @@ fn hex(s: &str) -> Vec<u8> {
 fn eval_core_refuses_a_window_longer_than_the_data_without_allocating_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
-    let fit = Command::new(BIN)
-        .args(["fit", "--data", AIRLINE, "--window", "3", "--hidden", "2"])
-        .args(["--epochs", "1", "--quiet", "--out-dir"])
-        .arg(&run)
-        .output()
-        .expect("fit");
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    fit_airline_one_epoch(&run);
     let file = dir.path().join("huge-window.lstm");
     std::fs::write(&file, hex(HUGE_WINDOW)).expect("write");
     let inspect = Command::new(BIN)

@@ -6,9 +6,11 @@
 //! panics, and never asks for an allocation larger than [`LIMIT`] (a
 //! counting global allocator records any such request).
 
+mod common;
+use common::fit_airline_one_epoch;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -73,12 +75,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lstm-train");
-const AIRLINE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/datasets/forecasting/airline/data.csv"
-);
-
 /// A forecasting model trained for one epoch on the airline series (one
 /// input feature), in a directory kept for the whole test binary.
 fn trained() -> &'static (TrainedModel, PathBuf) {
@@ -86,17 +82,7 @@ fn trained() -> &'static (TrainedModel, PathBuf) {
     TRAINED.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir").keep();
         let run = dir.join("run");
-        let fit = Command::new(BIN)
-            .args(["fit", "--data", AIRLINE, "--window", "3", "--hidden", "2"])
-            .args(["--epochs", "1", "--quiet", "--out-dir"])
-            .arg(&run)
-            .output()
-            .expect("fit");
-        assert!(
-            fit.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fit.stderr)
-        );
+        fit_airline_one_epoch(&run);
         let model = TrainedModel::load(&run.join("trained.json")).expect("trained.json");
         (model, dir)
     })

@@ -3,13 +3,14 @@
 //! counting the outputs that are not finite, and no output file — never
 //! `inf` with exit code 0.
 
+mod common;
+use common::{fit_airline_one_epoch, BIN};
+
 use std::path::Path;
 use std::process::Command;
 
 use lstm_core::file::{to_vec, Differencing, Header, Scaling, Task, TrainingMode};
 use lstm_core::{LayerShape, NumberFormat};
-
-const BIN: &str = env!("CARGO_BIN_EXE_lstm-train");
 
 /// F32, LSTM(1 → 2), Dense(2 → 1), windows of 3.
 fn header(output_scaling: Scaling) -> Header<'static> {
@@ -142,26 +143,11 @@ fn predict_accepts_the_same_model_with_finite_outputs() {
     assert!(!csv.contains("inf") && !csv.contains("NaN"), "{csv}");
 }
 
-const AIRLINE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/datasets/forecasting/airline/data.csv"
-);
-
 #[test]
 fn eval_core_refuses_model_files_whose_outputs_are_not_finite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
-    let fit = Command::new(BIN)
-        .args(["fit", "--data", AIRLINE, "--window", "3", "--hidden", "2"])
-        .args(["--epochs", "1", "--quiet", "--out-dir"])
-        .arg(&run)
-        .output()
-        .expect("fit");
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    fit_airline_one_epoch(&run);
     let overflowing_scaling = Scaling::MinMax {
         min: heapless::Vec::from_slice(&[-3e38]).expect("one"),
         max: heapless::Vec::from_slice(&[3e38]).expect("one"),
