@@ -112,7 +112,7 @@ pub struct CvReport {
 fn prefix(d: &ForecastData, end: usize) -> ForecastColumns {
     ForecastColumns {
         file: d.file.clone(),
-        times: d.times[..end].to_vec(),
+        times: d.times.slice(..end),
         lines: (0..end as u64).map(|r| r + 2).collect(),
         feature_names: d.feature_names.clone(),
         target_name: d.target_name.clone(),

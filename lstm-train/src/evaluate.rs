@@ -256,7 +256,7 @@ pub fn predict_split(model: &TrainedModel, data: &TaskData, split: Split) -> Res
                 .to_vec();
             Ok(Predictions::Forecast(ForecastPredictions {
                 split,
-                times: rows.clone().map(|t| d.times[t].clone()).collect(),
+                times: rows.clone().map(|t| d.times[t].to_owned()).collect(),
                 truth: rows.clone().map(|t| d.target_raw[t]).collect(),
                 rows: rows.collect(),
                 pred,

@@ -24,7 +24,7 @@ use crate::core_runner::{
     base_row, check_finite, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner,
     NonFinite,
 };
-use crate::data::{DataError, ForecastColumns, Table};
+use crate::data::{DataError, ForecastColumns, Table, Times};
 use crate::export::error::ExportError;
 use crate::export::padding::{pad_scaled, pad_series};
 use crate::io::IoError;
@@ -153,7 +153,7 @@ impl CsvOut {
 
 /// Raw forecasting inputs: time labels and values `[rows][features]`.
 struct Series {
-    times: Vec<String>,
+    times: Times,
     values: Array2<f64>,
 }
 
@@ -320,15 +320,10 @@ fn class_csv(set: &SeriesSet, classes: &[String], logits: &Array2<f32>) -> Resul
     csv.finish()
 }
 
-fn forecast_csv(
-    times: &[String],
-    first: usize,
-    column: &str,
-    pred: &[f64],
-) -> Result<PredictedCsv> {
+fn forecast_csv(times: &Times, first: usize, column: &str, pred: &[f64]) -> Result<PredictedCsv> {
     let mut csv = CsvOut::new(&["time".to_string(), column.to_string()])?;
     for (k, p) in pred.iter().enumerate() {
-        csv.row(&[times[first + k].clone(), format!("{p}")])?;
+        csv.row(&[times[first + k].to_owned(), format!("{p}")])?;
     }
     csv.finish()
 }

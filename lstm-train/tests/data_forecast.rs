@@ -29,7 +29,7 @@ fn airline_split_and_baselines_match_readme() {
     assert_eq!(d.n, 144);
     assert_eq!(d.n_train, 115);
     assert_eq!(d.test.len(), 29);
-    assert_eq!(d.times[d.n_train], "1958-08");
+    assert_eq!(&d.times[d.n_train], "1958-08");
     assert_eq!(d.target_raw[0], 112.0);
     let naive = d.naive_baseline().unwrap();
     assert_eq!(naive.n, 29);
@@ -43,7 +43,7 @@ fn sunspots_split_and_baselines_match_readme() {
     assert_eq!(d.n, 309);
     assert_eq!(d.n_train, 247);
     assert_eq!(d.test.len(), 62);
-    assert_eq!(d.times[d.n_train], "1947");
+    assert_eq!(&d.times[d.n_train], "1947");
     assert_eq!(r3(d.naive_baseline().unwrap().rmse), 33.276);
     assert_eq!(r3(d.seasonal_naive_baseline(11).unwrap().rmse), 37.861);
 }
@@ -248,14 +248,20 @@ fn named_and_absent_time_column() {
     };
     let d = ForecastData::from_reader("t.csv", csv.as_bytes(), &cfg).unwrap();
     assert_eq!(d.target_name, "v");
-    assert_eq!(d.times, vec!["a", "b", "c", "d", "e"]);
+    assert_eq!(
+        d.times.iter().collect::<Vec<_>>(),
+        ["a", "b", "c", "d", "e"]
+    );
     let csv = "v\n1\n2\n3\n4\n5\n";
     let cfg = ForecastConfig {
         time_column: TimeColumn::Absent,
         ..cfg
     };
     let d = ForecastData::from_reader("t.csv", csv.as_bytes(), &cfg).unwrap();
-    assert_eq!(d.times, vec!["0", "1", "2", "3", "4"]);
+    assert_eq!(
+        d.times.iter().collect::<Vec<_>>(),
+        ["0", "1", "2", "3", "4"]
+    );
 }
 
 #[test]

@@ -38,6 +38,7 @@ use super::error::{DataError, Result};
 use super::missing::{fill_column, ColumnContext, MissingPolicy};
 use super::scaler::{Scaler, ScalerKind};
 use super::table::Table;
+use super::times::Times;
 
 /// Which column holds the time labels (kept as text, never parsed).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +108,7 @@ pub struct ForecastColumns {
     pub file: String,
     /// Time label of each kept row (the row's 0-based index as text if there
     /// is no time column).
-    pub times: Vec<String>,
+    pub times: Times,
     /// 1-based line number of each kept row.
     pub lines: Vec<u64>,
     /// Names of the feature columns, in input order.
@@ -467,7 +468,7 @@ pub struct ForecastData {
     /// File name.
     pub file: String,
     /// Time label of each row.
-    pub times: Vec<String>,
+    pub times: Times,
     /// Feature column names, in input order.
     pub feature_names: Vec<String>,
     /// Target column name.

@@ -42,6 +42,7 @@ pub mod forecast;
 pub mod missing;
 pub mod scaler;
 pub mod table;
+pub mod times;
 
 pub use baseline::{
     accuracy, mae, majority_baseline, majority_class, naive_forecast, rmse,
@@ -59,3 +60,4 @@ pub use forecast::{
 pub use missing::{fill_column, ColumnContext, MissingPolicy};
 pub use scaler::{Scaler, ScalerKind};
 pub use table::{parse_number, CellError, Table};
+pub use times::Times;

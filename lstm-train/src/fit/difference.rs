@@ -54,7 +54,7 @@ pub fn differenced(d: &ForecastData, cfg: &ForecastConfig, lag: usize) -> Result
     };
     let cols = ForecastColumns {
         file: format!("{} (differenced)", d.file),
-        times: d.times[lag..].to_vec(),
+        times: d.times.slice(lag..),
         lines: (0..m as u64).map(|r| r + lag as u64 + 2).collect(),
         feature_names: d.feature_names.iter().map(|f| name(f)).collect(),
         target_name: name(&d.target_name),
@@ -139,7 +139,7 @@ pub fn undifference(
         times: p
             .rows
             .iter()
-            .map(|&r| original.times[r + lag].clone())
+            .map(|&r| original.times[r + lag].to_owned())
             .collect(),
         truth: p.rows.iter().map(|&r| y[r + lag]).collect(),
         pred: p
