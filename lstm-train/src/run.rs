@@ -39,6 +39,17 @@ pub const RUN_FOLDER_FILES: [&str; 7] = [
     HISTORY_PLOT,
 ];
 
+/// Fewest validation series per class, on average, that [`run_fit`] keeps a
+/// classification validation split for: with fewer, the split is too small
+/// to steer early stopping (a handful of series, one wrong guess moves the
+/// accuracy by tens of percent), so the run trains on every training series
+/// and monitors the training loss instead, and says so.
+pub const MIN_VAL_SERIES_PER_CLASS: usize = 5;
+
+/// A classifier whose test accuracy is at most the majority-class rate plus
+/// this margin is reported as scoring at chance level.
+pub const CHANCE_MARGIN: f64 = 0.02;
+
 /// Errors of [`Prepared::load`] and [`run_fit`]: each names the step that
 /// failed and keeps its cause as the error's source.
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +265,66 @@ pub struct FitSummary {
     pub restarts: Vec<RestartScore>,
     /// The automatic choice of differencing and window, if made.
     pub auto: Option<AutoChoice>,
+    /// Notes and warnings about the run, also printed on stderr and kept in
+    /// `metrics.json` under `notes`: a validation split too small to use
+    /// ([`MIN_VAL_SERIES_PER_CLASS`]), a classifier at chance level
+    /// ([`CHANCE_MARGIN`]).
+    pub notes: Vec<String>,
 }
+
+/// Classification: when the validation split holds fewer than
+/// [`MIN_VAL_SERIES_PER_CLASS`] series per class on average, the data
+/// without a validation split (every training series is fitted; early
+/// stopping, the learning-rate schedule and the kept best epoch then follow
+/// the training loss) and the note saying so. `None` when the split is kept
+/// (or empty, or the data is a forecasting series).
+///
+/// Errors: those of [`Prepared::load`].
+pub fn small_val_fallback(prepared: &Prepared) -> Result<Option<(Prepared, String)>, RunError> {
+    let (TaskData::Classify(d), DataSource::Classify { config, .. }) =
+        (&prepared.data, &prepared.source)
+    else {
+        return Ok(None);
+    };
+    let (n_val, k) = (d.val.len(), d.n_classes());
+    if n_val == 0 || n_val >= MIN_VAL_SERIES_PER_CLASS * k {
+        return Ok(None);
+    }
+    let mut request = prepared.source.clone();
+    if let DataSource::Classify { config: c, .. } = &mut request {
+        c.val_fraction = 0.0;
+    }
+    let note = format!(
+        "note: the validation split ({} = {:.0} % of the training file) would hold {n_val} series for {k} classes \
+         ({:.1} per class, fewer than {MIN_VAL_SERIES_PER_CLASS}): too few to steer training, so it is not used; \
+         all {} training series are fitted and early stopping / the best epoch follow the training loss \
+         (give --val-split 0 to train so without this note)",
+        config.val_fraction,
+        config.val_fraction * 100.0,
+        n_val as f64 / k as f64,
+        n_val + d.train.len(),
+    );
+    Ok(Some((Prepared::load(&request)?, note)))
+}
+
+/// The warning for a classifier whose test accuracy is at most the
+/// majority-class rate plus [`CHANCE_MARGIN`], or `None`.
+pub fn chance_warning(evaluation: &Evaluation) -> Option<String> {
+    let Evaluation::Classify(e) = evaluation else {
+        return None;
+    };
+    (e.accuracy <= e.majority_accuracy + CHANCE_MARGIN).then(|| {
+        format!(
+            "warning: test accuracy {:.3} is at chance level: always predicting the majority class `{}` scores {:.3}; \
+             the model has not learnt to tell the classes apart. Try {}",
+            e.accuracy, e.majority_class, e.majority_accuracy, CHANCE_HINT
+        )
+    })
+}
+
+/// What [`chance_warning`] suggests.
+const CHANCE_HINT: &str =
+    "another --lr (e.g. 0.002 or 0.01), more --epochs, a larger --hidden, or --val-split 0 --patience 0";
 
 /// Trains (or resumes) a model as `options` say, saves it, evaluates it on
 /// the test split and draws the plots, all into the run folder.
@@ -276,6 +346,12 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
     let mut lag = options.difference;
     let mut auto = None;
     let mut prepared = Prepared::load(&request)?;
+    let mut notes = Vec::new();
+    if let Some((p, note)) = small_val_fallback(&prepared)? {
+        eprintln!("{note}");
+        notes.push(note);
+        prepared = p;
+    }
     if options.auto {
         if let (TaskData::Forecast(d), DataSource::Forecast { config, .. }) =
             (&prepared.data, &prepared.source)
@@ -366,6 +442,7 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
         options.season,
         restarts.clone(),
         auto.clone(),
+        notes,
     )?;
     summary.restarts = restarts;
     summary.auto = auto;
@@ -403,6 +480,7 @@ fn finish(
     season: Option<usize>,
     restarts: Vec<RestartScore>,
     auto: Option<AutoChoice>,
+    mut notes: Vec<String>,
 ) -> Result<FitSummary, RunError> {
     let trained = out_dir.join(TRAINED_FILE);
     outcome
@@ -416,7 +494,8 @@ fn finish(
         .map_err(|e| RunError::Evaluate(Box::new(e)))?
         .with_restarts(restarts)
         .with_auto(auto);
-    evaluation.write_json(&out_dir.join(METRICS_FILE))?;
+    notes.extend(chance_warning(&evaluation));
+    write_metrics(&evaluation, &notes, &out_dir.join(METRICS_FILE))?;
     plot_test_predictions(&outcome.model, data, &out_dir.join(PREDICTIONS_PLOT))?;
     plot_history(
         &outcome.history,
@@ -430,7 +509,29 @@ fn finish(
         trained,
         restarts: Vec::new(),
         auto: None,
+        notes,
     })
+}
+
+/// Writes `metrics.json`: the evaluation, plus `notes` when there are any.
+fn write_metrics(evaluation: &Evaluation, notes: &[String], path: &Path) -> Result<(), RunError> {
+    if notes.is_empty() {
+        return Ok(evaluation.write_json(path)?);
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(&evaluation.to_json()?).map_err(|source| FitError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("notes".into(), notes.into());
+    }
+    let text = serde_json::to_string_pretty(&value).map_err(|source| FitError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::io::write_atomic(path, text.as_bytes()).map_err(FitError::from)?;
+    Ok(())
 }
 
 /// `trained N epochs in S s (why it stopped[; best epoch E (monitored V)[ restored]])`.

@@ -10,7 +10,7 @@ use lstm_train::artifact::DataSource;
 use lstm_train::data::{ClassConfig, ForecastConfig, MissingPolicy, ScalerKind};
 use lstm_train::fit::{FitConfig, FitMode};
 use lstm_train::net::CellKind;
-use lstm_train::run::{run_fit, FitRunOptions, RUN_FOLDER_FILES};
+use lstm_train::run::{chance_warning, run_fit, FitRunOptions, RUN_FOLDER_FILES};
 
 use super::CellArg;
 
@@ -453,6 +453,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     }
     println!("{}", summary.outcome);
     print!("{}", summary.evaluation.table());
+    if let Some(w) = chance_warning(&summary.evaluation) {
+        eprintln!("{w}");
+    }
     if !args.train.quiet {
         println!(
             "wrote {}: {}",
