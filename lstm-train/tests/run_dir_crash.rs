@@ -206,6 +206,7 @@ fn a_second_fit_or_export_into_a_busy_folder_is_refused_naming_the_first() {
         msg.contains(&format!("in use by lstm-train process {pid} (fit)")),
         "{msg}"
     );
+    assert_eq!(msg.matches("is in use by").count(), 1, "said once: {msg}");
     assert!(!dir.join("m.lstm").exists());
 
     // The kernel releases the lock of a killed process.

@@ -152,9 +152,17 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let mut said = e.to_string();
+            eprintln!("error: {said}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                // Some messages already end with their cause's text
+                // (`writing `x`: <cause>`): say each thing once.
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push('\n');
+                    said.push_str(&text);
+                }
             }
             ExitCode::FAILURE
         }
