@@ -20,14 +20,14 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
-use ndarray::{s, Array3, Axis};
+use ndarray::{s, Array3, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{TaskKind, TrainMode, TrainedModel};
 use crate::data::{ClassData, ForecastData, Metrics};
 use crate::fit::{FitError, Result, TaskData};
 use crate::io;
-use crate::net::{Batch, CellKind, HeadMode, Mode, NetConfig, Network};
+use crate::net::{Batch, CellKind, HeadMode, Mode, NetConfig, NetError, Network};
 
 /// A split of the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +111,34 @@ fn split_rows(d: &ForecastData, split: Split, mode: TrainMode) -> Range<usize> {
 /// Windows per forward pass when predicting a split.
 const EVAL_CHUNK: usize = 4096;
 
+/// Output 0 (model units) of `model`, trained on windows of `window` rows,
+/// for the window of `x` (`[rows][F]`, scaled) that ends before each row in
+/// `ends`, each from the zero state: `x[end - window..end]`. The windows are
+/// gathered [`EVAL_CHUNK`] at a time, so memory does not grow with the rows.
+/// The caller checks `window <= ends.start` and `ends.end <= rows`.
+pub(crate) fn windowed_forecasts(
+    model: &TrainedModel,
+    x: ArrayView2<'_, f32>,
+    window: usize,
+    ends: Range<usize>,
+) -> std::result::Result<Vec<f32>, NetError> {
+    let mut net = Network::<f32>::new(NetConfig {
+        head: HeadMode::LastStep,
+        ..model.net.clone()
+    })?;
+    let f = x.ncols();
+    let mut out = Vec::with_capacity(ends.len());
+    for start in ends.clone().step_by(EVAL_CHUNK) {
+        let stop = (start + EVAL_CHUNK).min(ends.end);
+        let xs = Array3::from_shape_fn((stop - start, window, f), |(i, k, j)| {
+            x[[start + i - window + k, j]]
+        });
+        let y = net.predict(&model.params, &Batch::new(xs.view()))?;
+        out.extend(y.column(0).iter().copied());
+    }
+    Ok(out)
+}
+
 /// Scaled one-step-ahead predictions of `model` for the target rows `rows`
 /// of `d`, computed from `d`'s raw columns with the model's scalers.
 fn forecast_scaled(model: &TrainedModel, d: &ForecastData, rows: Range<usize>) -> Result<Vec<f32>> {
@@ -142,22 +170,7 @@ fn forecast_scaled(model: &TrainedModel, d: &ForecastData, rows: Range<usize>) -
                     "window {window} needs target rows from {window} on, got {rows:?}"
                 )));
             }
-            let mut net = Network::<f32>::new(NetConfig {
-                head: HeadMode::LastStep,
-                ..model.net.clone()
-            })?;
-            // In chunks of windows, so that memory does not grow with the
-            // test split (each window's forecast is computed alone).
-            let mut out = Vec::with_capacity(rows.len());
-            for start in rows.clone().step_by(EVAL_CHUNK) {
-                let end = (start + EVAL_CHUNK).min(rows.end);
-                let xs = Array3::from_shape_fn((end - start, window, f), |(i, k, j)| {
-                    x[[start + i - window + k, j]]
-                });
-                let y = net.predict(&model.params, &Batch::new(xs.view()))?;
-                out.extend(y.column(0).iter().copied());
-            }
-            Ok(out)
+            Ok(windowed_forecasts(model, x.view(), window, rows)?)
         }
         TrainMode::Stateful { .. } => {
             if rows.start == 0 {

@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use lstm_core::file::{Task, TrainingMode};
-use ndarray::{s, Array2, Array3, Axis};
+use ndarray::{s, Array1, Array2, Axis};
 
 use crate::artifact::{ArtifactError, DataSource, TaskKind, TrainMode, TrainedModel};
 use crate::core_runner::{
@@ -25,6 +25,7 @@ use crate::core_runner::{
     NonFinite,
 };
 use crate::data::{DataError, ForecastColumns, Table, Times};
+use crate::evaluate::windowed_forecasts;
 use crate::export::error::ExportError;
 use crate::export::padding::{pad_scaled, pad_series};
 use crate::io::IoError;
@@ -328,18 +329,6 @@ fn forecast_csv(times: &Times, first: usize, column: &str, pred: &[f64]) -> Resu
     csv.finish()
 }
 
-/// Windows ending at every row from `w - 1` on: `[n - w + 1][w][F]`.
-fn all_windows(x: &Array2<f32>, w: usize) -> Result<Array3<f32>> {
-    let n = x.nrows();
-    check!(n >= w, "{n} rows, but the model needs windows of {w} rows");
-    let mut out = Array3::zeros((n - w + 1, w, x.ncols()));
-    for i in 0..=n - w {
-        out.slice_mut(s![i, .., ..])
-            .assign(&x.slice(s![i..i + w, ..]));
-    }
-    Ok(out)
-}
-
 /// Predictions of a model file's bytes (run by `lstm-core` in the file's
 /// number format with `activations`, by default the firmware's) for the CSV
 /// at `data` (see the module docs).
@@ -443,15 +432,13 @@ pub fn predict_with_trained(model: &TrainedModel, data: &Path) -> Result<Predict
             let x = model.scaler_x.transform(feats.view()).mapv(|v| v as f32);
             let (y, first) = match model.mode {
                 TrainMode::Windowed { window } => {
-                    let windows = all_windows(&x, window)?;
-                    let mut net = Network::<f32>::new(NetConfig {
-                        head: HeadMode::LastStep,
-                        ..model.net.clone()
-                    })?;
-                    (
-                        net.predict(&model.params, &Batch::new(windows.view()))?,
-                        window - 1,
-                    )
+                    let n = x.nrows();
+                    check!(
+                        window >= 1 && n >= window,
+                        "{n} rows, but the model needs windows of {window} rows"
+                    );
+                    let y = windowed_forecasts(model, x.view(), window, window..n + 1)?;
+                    (Array1::from(y).insert_axis(Axis(1)), window - 1)
                 }
                 TrainMode::Stateful { .. } => {
                     let mut net = Network::<f32>::new(NetConfig {
