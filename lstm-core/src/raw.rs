@@ -9,6 +9,15 @@
 //! | input | `scale(x[t])` | `scale(x[t] − x[t−1])`; nothing for the first sample | `scale(x[t] − x[t−L])`; nothing for the first `L` samples |
 //! | output | `unscale(y)` | `x[t][target] + unscale(y)` | `x[t+1−L][target] + unscale(y)` |
 //!
+//! A classifier whose input scaling is [`Scaling::SeriesStandard`]
+//! (`fit --per-series-norm`, format version 5) was trained on series each
+//! z-normalised over its own length, which needs the whole series: the
+//! device buffers the series it classifies (the raw samples, sample-major),
+//! calls [`RawIo::normalize_series`] (or [`Header::normalize_series`]) on
+//! the buffer once, and then streams the buffer's samples through
+//! [`RawIo::input`] as usual. For any other model that call does nothing, so
+//! a whole-series classifier can always make it.
+//!
 //! ```
 //! use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode};
 //! use lstm_core::{LayerShape, NumberFormat, RawIo};
@@ -40,7 +49,7 @@
 
 use crate::error::Error;
 #[cfg(doc)]
-use crate::file::Differencing;
+use crate::file::{Differencing, Scaling};
 use crate::file::{Header, MAX_FEATURES};
 use crate::num::Scalar;
 
@@ -53,6 +62,28 @@ fn check_len(expected: usize, found: usize) -> Result<(), Error> {
 }
 
 impl Header<'_> {
+    /// Z-normalises a buffered raw series in place, per feature over its own
+    /// length ([`crate::file::normalize_series`]), when the input scaling is
+    /// [`Scaling::SeriesStandard`]; does nothing otherwise. `series` holds
+    /// whole samples of [`Header::input_size`] values, sample-major. Call it
+    /// once on the whole series, before its samples go to
+    /// [`Header::model_input`] or [`RawIo::input`].
+    ///
+    /// Errors: [`Error::LengthMismatch`] if `series.len()` is not a multiple
+    /// of the input size.
+    pub fn normalize_series(&self, series: &mut [f32]) -> Result<(), Error> {
+        if self.input_scaling.per_series() {
+            crate::file::normalize_series(series, self.input_size())
+        } else if series.len().is_multiple_of(self.input_size().max(1)) {
+            Ok(())
+        } else {
+            Err(Error::LengthMismatch {
+                expected: self.input_size(),
+                found: series.len(),
+            })
+        }
+    }
+
     /// The model input (in `f32`, model units) for the raw sample `raw`,
     /// given the raw sample [`Differencing::lag`] samples before it (`None`
     /// while the stream has not seen that many). Returns `Ok(false)`,
@@ -164,6 +195,45 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
             seen: 0,
             oldest: 0,
         })
+    }
+
+    /// Z-normalises a buffered raw series in place when the model was
+    /// trained so ([`Header::normalize_series`]); does nothing otherwise.
+    /// Call it on the whole series, then [`RawIo::reset`] and stream its
+    /// samples through [`RawIo::input`].
+    ///
+    /// ```
+    /// use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode};
+    /// use lstm_core::{LayerShape, NumberFormat, RawIo};
+    /// let header = Header {
+    ///     format: NumberFormat::F32,
+    ///     layers: heapless::Vec::from_slice(&[
+    ///         LayerShape::Lstm { input: 1, hidden: 2 },
+    ///         LayerShape::Dense { input: 2, output: 2 },
+    ///     ]).unwrap(),
+    ///     input_scaling: Scaling::SeriesStandard {
+    ///         mean: heapless::Vec::from_slice(&[0.0]).unwrap(),
+    ///         std: heapless::Vec::from_slice(&[2.0]).unwrap(),
+    ///     },
+    ///     output_scaling: Scaling::Identity,
+    ///     mode: TrainingMode::Windowed { window: 4 },
+    ///     task: Task::Classification { classes: heapless::Vec::from_slice(&["a", "b"]).unwrap() },
+    ///     differencing: Differencing::None,
+    /// };
+    /// let mut io = RawIo::new(&header)?;
+    /// let mut series = [1.0f32, 3.0, 1.0, 3.0]; // mean 2, std 1
+    /// io.normalize_series(&mut series)?;
+    /// assert_eq!(series, [-1.0, 1.0, -1.0, 1.0]);
+    /// let mut x = [0.0f32];
+    /// assert_eq!(io.input(&series[1..2], &mut x), Ok(true));
+    /// assert_eq!(x, [0.5]); // then the file's (x - mean) / std
+    /// # Ok::<(), lstm_core::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::LengthMismatch`] if `series.len()` is not a multiple
+    /// of the input size.
+    pub fn normalize_series(&self, series: &mut [f32]) -> Result<(), Error> {
+        self.header.normalize_series(series)
     }
 
     /// Forgets the past samples (start of a new stream).

@@ -332,14 +332,14 @@ fn typed_errors_name_the_problem() {
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
     // Version 1 (before `differencing`) and any later version are refused.
-    for version in [1u8, 5] {
+    for version in [1u8, 6] {
         let mut other = bytes.clone();
         other[4] = version;
         assert_eq!(
             parse_and_load(&other),
             Err(Error::UnsupportedVersion {
                 found: version.into(),
-                supported: 4
+                supported: FORMAT_VERSION
             })
         );
     }
@@ -377,7 +377,7 @@ proptest! {
         let bytes = to_vec(&h, &weights(&h)).unwrap();
         let has_gru = layers.iter().any(|l| l.cell() == Some(CellKind::Gru));
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        prop_assert_eq!(version, if has_gru { FORMAT_VERSION } else { 2 });
+        prop_assert_eq!(version, if has_gru { 4 } else { 2 });
         let (buf, n) = aligned(&bytes);
         let file = ModelFile::parse(&bytemuck::cast_slice::<u128, u8>(&buf)[..n]).unwrap();
         prop_assert_eq!(&file.header, &h);

@@ -203,3 +203,82 @@ fn gru_vector_is_version_4_and_reads_back() {
         ))
     );
 }
+
+/// FORMAT.md's fourth example: the first vector's LSTM as a one-class
+/// windowed classifier (`W = 4`) whose inputs are normalised per series
+/// (`Scaling::SeriesStandard { mean: [0.5], std: [2.0] }`), which needs
+/// version 5 (scaling variant 3).
+const SERIES_VECTOR: &str = "
+4c53544d 0500 0000 1b000000 1c000000
+01 02 00 01 01 01 01 01 03 01 0000003f 01 0000
+0040 00 01 04 01 01 01 61 00 0000000000
+0008 00fc 0002 0004 00f8 0006 0010 00f4 0001 0000 0000 0001 0020 0000
+xxxxxxxx";
+
+fn series_header() -> Header<'static> {
+    Header {
+        input_scaling: Scaling::SeriesStandard {
+            mean: heapless::Vec::from_slice(&[0.5]).unwrap(),
+            std: heapless::Vec::from_slice(&[2.0]).unwrap(),
+        },
+        mode: TrainingMode::Windowed { window: 4 },
+        task: Task::Classification {
+            classes: heapless::Vec::from_slice(&["a"]).unwrap(),
+        },
+        ..header()
+    }
+}
+
+#[test]
+fn series_norm_vector_is_version_5_and_reads_back() {
+    let written = to_vec(&series_header(), &WEIGHTS).unwrap();
+    assert_eq!(
+        written,
+        hex_bytes(SERIES_VECTOR),
+        "written: {:02x?}",
+        written
+    );
+    assert_eq!(written.len(), 80);
+    assert_eq!(
+        &written[76..],
+        &[0x85, 0xb6, 0x8d, 0x25],
+        "crc: {:02x?}",
+        &written[76..]
+    );
+    let mut buf = lstm_core::file::AlignedBuf([0u8; 80]);
+    buf.0.copy_from_slice(&written);
+    {
+        let file = ModelFile::parse(&buf.0).unwrap();
+        assert_eq!(file.version, 5);
+        assert_eq!(file.header, series_header());
+        let mut series = [1.0f32, 3.0, 1.0, 3.0];
+        file.header.normalize_series(&mut series).unwrap();
+        assert_eq!(series, [-1.0, 1.0, -1.0, 1.0]);
+    }
+    // Labelled version 4 (with a valid CRC), it is refused.
+    buf.0[4] = 4;
+    let crc = lstm_core::file::CRC.checksum(&buf.0[..76]);
+    buf.0[76..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        ModelFile::parse(&buf.0).err(),
+        Some(lstm_core::Error::Malformed(
+            "per-series normalisation in a file older than version 5"
+        ))
+    );
+}
+
+#[test]
+fn series_normalisation_per_feature_and_of_a_constant_feature() {
+    // Two features, three samples: feature 0 is 1, 2, 3; feature 1 constant 7.
+    let mut s = [1.0f32, 7.0, 2.0, 7.0, 3.0, 7.0];
+    lstm_core::file::normalize_series(&mut s, 2).unwrap();
+    let k = (1.5f32).sqrt(); // 1 / population std of 1, 2, 3
+    for (a, b) in s.iter().zip([-k, 0.0, 0.0, 0.0, k, 0.0]) {
+        assert!((a - b).abs() < 1e-6, "{s:?}");
+    }
+    assert!(lstm_core::file::normalize_series(&mut s, 4).is_err());
+    // Without per-series scaling the call does nothing.
+    let mut t = [1.0f32, 3.0];
+    header().normalize_series(&mut t).unwrap();
+    assert_eq!(t, [1.0, 3.0]);
+}

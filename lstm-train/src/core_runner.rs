@@ -378,7 +378,9 @@ impl<'a> CoreRunner<'a> {
 
 /// The model inputs for raw rows `[rows][features]`: each row through the
 /// file's own scaling and differencing ([`Header::model_input`], in `f32`,
-/// as a device computes them). A differenced model has no input for the
+/// as a device computes them), after [`Header::normalize_series`] on the
+/// whole of `raw` (which does something only for a classifier normalised
+/// per series: `raw` is then one whole series). A differenced model has no input for the
 /// first `lag` rows, so row `r` of the result belongs to raw row `r + lag`,
 /// where `lag` is [`Differencing::lag`](lstm_core::file::Differencing::lag)
 /// (0, 1, or the seasonal lag).
@@ -394,7 +396,10 @@ pub fn model_inputs(header: &Header<'_>, raw: ArrayView2<'_, f64>) -> Result<Arr
         });
     }
     // The rows in f32, row-major (as a device sees them), read in place.
-    let raw32: Vec<f32> = raw.iter().map(|&v| v as f32).collect();
+    let mut raw32: Vec<f32> = raw.iter().map(|&v| v as f32).collect();
+    // A per-series normalised classifier: `raw` is the whole series, and a
+    // device normalises its buffered series the same way first.
+    header.normalize_series(&mut raw32)?;
     let row = |k: usize| raw32.get(k * f..(k + 1) * f).unwrap_or(&[]);
     let mut out = Array2::zeros((n.saturating_sub(lag), f));
     let mut row_out = vec![0f32; f];

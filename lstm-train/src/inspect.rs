@@ -49,6 +49,10 @@ fn scaling_lines(out: &mut String, name: &str, s: &Scaling, features: usize) {
         Scaling::Identity => "identity (values used as they are)",
         Scaling::MinMax { .. } => "min-max, x' = (x - min) / (max - min)",
         Scaling::Standard { .. } => "standard, x' = (x - mean) / std",
+        Scaling::SeriesStandard { .. } => {
+            "per-series z-normalisation (each whole series, per feature, over its own length; \
+             RawIo::normalize_series), then standard, x' = (x - mean) / std"
+        }
     };
     let _ = writeln!(out, "{name}: {kind}");
     match s {
@@ -63,7 +67,7 @@ fn scaling_lines(out: &mut String, name: &str, s: &Scaling, features: usize) {
                 let _ = writeln!(out, "  [{j}] min {}, max {}{note}", min[j], max[j]);
             }
         }
-        Scaling::Standard { mean, std } => {
+        Scaling::Standard { mean, std } | Scaling::SeriesStandard { mean, std } => {
             for j in 0..features {
                 let _ = writeln!(out, "  [{j}] mean {}, std {}", mean[j], std[j]);
             }

@@ -324,7 +324,7 @@ pub fn chance_warning(evaluation: &Evaluation) -> Option<String> {
 
 /// What [`chance_warning`] suggests.
 const CHANCE_HINT: &str =
-    "another --lr (e.g. 0.002 or 0.01), more --epochs, a larger --hidden, or --val-split 0 --patience 0";
+    "--per-series-norm (z-normalise each series), another --lr (e.g. 0.002 or 0.01), more --epochs, a larger --hidden, or --val-split 0 --patience 0";
 
 /// Trains (or resumes) a model as `options` say, saves it, evaluates it on
 /// the test split and draws the plots, all into the run folder.

@@ -150,3 +150,99 @@ fn fit_says_so_on_stderr_and_in_metrics_json() {
     // metrics.json with notes still reads back as an evaluation.
     let _: Evaluation = serde_json::from_value(metrics).unwrap();
 }
+
+fn run_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{o}\n{e}");
+    o
+}
+
+#[test]
+fn per_series_norm_is_recorded_in_a_version_5_file_and_the_core_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    write_set(&train, 2, 12, 16, 0.0);
+    write_set(&test, 2, 5, 16, 0.4);
+    // The data: every series has mean 0 before the (standard) scaler.
+    let prepared = Prepared::load(&DataSource::Classify {
+        train: train.clone(),
+        test: test.clone(),
+        config: ClassConfig {
+            val_fraction: 0.0,
+            per_series_norm: true,
+            ..ClassConfig::default()
+        },
+    })
+    .unwrap();
+    let lstm_train::fit::TaskData::Classify(d) = &prepared.data else {
+        panic!("classification")
+    };
+    assert!(d.per_series_norm);
+    for i in 0..d.test.len() {
+        let s = d.test.series(i);
+        let (m, sd) = match &d.scaler {
+            lstm_train::data::Scaler::Standard { mean, std } => (mean[0], std[0]),
+            other => panic!("{other:?}"),
+        };
+        let raw_mean = s.iter().map(|&v| f64::from(v) * sd + m).sum::<f64>() / s.len() as f64;
+        assert!(raw_mean.abs() < 1e-5, "{raw_mean}");
+    }
+
+    let run_dir = dir.path().join("run");
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let mut args: Vec<std::ffi::OsString> = vec![
+        os("fit"),
+        os("--train"),
+        train.into(),
+        os("--test"),
+        test.into(),
+    ];
+    for a in [
+        "--per-series-norm",
+        "--hidden",
+        "4",
+        "--epochs",
+        "3",
+        "--seed",
+        "1",
+        "--quiet",
+        "--out-dir",
+    ] {
+        args.push(os(a));
+    }
+    args.push(run_dir.clone().into());
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run_ok(&refs);
+    let trained = run_dir.join("trained.json");
+    assert!(std::fs::read_to_string(&trained)
+        .unwrap()
+        .contains("\"per_series_norm\":true"));
+    let model = dir.path().join("m.lstm");
+    run_ok(&[
+        "export".as_ref(),
+        "--model".as_ref(),
+        trained.as_os_str(),
+        "--format".as_ref(),
+        "f32".as_ref(),
+        "--out".as_ref(),
+        model.as_os_str(),
+    ]);
+    let s = run_ok(&["inspect".as_ref(), model.as_os_str()]);
+    assert!(s.contains("format version: 5"), "{s}");
+    assert!(s.contains("per-series z-normalisation"), "{s}");
+    let s = run_ok(&[
+        "eval".as_ref(),
+        "--model".as_ref(),
+        trained.as_os_str(),
+        "--core".as_ref(),
+        model.as_os_str(),
+    ]);
+    assert!(s.contains("via lstm-core"), "{s}");
+    // The file's version field.
+    let bytes = std::fs::read(&model).unwrap();
+    assert_eq!(bytes[4], 5);
+}

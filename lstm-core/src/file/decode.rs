@@ -169,6 +169,16 @@ impl<'a> Reader<'a> {
                     self.seq(std, Self::f32)?;
                 }
             }
+            3 => {
+                *out = Scaling::SeriesStandard {
+                    mean: Vec::new(),
+                    std: Vec::new(),
+                };
+                if let Scaling::SeriesStandard { mean, std } = out {
+                    self.seq(mean, Self::f32)?;
+                    self.seq(std, Self::f32)?;
+                }
+            }
             _ => return Err(Undecodable),
         }
         Ok(())
@@ -327,6 +337,16 @@ mod tests {
             };
             all.push(h);
         }
+        let mut h = base.clone();
+        h.input_scaling = Scaling::SeriesStandard {
+            mean: f32s(&[0.25, -3.0]),
+            std: f32s(&[1.0, f32::MIN_POSITIVE]),
+        };
+        h.output_scaling = Scaling::SeriesStandard {
+            mean: f32s(&[]),
+            std: full.clone(),
+        };
+        all.push(h);
         let mut h = base.clone();
         h.layers.clear();
         h.differencing = Differencing::None;

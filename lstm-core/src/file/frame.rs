@@ -11,17 +11,21 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The newest format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 /// The oldest format version this build reads: version 2 is version 3
 /// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
 /// version 3 is version 4 without [`LayerShape::Gru`](crate::LayerShape::Gru),
+/// version 4 is version 5 without [`Scaling::SeriesStandard`](crate::file::Scaling::SeriesStandard),
 /// and the writer still writes the lowest version that holds the file.
 pub const OLDEST_VERSION: u16 = 2;
 
-/// The lowest version that can hold `header` (what the writer writes): 4
-/// with a GRU layer, 3 with seasonal differencing, else 2.
+/// The lowest version that can hold `header` (what the writer writes): 5
+/// with per-series normalisation, 4 with a GRU layer, 3 with seasonal
+/// differencing, else 2.
 pub(crate) fn version_for(header: &Header<'_>) -> u16 {
-    if header
+    if header.input_scaling.per_series() || header.output_scaling.per_series() {
+        5
+    } else if header
         .layers
         .iter()
         .any(|l| matches!(l, crate::LayerShape::Gru { .. }))
@@ -199,6 +203,11 @@ impl<'a> ModelFile<'a> {
         let header = &self.header;
         header.validate()?;
         match version_for(header) {
+            5 if version < 5 => {
+                return Err(Error::Malformed(
+                    "per-series normalisation in a file older than version 5",
+                ))
+            }
             4 if version < 4 => {
                 return Err(Error::Malformed(
                     "a GRU layer in a file older than version 4",

@@ -36,6 +36,56 @@ pub enum Scaling {
         /// Per-feature standard deviation on the training split (> 0).
         std: Vec<f32, MAX_FEATURES>,
     },
+    /// Each whole series is first z-normalised per feature over its own
+    /// length ([`normalize_series`], the UCR convention), then scaled by
+    /// `(x − mean) / std` like [`Scaling::Standard`] (format version 5;
+    /// inputs of a classifier only). [`Scaling::scale`] is only the second
+    /// step: a device normalises the buffered series first
+    /// ([`RawIo::normalize_series`](crate::RawIo::normalize_series)).
+    SeriesStandard {
+        /// Per-feature mean, on the training split after the per-series step.
+        mean: Vec<f32, MAX_FEATURES>,
+        /// Per-feature standard deviation (> 0), likewise.
+        std: Vec<f32, MAX_FEATURES>,
+    },
+}
+
+/// A series' standard deviation at or below this is treated as constant by
+/// [`normalize_series`]: it is only centred.
+pub const SERIES_STD_FLOOR: f32 = 1e-6;
+
+/// Z-normalises a series in place, per feature over its own length: `series`
+/// holds `series.len() / features` samples of `features` values each
+/// (sample-major, as they arrive); each feature gets
+/// `(x − m) / s` with `m` its mean over the series and `s` its population
+/// standard deviation (divided by the length, not length − 1), or `x − m`
+/// when `s ≤` [`SERIES_STD_FLOOR`]. Sums are in `f32`, in sample order.
+/// Does nothing to an empty series.
+///
+/// Errors: [`Error::LengthMismatch`] if `features` is 0 or does not divide
+/// `series.len()`.
+pub fn normalize_series(series: &mut [f32], features: usize) -> Result<(), Error> {
+    if features == 0 || !series.len().is_multiple_of(features) {
+        return Err(Error::LengthMismatch {
+            expected: features,
+            found: series.len(),
+        });
+    }
+    let n = series.len() / features;
+    if n == 0 {
+        return Ok(());
+    }
+    for j in 0..features {
+        let column = || series.iter().skip(j).step_by(features);
+        let mean = column().sum::<f32>() / n as f32;
+        let var = column().map(|&x| (x - mean) * (x - mean)).sum::<f32>() / n as f32;
+        let std = libm::sqrtf(var);
+        let divisor = if std > SERIES_STD_FLOOR { std } else { 1.0 };
+        for x in series.iter_mut().skip(j).step_by(features) {
+            *x = (*x - mean) / divisor;
+        }
+    }
+    Ok(())
 }
 
 impl Scaling {
@@ -48,10 +98,12 @@ impl Scaling {
                 (Some(&lo), Some(_)) => (lo, 1.0),
                 _ => (0.0, 1.0),
             },
-            Scaling::Standard { mean, std } => match (mean.get(i), std.get(i)) {
-                (Some(&m), Some(&s)) => (m, s),
-                _ => (0.0, 1.0),
-            },
+            Scaling::Standard { mean, std } | Scaling::SeriesStandard { mean, std } => {
+                match (mean.get(i), std.get(i)) {
+                    (Some(&m), Some(&s)) => (m, s),
+                    _ => (0.0, 1.0),
+                }
+            }
         }
     }
 
@@ -72,8 +124,14 @@ impl Scaling {
         match self {
             Scaling::Identity => 0,
             Scaling::MinMax { min, .. } => min.len(),
-            Scaling::Standard { mean, .. } => mean.len(),
+            Scaling::Standard { mean, .. } | Scaling::SeriesStandard { mean, .. } => mean.len(),
         }
+    }
+
+    /// Whether each series is z-normalised before the scaling
+    /// ([`Scaling::SeriesStandard`]).
+    pub fn per_series(&self) -> bool {
+        matches!(self, Scaling::SeriesStandard { .. })
     }
 
     /// Whether this is [`Scaling::Identity`].
@@ -92,7 +150,7 @@ impl Scaling {
                         .zip(max.iter())
                         .all(|(lo, hi)| lo.is_finite() && hi.is_finite() && hi >= lo)
             }
-            Scaling::Standard { mean, std } => {
+            Scaling::Standard { mean, std } | Scaling::SeriesStandard { mean, std } => {
                 mean.len() == features
                     && std.len() == features
                     && mean
@@ -302,6 +360,14 @@ impl Header<'_> {
                     return Err(Error::Malformed("a classifier's outputs are not scaled"));
                 }
             }
+        }
+        if self.output_scaling.per_series() {
+            return Err(Error::Malformed("outputs cannot be normalised per series"));
+        }
+        if self.input_scaling.per_series() && !matches!(self.task, Task::Classification { .. }) {
+            return Err(Error::Malformed(
+                "only a classifier's inputs can be normalised per series",
+            ));
         }
         if let Differencing::Seasonal { lag: 0, .. } = self.differencing {
             return Err(Error::Malformed("differencing lag is zero"));

@@ -49,7 +49,8 @@ mod write;
 
 pub use frame::{ModelFile, CRC, FORMAT_VERSION, MAGIC, OLDEST_VERSION, PREFIX_LEN, WEIGHTS_ALIGN};
 pub use header::{
-    Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES, MAX_LAYERS,
+    normalize_series, Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES,
+    MAX_LAYERS, SERIES_STD_FLOOR,
 };
 pub use load::{FromModelFile, LayerReader};
 #[cfg(feature = "std")]

@@ -106,6 +106,12 @@ pub struct DataArgs {
     /// What to do with missing cells (empty or NA).
     #[arg(long, value_enum, default_value = "error")]
     pub missing: MissingArg,
+    /// Classification: z-normalise each series per channel over its own
+    /// length before the scaler (the UCR convention); recorded in the model
+    /// file (format version 5), where a device applies it to the buffered
+    /// series (lstm_core::RawIo::normalize_series).
+    #[arg(long)]
+    pub per_series_norm: bool,
 }
 
 impl DataArgs {
@@ -139,6 +145,10 @@ impl DataArgs {
     pub fn source(&self) -> anyhow::Result<DataSource> {
         match self.task()? {
             TaskArg::Forecast => {
+                ensure!(
+                    !self.per_series_norm,
+                    "--per-series-norm is for classification (--train/--test): it normalises whole series"
+                );
                 let d = ForecastConfig::default();
                 let scaler = self.scaler.map_or(d.scale_x, Into::into);
                 Ok(DataSource::Forecast {
@@ -171,6 +181,7 @@ impl DataArgs {
                         missing: self.missing.into(),
                         scaler: self.scaler.map_or(d.scaler, Into::into),
                         val_fraction: self.val_split.unwrap_or(d.val_fraction),
+                        per_series_norm: self.per_series_norm,
                         ..d
                     },
                 })

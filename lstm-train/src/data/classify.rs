@@ -91,6 +91,34 @@ pub struct ClassConfig {
     /// Wide format only: treat missing cells at the end of a row as the end
     /// of a shorter series instead of missing values. Default `false`.
     pub wide_variable_length: bool,
+    /// Z-normalise each series per channel over its own length before the
+    /// scaler (the UCR convention; [`normalize_series`]). Recorded in the
+    /// model file (`Scaling::SeriesStandard`, format version 5). Default
+    /// `false` (and then not written to `trained.json`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_series_norm: bool,
+}
+
+/// Z-normalises a `[length, channels]` series in place, per channel over its
+/// own length: `(x − mean) / std` with the population standard deviation, or
+/// only `x − mean` when `std ≤` [`lstm_core::file::SERIES_STD_FLOOR`] — the
+/// definition of `lstm_core::file::normalize_series`, in `f64`.
+pub fn normalize_series(series: &mut Array2<f64>) {
+    let n = series.nrows();
+    if n == 0 {
+        return;
+    }
+    for mut col in series.columns_mut() {
+        let mean = col.sum() / n as f64;
+        let var = col.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+        let std = var.sqrt();
+        let divisor = if std > f64::from(lstm_core::file::SERIES_STD_FLOOR) {
+            std
+        } else {
+            1.0
+        };
+        col.mapv_inplace(|x| (x - mean) / divisor);
+    }
 }
 
 impl Default for ClassConfig {
@@ -102,6 +130,7 @@ impl Default for ClassConfig {
             val_fraction: 0.1,
             val_split: ValSplit::Stratified,
             wide_variable_length: false,
+            per_series_norm: false,
         }
     }
 }
@@ -531,6 +560,9 @@ pub struct ClassDataset {
     pub val: ClassData,
     /// Test split (the test file).
     pub test: ClassData,
+    /// Each series was z-normalised before the scaler
+    /// ([`ClassConfig::per_series_norm`]).
+    pub per_series_norm: bool,
 }
 
 /// Reads the official train and test files and prepares them: shorthand for
@@ -575,7 +607,15 @@ impl ClassDataset {
     /// [`DataError::SingleClass`] (one class in the training file, or in the
     /// fit split after taking the validation series),
     /// [`DataError::UnseenLabel`] (a test label not in training).
-    pub fn new(train: LabelledSeries, test: LabelledSeries, cfg: &ClassConfig) -> Result<Self> {
+    pub fn new(
+        mut train: LabelledSeries,
+        mut test: LabelledSeries,
+        cfg: &ClassConfig,
+    ) -> Result<Self> {
+        if cfg.per_series_norm {
+            train.series.iter_mut().for_each(normalize_series);
+            test.series.iter_mut().for_each(normalize_series);
+        }
         if !(0.0..1.0).contains(&cfg.val_fraction) {
             return Err(DataError::InvalidConfig(format!(
                 "val_fraction = {} is outside [0, 1)",
@@ -691,6 +731,7 @@ impl ClassDataset {
             test: batch(&test, &all_test, &test_ids, &classes, &scaler),
             classes,
             scaler,
+            per_series_norm: cfg.per_series_norm,
         })
     }
 
@@ -736,6 +777,11 @@ impl ClassDataset {
             })
             .collect::<Result<Vec<usize>>>()?;
         let all: Vec<usize> = (0..series.len()).collect();
+        if self.per_series_norm {
+            let mut normalised = series.clone();
+            normalised.series.iter_mut().for_each(normalize_series);
+            return Ok(batch(&normalised, &all, &ids, &self.classes, &self.scaler));
+        }
         Ok(batch(series, &all, &ids, &self.classes, &self.scaler))
     }
 

@@ -200,6 +200,10 @@ pub struct ExportPlan {
     /// The lag of those differences: 1 ([`Differencing::First`]) or a
     /// season ([`Differencing::Seasonal`]).
     pub difference_lag: usize,
+    /// The inputs of each series are z-normalised over the series before
+    /// the input scaling (`fit --per-series-norm`): written as
+    /// `Scaling::SeriesStandard` (format version 5).
+    pub per_series_norm: bool,
 }
 
 /// The training mode as the file records it.
@@ -225,7 +229,7 @@ impl ExportPlan {
     ///
     /// Errors: those of [`ExportPlan::from_parts`].
     pub fn from_model(model: &TrainedModel, format: NumberFormat) -> Result<Self, ExportError> {
-        Self::from_parts(
+        let mut plan = Self::from_parts(
             &model.net,
             &model.params,
             &model.task,
@@ -233,7 +237,12 @@ impl ExportPlan {
             &model.scaler_x,
             &model.scaler_y,
             format,
-        )
+        )?;
+        plan.per_series_norm = matches!(
+            &model.data,
+            crate::artifact::DataSource::Classify { config, .. } if config.per_series_norm
+        );
+        Ok(plan)
     }
 
     /// Like [`ExportPlan::from_model`], from the parts of a model.
@@ -301,6 +310,7 @@ impl ExportPlan {
             logit_divisor: 1.0,
             difference_targets: None,
             difference_lag: 1,
+            per_series_norm: false,
         })
     }
 
@@ -335,7 +345,16 @@ impl ExportPlan {
         let header = Header {
             format: self.format,
             layers,
-            input_scaling: self.input.to_scaling()?,
+            input_scaling: if self.per_series_norm {
+                self.input.to_scaling()?; // the width check
+                let v = |xs: &[f64]| xs.iter().map(|&x| x as f32).collect();
+                Scaling::SeriesStandard {
+                    mean: v(&self.input.offset),
+                    std: v(&self.input.divisor),
+                }
+            } else {
+                self.input.to_scaling()?
+            },
             output_scaling,
             mode: self.mode,
             task,
