@@ -24,6 +24,7 @@ use crate::core_runner::{
     base_row, check_finite, model_inputs, raw_outputs, Activations, CoreBytes, CoreRunner,
     NonFinite,
 };
+use crate::data::classify::normalize_series;
 use crate::data::{DataError, ForecastColumns, Table, Times};
 use crate::evaluate::windowed_forecasts;
 use crate::export::error::ExportError;
@@ -475,12 +476,20 @@ pub fn predict_with_trained(model: &TrainedModel, data: &Path) -> Result<Predict
                 &pred,
             )
         }
-        (TaskKind::Classification { classes }, DataSource::Classify { .. }) => {
+        (TaskKind::Classification { classes }, DataSource::Classify { config, .. }) => {
             let set = read_series_set(data, model.net.input_size)?;
+            // As in training: each series z-normalised over its own length
+            // first (`fit --per-series-norm`), then the fitted scaler.
             let scaled: Vec<Array2<f32>> = set
                 .series
                 .iter()
-                .map(|s| model.scaler_x.transform(s.view()).mapv(|v| v as f32))
+                .map(|s| {
+                    let mut s = s.clone();
+                    if config.per_series_norm {
+                        normalize_series(&mut s);
+                    }
+                    model.scaler_x.transform(s.view()).mapv(|v| v as f32)
+                })
                 .collect();
             let (x, lengths) = pad_series(&scaled, model.net.input_size);
             let mut net = Network::<f32>::new(NetConfig {

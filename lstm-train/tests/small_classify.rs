@@ -199,7 +199,7 @@ fn per_series_norm_is_recorded_in_a_version_5_file_and_the_core_agrees() {
         os("--train"),
         train.into(),
         os("--test"),
-        test.into(),
+        test.clone().into(),
     ];
     for a in [
         "--per-series-norm",
@@ -245,4 +245,32 @@ fn per_series_norm_is_recorded_in_a_version_5_file_and_the_core_agrees() {
     // The file's version field.
     let bytes = std::fs::read(&model).unwrap();
     assert_eq!(bytes[4], 5);
+
+    // `predict` normalises each series the same way from the trained model
+    // and from the file: the same scores (f32, exact activations).
+    let scores = |m: &Path, name: &str| -> Vec<f64> {
+        let out = dir.path().join(name);
+        run_ok(&[
+            "predict".as_ref(),
+            "--model".as_ref(),
+            m.as_os_str(),
+            "--data".as_ref(),
+            test.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .flat_map(|l| l.split(',').skip(3).map(str::to_owned).collect::<Vec<_>>())
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let (from_trained, from_file) = (scores(&trained, "t.csv"), scores(&model, "f.csv"));
+    assert_eq!(from_trained.len(), from_file.len());
+    assert!(!from_trained.is_empty());
+    for (a, b) in from_trained.iter().zip(&from_file) {
+        assert!((a - b).abs() < 1e-4, "{from_trained:?}\n{from_file:?}");
+    }
 }
