@@ -348,6 +348,14 @@ pub fn predict_with_file(
             let series = read_series_for_file(data, h.input_size())?;
             // Row r of `x` is the input of raw row r + lag (a differenced
             // model has no input for the first `lag` rows).
+            // One forecast series is written (output 0): a model with more
+            // outputs is refused here, before anything is sized by them.
+            check!(
+                h.output_size() == 1,
+                "the model file has {} outputs, but `predict` writes one forecast series: \
+                 give it a regression model of one target",
+                h.output_size()
+            );
             let lag = h.differencing.lag();
             let n = series.values.nrows();
             check!(

@@ -269,8 +269,10 @@ fn model_file(spec: &Spec) -> Vec<u8> {
             output: spec.outputs as u32,
         })
         .expect("≤ 8 layers");
-    let targets: heapless::Vec<u8, 32> =
-        (0..spec.outputs).map(|k| (k % spec.inputs) as u8).collect();
+    // (Only a differenced model, of at most 32 outputs, has targets.)
+    let targets: heapless::Vec<u8, 32> = (0..spec.outputs.min(32))
+        .map(|k| (k % spec.inputs) as u8)
+        .collect();
     let header = Header {
         format: spec.format,
         layers,
@@ -449,5 +451,34 @@ fn a_window_longer_than_the_data_is_refused_by_predict_naming_both() {
         err.to_string(),
         "the model's differencing lag of 65535 samples needs at least 65536 rows of data, \
          but there are 12"
+    );
+}
+
+#[test]
+fn a_regression_model_with_many_outputs_is_refused_before_they_size_anything() {
+    // 200 000 outputs: a 1.6 MB file; streamed over the 12 rows it would
+    // have taken 12 × 200 000 values for one forecast series.
+    let spec = Spec {
+        format: NumberFormat::F32,
+        inputs: 1,
+        recurrent: vec![(false, 1)],
+        classes: None,
+        outputs: 200_000,
+        input_scaling: ScalingSpec::Identity,
+        output_scaling: ScalingSpec::Identity,
+        window: None,
+        lag: 0,
+        weight: 0.5,
+        rows: 12,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("model.lstm");
+    std::fs::write(&model, model_file(&spec)).expect("write model");
+    let data = write_data(dir.path(), &spec);
+    let err = predict_path(&model, &data, None).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "the model file has 200000 outputs, but `predict` writes one forecast series: \
+         give it a regression model of one target"
     );
 }

@@ -93,6 +93,12 @@ pub fn core_test_outputs(
         EvalData::Forecast(d) => Some(d.features_raw.ncols()),
         EvalData::Classify { raw_test, .. } => raw_test.series.first().map(|s| s.ncols()),
     };
+    if matches!(data, EvalData::Forecast(_)) && header.output_size() != 1 {
+        return Err(ExportError::Evaluation(format!(
+            "the model file has {} outputs, but the trained model forecasts one target",
+            header.output_size()
+        )));
+    }
     if let Some(f) = features.filter(|&f| f != header.input_size()) {
         return Err(ExportError::Evaluation(format!(
             "the model file takes {} input feature(s) per step, but the trained model's data has {f}",
