@@ -343,6 +343,9 @@ pub const AUTO_FOLDS: usize = 3;
 /// Maximum epochs of each fold of [`auto_choose`] (fewer if the run's own
 /// maximum is lower).
 pub const AUTO_EPOCHS: usize = 40;
+/// Rows of a long series [`auto_choose`] validates on: its first
+/// `AUTO_MAX_ROWS` (all within the training part).
+pub const AUTO_MAX_ROWS: usize = 5000;
 
 /// One candidate preparation of [`auto_choose`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -423,7 +426,7 @@ impl AutoChoice {
 /// rolling-origin validation ([`cross_validate`], [`AUTO_FOLDS`] folds of
 /// the validation split's length or a fifth of the training part if that
 /// is longer, at most [`AUTO_EPOCHS`] epochs) on the
-/// training part of `data`, which was prepared with `data_cfg` (any
+/// training part of `data` (its first [`AUTO_MAX_ROWS`] rows if longer), which was prepared with `data_cfg` (any
 /// window). `fit` gives the cell, layers, seed and optimiser. The lowest
 /// mean fold RMSE wins (ties: the earlier candidate, no differencing
 /// first, window 12 first).
@@ -446,12 +449,19 @@ pub fn auto_choose(
     let mut windows = vec![12, 6, 24];
     windows.retain(|w| AUTO_WINDOWS.contains(w));
     let epochs = fit.epochs.clamp(1, AUTO_EPOCHS);
-    let all = prefix(data, data.n);
+    // A long series is judged on its first AUTO_MAX_ROWS rows (all of them
+    // inside the training part), so the choice costs seconds, not hours.
+    let limited = data.n > AUTO_MAX_ROWS && data.n_train >= AUTO_MAX_ROWS;
+    let all = prefix(data, if limited { AUTO_MAX_ROWS } else { data.n });
+    let (n_train, n_fit) = if limited {
+        let d = ForecastData::new(all.clone(), data_cfg)?;
+        (d.n_train, d.n_fit)
+    } else {
+        (data.n_train, data.n_fit)
+    };
     // Blocks of at least a fifth of the training part, so the later folds
     // forecast beyond the range their scalers saw (as the test split does).
-    let block = (data.n_train - data.n_fit)
-        .max(data.n_train / (AUTO_FOLDS + 2))
-        .max(1);
+    let block = (n_train - n_fit).max(n_train / (AUTO_FOLDS + 2)).max(1);
     let mut scores = Vec::new();
     let mut folds = Vec::new();
     let mut first_err = None;

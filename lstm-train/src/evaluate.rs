@@ -109,7 +109,7 @@ fn split_rows(d: &ForecastData, split: Split, mode: TrainMode) -> Range<usize> {
 }
 
 /// Windows per forward pass when predicting a split.
-const EVAL_CHUNK: usize = 4096;
+const EVAL_CHUNK: usize = 512;
 
 /// Output 0 (model units) of `model`, trained on windows of `window` rows,
 /// for the window of `x` (`[rows][F]`, scaled) that ends before each row in

@@ -356,22 +356,28 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
         if let (TaskData::Forecast(d), DataSource::Forecast { config, .. }) =
             (&prepared.data, &prepared.source)
         {
-            let choice = auto_choose(
-                d,
-                config,
-                &prepared.source,
-                &options.fit,
-                options.season,
-                !options.fit.quiet,
-            )
-            .map_err(|e| RunError::Train(Box::new(e)))?;
-            lag = (choice.difference > 0).then_some(choice.difference);
-            if let DataSource::Forecast { config, .. } = &mut request {
-                config.window = choice.window;
-            }
-            prepared = Prepared::load(&request)?;
-            auto = Some(choice);
+            auto = Some(
+                auto_choose(
+                    d,
+                    config,
+                    &prepared.source,
+                    &options.fit,
+                    options.season,
+                    !options.fit.quiet,
+                )
+                .map_err(|e| RunError::Train(Box::new(e)))?,
+            );
         }
+    }
+    if let Some(choice) = &auto {
+        lag = (choice.difference > 0).then_some(choice.difference);
+        if let DataSource::Forecast { config, .. } = &mut request {
+            config.window = choice.window;
+        }
+        // The first preparation is freed before the chosen one is read, so
+        // the two never take memory at once.
+        drop(prepared);
+        prepared = Prepared::load(&request)?;
     }
     // With differencing the model trains on the differenced series; the
     // evaluation and the plots use the original one.

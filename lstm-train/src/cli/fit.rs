@@ -370,7 +370,8 @@ pub struct FitArgs {
     /// trained.json (difference, window) and metrics.json (`auto`, with
     /// every candidate's fold RMSE). Cost: up to 9 candidates x 3 short
     /// fits: 0.2-1.5 s in a release build on the airline and sunspots
-    /// series, less than the training itself.
+    /// series, less than the training itself; a series longer than 5000
+    /// rows is judged on its first 5000.
     /// Either flag (or --no-auto) fixes the preparation and skips it.
     #[arg(long, value_name = "LAG|none", num_args = 0..=1, default_missing_value = "1",
           value_parser = parse_difference)]

@@ -41,7 +41,7 @@ pub(crate) struct Engine<'a> {
 
 /// Windows per forward pass when validating: bounds the network's
 /// workspace (which grows with the batch) whatever the split's size.
-pub(crate) const EVAL_CHUNK: usize = 4096;
+pub(crate) const EVAL_CHUNK: usize = 512;
 
 fn diverged(epoch: usize, loss: f64, reason: String) -> FitError {
     FitError::Diverged {
