@@ -108,16 +108,7 @@ fn forecasting_fit_export_inspect_predict() {
 
     let trained = run_dir.join("trained.json");
     let model = dir.path().join("airline.lstm");
-    let out = run(&[
-        "export",
-        "--model",
-        p(&trained),
-        "--format",
-        "q4.12",
-        "--out",
-        p(&model),
-    ]);
-    let s = stdout(&out);
+    let s = export(p(&trained), "q4.12", p(&model));
     assert!(
         s.contains("test metric before (trainer f32 forward)"),
         "{s}"
@@ -211,16 +202,8 @@ fn classification_fit_export_predict() {
         p(&run_dir),
     ]);
     let model = dir.path().join("italy.lstm");
-    let out = run(&[
-        "export",
-        "--model",
-        p(&run_dir.join("trained.json")),
-        "--format",
-        "q16.16",
-        "--out",
-        p(&model),
-    ]);
-    assert!(stdout(&out).contains("accuracy"), "{}", stdout(&out));
+    let s = export(p(&run_dir.join("trained.json")), "q16.16", p(&model));
+    assert!(s.contains("accuracy"), "{s}");
     let out = run(&["inspect", p(&model)]);
     assert!(
         stdout(&out).contains("task: classification, 2 classes: 1, 2"),
@@ -290,6 +273,13 @@ fn cross_validation_reports_every_candidate() {
 /// Runs `lstm-train` (which must succeed) and returns its standard output.
 fn out(args: &[&str]) -> String {
     stdout(&run(args))
+}
+
+/// `export --model TRAINED --format FORMAT --out MODEL`; its stdout (the report).
+fn export(trained: &str, format: &str, model: &str) -> String {
+    out(&[
+        "export", "--model", trained, "--format", format, "--out", model,
+    ])
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -366,15 +356,7 @@ fn gru_forecasting_fit_resume_export_inspect_predict_eval() {
 
     for (format, name) in [("q4.12", "gru.q4_12.lstm"), ("q16.16", "gru.q16_16.lstm")] {
         let model = dir.path().join(name);
-        let s = out(&[
-            "export",
-            "--model",
-            p(&trained),
-            "--format",
-            format,
-            "--out",
-            p(&model),
-        ]);
+        let s = export(p(&trained), format, p(&model));
         assert!(s.contains("within the 16-bit bar"), "{s}");
         assert!(s.contains("saturating inputs / h / outputs"), "{s}");
         assert!(!s.contains("cell state c"), "{s}");
@@ -451,15 +433,7 @@ fn gru_stateful_fit_and_resume() {
     let trained = run_dir.join("trained.json");
     assert_eq!(json(&trained)["net"]["cell"], "gru");
     let model = dir.path().join("stateful.lstm");
-    let s = out(&[
-        "export",
-        "--model",
-        p(&trained),
-        "--format",
-        "q4.12",
-        "--out",
-        p(&model),
-    ]);
+    let s = export(p(&trained), "q4.12", p(&model));
     assert!(s.contains("stateful"), "{s}");
     let s = out(&["eval", "--model", p(&trained), "--core", p(&model)]);
     assert!(s.contains("via lstm-core"), "{s}");
@@ -488,15 +462,7 @@ fn gru_classification_fit_export_predict() {
     ]);
     assert!(s.contains("GRU "), "{s}");
     let model = dir.path().join("italy.lstm");
-    let s = out(&[
-        "export",
-        "--model",
-        p(&run_dir.join("trained.json")),
-        "--format",
-        "q16.16",
-        "--out",
-        p(&model),
-    ]);
+    let s = export(p(&run_dir.join("trained.json")), "q16.16", p(&model));
     assert!(s.contains("accuracy"), "{s}");
     let preds = out(&["predict", "--model", p(&model), "--data", &test]);
     assert_eq!(preds.lines().count(), 1 + 1029);
