@@ -30,9 +30,6 @@ pub use lstm_train::reference::{
 #[derive(Clone, Debug)]
 pub struct Case {
     json: ReferenceCase,
-    /// The expected last layer's `h_t`, `[B][T][H]`, moved out of the
-    /// case's `hidden` (`None` where the list is empty).
-    pub hidden: Option<Vec<Vec<Vec<f64>>>>,
 }
 
 impl Deref for Case {
@@ -60,11 +57,10 @@ impl Case {
     /// [`ReferenceCase::validate`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Case, String> {
         let path = path.as_ref();
-        let mut json = lstm_train::reference::load_case(path).map_err(|e| e.to_string())?;
+        let json = lstm_train::reference::load_case(path).map_err(|e| e.to_string())?;
         json.validate()
             .map_err(|e| format!("bad reference case {}: {e}", path.display()))?;
-        let hidden = Some(std::mem::take(&mut json.hidden)).filter(|h| !h.is_empty());
-        Ok(Case { json, hidden })
+        Ok(Case { json })
     }
 
     /// Layer shapes as a model file records them: the recurrent layers, then the head.
@@ -171,8 +167,8 @@ impl Case {
             ("c_n", max_abs3(&self.c_n)),
             ("outputs", max_abs3(&self.outputs)),
         ];
-        if let Some(hidden) = &self.hidden {
-            out.push(("hidden", max_abs3(hidden)));
+        if !self.hidden.is_empty() {
+            out.push(("hidden", max_abs3(&self.hidden)));
         }
         out
     }
