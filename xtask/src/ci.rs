@@ -121,9 +121,10 @@ pub fn cmd(args: Args) -> Result<()> {
     );
     s.cargo("test", &["test", "--workspace"], &[]);
     // The five shared datasets: accuracy / RMSE targets and the 16-bit
-    // quantization bar (seconds in release, too slow in debug).
+    // quantization bar; fit's automatic choice beating the naive forecast
+    // with only the data-forced flags (seconds in release, too slow in debug).
     s.cargo(
-        "datasets (fit, Q4.12 export, scored by lstm-core)",
+        "datasets (fit, Q4.12 export, scored by lstm-core; automatic choice against naive)",
         &[
             "test",
             "-p",
@@ -131,6 +132,8 @@ pub fn cmd(args: Args) -> Result<()> {
             "--release",
             "--test",
             "fit_datasets",
+            "--test",
+            "fit_auto",
             "--",
             "--ignored",
             "--test-threads",
