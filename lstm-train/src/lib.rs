@@ -1,8 +1,8 @@
 //! Trainer for `lstm-core` models: batched BPTT + Adam on `ndarray` for
 //! stacked LSTM or GRU layers ([`net`]), CSV data pipeline, quantized
 //! export ([`export`], [`quantize`]), evaluation and prediction
-//! ([`evaluate`], [`predict`]), whole training runs ([`run`]) and the
-//! `lstm-train` CLI.
+//! ([`evaluate`], [`predict`]), whole training runs ([`run`]), models
+//! trained in Keras or PyTorch ([`import`]) and the `lstm-train` CLI.
 
 pub mod artifact;
 pub mod core_runner;
@@ -11,6 +11,7 @@ pub mod data;
 pub mod evaluate;
 pub mod export;
 pub mod fit;
+pub mod import;
 pub mod inspect;
 pub mod io;
 pub mod net;
