@@ -11,6 +11,8 @@ extern crate std;
 pub mod activation;
 mod activation_tables;
 pub mod cell;
+#[cfg(feature = "codegen")]
+pub mod codegen;
 pub mod dense;
 #[cfg(all(feature = "alloc", feature = "serde"))]
 pub mod dynamic;
