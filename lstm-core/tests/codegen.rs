@@ -111,9 +111,15 @@ fn checked_in_files_are_the_generators_output() {
 
 #[test]
 fn generated_windowed_types_stream_like_the_dynamic_model() {
-    use mixed_windowed_q4_12::{Act, Io, Model, Streamer, HISTORY, IN, OUT, T, WINDOW};
+    use mixed_windowed_q4_12::{
+        Act, Io, Model, Streamer, ACTIVATION, HISTORY, IN, LAYERS, MACS_PER_STEP, MODE, OUT, T,
+        WINDOW,
+    };
     let header = mixed_header();
     assert_eq!(HISTORY, 4 * IN);
+    assert_eq!((MODE, ACTIVATION), ("windowed", "fast"));
+    assert_eq!(LAYERS, "LSTM(2 -> 6), GRU(6 -> 4), Dense(4 -> 1)");
+    assert_eq!(MACS_PER_STEP, 4 * 6 * (2 + 6) + 3 * 4 * (6 + 4) + 4);
     let (buf, len) = file_bytes(&header);
     let file = ModelFile::parse(&bytemuck::cast_slice(&buf)[..len]).unwrap();
     let model: Model<'_> = file.model::<T, Model<'_>>().unwrap();
@@ -144,9 +150,15 @@ fn generated_windowed_types_stream_like_the_dynamic_model() {
 
 #[test]
 fn generated_stateful_types_stream_like_the_dynamic_model() {
-    use gru_lstm_stateful_f32::{Act, Io, Model, Streamer, HISTORY, IN, OUT, T, WINDOW};
+    use gru_lstm_stateful_f32::{
+        Act, Io, Model, Streamer, ACTIVATION, HISTORY, IN, LAYERS, MACS_PER_STEP, MODE, OUT, T,
+        WINDOW,
+    };
     let header = stateful_header();
     assert_eq!((HISTORY, WINDOW), (IN, 1));
+    assert_eq!((MODE, ACTIVATION), ("stateful", "exact"));
+    assert_eq!(LAYERS, "GRU(3 -> 4), LSTM(4 -> 5), Dense(5 -> 2)");
+    assert_eq!(MACS_PER_STEP, 3 * 4 * (3 + 4) + 4 * 5 * (4 + 5) + 5 * 2);
     let (buf, len) = file_bytes(&header);
     let file = ModelFile::parse(&bytemuck::cast_slice(&buf)[..len]).unwrap();
     let model: Model<'_> = file.model::<T, Model<'_>>().unwrap();
