@@ -1,7 +1,8 @@
 //! `ci`: everything CI checks, in order; every step runs, and the summary
 //! lists those that failed.
 //!
-//! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace;
+//! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace
+//!    (`lstm-core`'s feature `codegen` included);
 //! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
 //! 3. clippy of `firmware-example` (device and host builds);
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
@@ -141,9 +142,18 @@ pub fn cmd(args: Args) -> Result<()> {
         ],
         &[],
     );
+    // `lstm_core::codegen` (host-only, for build scripts) is documented too;
+    // its tests run in `cargo test --workspace` (lstm-core's dev-dependency
+    // on itself turns the feature on).
     s.cargo(
         "doc",
-        &["doc", "--workspace", "--no-deps"],
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--features",
+            "lstm-core/codegen",
+        ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     );
     for target in THUMB_TARGETS {
