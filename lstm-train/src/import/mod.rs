@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+pub mod safetensors;
+
 use crate::io::IoError;
 use crate::net::{NetConfig, Params};
 
