@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lstm_train::import::onnx::read_onnx;
 use lstm_train::import::safetensors::read_safetensors;
 use lstm_train::import::{HeadActivation, ImportedNet};
 use lstm_train::net::{Batch, CellKind, HeadMode, Mode, Network};
@@ -47,7 +48,7 @@ fn cases_in(dir: &Path) -> Vec<Case> {
         let torch_files: Vec<PathBuf> = files
             .iter()
             .filter_map(Value::as_str)
-            .filter(|f| f.ends_with(".safetensors"))
+            .filter(|f| f.ends_with(".safetensors") || f.ends_with(".onnx"))
             .map(|f| dir.join(f))
             .collect();
         if torch_files.is_empty() {
@@ -141,6 +142,7 @@ fn import(case: &Case, file: &Path, every_step: bool) -> Result<ImportedNet, Str
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let mut net = match ext {
         "safetensors" => read_safetensors(file, case_head_activation(&case.json)),
+        "onnx" => read_onnx(file),
         other => return Err(format!("no reader for .{other} in this test")),
     }
     .map_err(|e| e.to_string())?;
@@ -251,7 +253,7 @@ fn check_dir(dir: &Path) -> usize {
 fn shared_torch_cases_reproduce_pytorch() {
     let n = check_dir(&shared_dir());
     // torch_lstm2_forecast and torch_gru_classify, each as .safetensors and .onnx
-    assert!(n >= 2, "only {n} PyTorch files checked");
+    assert!(n >= 4, "only {n} PyTorch files checked");
 }
 
 #[test]
@@ -289,4 +291,25 @@ fn a_perturbed_parameter_is_caught() {
         .iter()
         .fold(0f32, |a, &d| a.max(d.abs()));
     assert!(err > TOLERANCE, "perturbation not visible: {err:e}");
+}
+
+/// The two files of a case hold the same model: ONNX's gate order
+/// converted back gives PyTorch's parameters bit for bit, and the ONNX
+/// graph records its input's time dimension.
+#[test]
+fn onnx_and_safetensors_give_the_same_parameters() {
+    let dir = shared_dir();
+    for (name, seq_len) in [("torch_lstm2_forecast", 16), ("torch_gru_classify", 40)] {
+        let st = read_safetensors(
+            &dir.join(format!("{name}.safetensors")),
+            HeadActivation::Linear,
+        )
+        .unwrap_or_else(|e| panic!("{name}.safetensors: {e}"));
+        let onnx = read_onnx(&dir.join(format!("{name}.onnx")))
+            .unwrap_or_else(|e| panic!("{name}.onnx: {e}"));
+        assert_eq!(onnx.net, st.net, "{name}");
+        assert_eq!(onnx.params, st.params, "{name}");
+        assert_eq!(onnx.head_activation, HeadActivation::Linear, "{name}");
+        assert_eq!(onnx.seq_len, Some(seq_len), "{name}");
+    }
 }

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod onnx;
 pub mod safetensors;
 
 use crate::io::IoError;
