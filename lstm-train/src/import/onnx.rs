@@ -702,290 +702,293 @@ impl Importer<'_> {
         };
         let mut d = *data;
         let rank = d.axes.len();
-        let out =
-            match op {
-                "Identity" => Value::Data(Box::new(d)),
-                "Cast" => {
-                    let to = attrs.int("to")?;
-                    if to != Some(i64::from(dtype::FLOAT)) {
-                        return Err(unsupported(
-                            self.path,
-                            label,
-                            format!("attribute 'to' = {to:?}: casts the data to another type"),
-                        ));
-                    }
-                    Value::Data(Box::new(d))
+        let out = match op {
+            "Identity" => Value::Data(Box::new(d)),
+            "Cast" => {
+                let to = attrs.int("to")?;
+                if to != Some(i64::from(dtype::FLOAT)) {
+                    return Err(unsupported(
+                        self.path,
+                        label,
+                        format!("attribute 'to' = {to:?}: casts the data to another type"),
+                    ));
                 }
-                "Transpose" => {
-                    let perm = match attrs.ints("perm")? {
-                        Some(p) => p,
-                        None => (0..rank as i64).rev().collect(),
-                    };
-                    let mut seen = vec![false; rank];
-                    let mut axes = Vec::with_capacity(rank);
-                    for &p in &perm {
-                        match usize::try_from(p).ok().filter(|&p| p < rank && !seen[p]) {
-                            Some(p) => {
-                                seen[p] = true;
-                                axes.push(d.axes[p]);
-                            }
-                            None => return Err(corrupt(
+                Value::Data(Box::new(d))
+            }
+            "Transpose" => {
+                let perm = match attrs.ints("perm")? {
+                    Some(p) => p,
+                    None => (0..rank as i64).rev().collect(),
+                };
+                let mut seen = vec![false; rank];
+                let mut axes = Vec::with_capacity(rank);
+                for &p in &perm {
+                    match usize::try_from(p).ok().filter(|&p| p < rank && !seen[p]) {
+                        Some(p) => {
+                            seen[p] = true;
+                            axes.push(d.axes[p]);
+                        }
+                        None => {
+                            return Err(corrupt(
                                 self.path,
                                 format!(
                                     "{label}: perm {perm:?} is not a permutation of {rank} axes"
                                 ),
-                            )),
-                        }
-                    }
-                    if axes.len() != rank {
-                        return Err(corrupt(
-                            self.path,
-                            format!("{label}: perm {perm:?} is not a permutation of {rank} axes"),
-                        ));
-                    }
-                    d.axes = axes;
-                    Value::Data(Box::new(d))
-                }
-                "Squeeze" => {
-                    let axes = self.axes_arg(attrs, inputs, label)?.ok_or_else(|| {
-                        unsupported(
-                            self.path,
-                            label,
-                            "Squeeze without axes (what it removes would depend on the batch size)",
-                        )
-                    })?;
-                    let mut remove = self.normalize_axes(&axes, rank, label)?;
-                    remove.sort_unstable();
-                    remove.dedup();
-                    for &a in remove.iter().rev() {
-                        if d.axes[a] != Ax::One {
-                            return Err(unsupported(
-                                self.path,
-                                label,
-                                format!(
-                                    "squeezes axis {a}, the {} axis of data {}",
-                                    d.axes[a].name(),
-                                    axes_text(&d.axes)
-                                ),
-                            ));
-                        }
-                        d.axes.remove(a);
-                    }
-                    Value::Data(Box::new(d))
-                }
-                "Unsqueeze" => {
-                    let axes = self.axes_arg(attrs, inputs, label)?.ok_or_else(|| {
-                        corrupt(self.path, format!("{label}: Unsqueeze without axes"))
-                    })?;
-                    let mut at = self.normalize_axes(&axes, rank + axes.len(), label)?;
-                    at.sort_unstable();
-                    at.dedup();
-                    if at.len() != axes.len() {
-                        return Err(corrupt(
-                            self.path,
-                            format!("{label}: repeated axes {axes:?}"),
-                        ));
-                    }
-                    for a in at {
-                        d.axes.insert(a, Ax::One);
-                    }
-                    Value::Data(Box::new(d))
-                }
-                "Gather" => {
-                    let axis = attrs.int("axis")?.unwrap_or(0);
-                    let axis = self.normalize_axes(&[axis], rank, label)?[0];
-                    let idx = self.const_of(inputs.get(1), label, "indices")?;
-                    let (index, keep) = match (&idx.elems, idx.dims.as_slice()) {
-                        (Elems::I64(v), []) if v.len() == 1 => (v[0], false),
-                        (Elems::I64(v), [1]) if v.len() == 1 => (v[0], true),
-                        _ => {
-                            return Err(unsupported(
-                                self.path,
-                                label,
-                                format!(
-                                    "indices of shape {:?}: one integer index is supported",
-                                    idx.dims
-                                ),
                             ))
                         }
-                    };
-                    let ok = match d.axes[axis] {
-                        Ax::Time => self.is_last_step(index),
-                        Ax::One => index == 0 || index == -1,
-                        Ax::Batch | Ax::Feat => false,
-                    };
-                    if !ok {
+                    }
+                }
+                if axes.len() != rank {
+                    return Err(corrupt(
+                        self.path,
+                        format!("{label}: perm {perm:?} is not a permutation of {rank} axes"),
+                    ));
+                }
+                d.axes = axes;
+                Value::Data(Box::new(d))
+            }
+            "Squeeze" => {
+                let axes = self.axes_arg(attrs, inputs, label)?.ok_or_else(|| {
+                    unsupported(
+                        self.path,
+                        label,
+                        "Squeeze without axes (what it removes would depend on the batch size)",
+                    )
+                })?;
+                let mut remove = self.normalize_axes(&axes, rank, label)?;
+                remove.sort_unstable();
+                remove.dedup();
+                for &a in remove.iter().rev() {
+                    if d.axes[a] != Ax::One {
                         return Err(unsupported(
                             self.path,
                             label,
                             format!(
+                                "squeezes axis {a}, the {} axis of data {}",
+                                d.axes[a].name(),
+                                axes_text(&d.axes)
+                            ),
+                        ));
+                    }
+                    d.axes.remove(a);
+                }
+                Value::Data(Box::new(d))
+            }
+            "Unsqueeze" => {
+                let axes = self.axes_arg(attrs, inputs, label)?.ok_or_else(|| {
+                    corrupt(self.path, format!("{label}: Unsqueeze without axes"))
+                })?;
+                let mut at = self.normalize_axes(&axes, rank + axes.len(), label)?;
+                at.sort_unstable();
+                at.dedup();
+                if at.len() != axes.len() {
+                    return Err(corrupt(
+                        self.path,
+                        format!("{label}: repeated axes {axes:?}"),
+                    ));
+                }
+                for a in at {
+                    d.axes.insert(a, Ax::One);
+                }
+                Value::Data(Box::new(d))
+            }
+            "Gather" => {
+                let axis = attrs.int("axis")?.unwrap_or(0);
+                let axis = self.normalize_axes(&[axis], rank, label)?[0];
+                let idx = self.const_of(inputs.get(1), label, "indices")?;
+                let (index, keep) = match (&idx.elems, idx.dims.as_slice()) {
+                    (Elems::I64(v), []) if v.len() == 1 => (v[0], false),
+                    (Elems::I64(v), [1]) if v.len() == 1 => (v[0], true),
+                    _ => {
+                        return Err(unsupported(
+                            self.path,
+                            label,
+                            format!(
+                                "indices of shape {:?}: one integer index is supported",
+                                idx.dims
+                            ),
+                        ))
+                    }
+                };
+                let ok = match d.axes[axis] {
+                    Ax::Time => self.is_last_step(index),
+                    Ax::One => index == 0 || index == -1,
+                    Ax::Batch | Ax::Feat => false,
+                };
+                if !ok {
+                    return Err(unsupported(
+                        self.path,
+                        label,
+                        format!(
                             "takes index {index} of the {} axis of data {} (only the last time \
                              step, or the element of a size-1 axis)",
                             d.axes[axis].name(),
                             axes_text(&d.axes)
                         ),
-                        ));
-                    }
-                    if keep {
-                        d.axes[axis] = Ax::One;
-                    } else {
-                        d.axes.remove(axis);
-                    }
-                    Value::Data(Box::new(d))
+                    ));
                 }
-                "Slice" => {
-                    self.slice(&mut d, inputs, attrs, label)?;
-                    Value::Data(Box::new(d))
+                if keep {
+                    d.axes[axis] = Ax::One;
+                } else {
+                    d.axes.remove(axis);
                 }
-                "LSTM" | "GRU" => return self.recurrent(op, d, inputs, attrs, label),
-                "Gemm" => {
-                    self.check_head_input(&d, label)?;
-                    if d.axes != [Ax::Batch, Ax::Feat] {
+                Value::Data(Box::new(d))
+            }
+            "Slice" => {
+                self.slice(&mut d, inputs, attrs, label)?;
+                Value::Data(Box::new(d))
+            }
+            "LSTM" | "GRU" => return self.recurrent(op, d, inputs, attrs, label),
+            "Gemm" => {
+                self.check_head_input(&d, label)?;
+                if d.axes != [Ax::Batch, Ax::Feat] {
+                    return Err(unsupported(
+                        self.path,
+                        label,
+                        format!(
+                            "input A has axes {}; [batch, features] is supported",
+                            axes_text(&d.axes)
+                        ),
+                    ));
+                }
+                if attrs.int("transA")?.unwrap_or(0) != 0 {
+                    return Err(unsupported(self.path, label, "attribute 'transA' = 1"));
+                }
+                let trans_b = i64::from(attrs.int("transB")?.unwrap_or(0) != 0);
+                for name in ["alpha", "beta"] {
+                    let v = attrs.float(name)?.unwrap_or(1.0);
+                    if v != 1.0 {
                         return Err(unsupported(
                             self.path,
                             label,
-                            format!(
-                                "input A has axes {}; [batch, features] is supported",
-                                axes_text(&d.axes)
-                            ),
+                            format!("attribute '{name}' = {v} (only 1)"),
                         ));
                     }
-                    if attrs.int("transA")?.unwrap_or(0) != 0 {
-                        return Err(unsupported(self.path, label, "attribute 'transA' = 1"));
-                    }
-                    let trans_b = i64::from(attrs.int("transB")?.unwrap_or(0) != 0);
-                    for name in ["alpha", "beta"] {
-                        let v = attrs.float(name)?.unwrap_or(1.0);
-                        if v != 1.0 {
-                            return Err(unsupported(
-                                self.path,
-                                label,
-                                format!("attribute '{name}' = {v} (only 1)"),
-                            ));
-                        }
-                    }
-                    let b = self.const_f32(inputs.get(1), label, "B")?;
-                    let weight =
-                        match (b.dims.as_slice(), trans_b) {
-                            ([out, h], 1) => matrix(self.path, *out, *h, b.elems)?,
-                            ([h, out], 0) => matrix(self.path, *h, *out, b.elems)?.reversed_axes(),
-                            (dims, t) => return Err(corrupt(
-                                self.path,
-                                format!(
-                                    "{label}: B has shape {dims:?} (transB = {t}), expected 2-D"
-                                ),
-                            )),
-                        };
-                    let weight = weight.as_standard_layout().into_owned();
-                    self.check_weight(&weight, d.feat, label, "B")?;
-                    let out = weight.nrows();
-                    let bias = match inputs.get(2).cloned().flatten() {
-                        None => Array1::zeros(out),
-                        Some(_) => {
-                            let c = self.const_f32(inputs.get(2), label, "C")?;
-                            self.bias_vector(c, &[Ax::Batch, Ax::Feat], out, label, "C")?
-                        }
-                    };
-                    d.axes = vec![Ax::Batch, Ax::Feat];
-                    d.feat = out;
-                    d.head = Some(Head {
-                        weight,
-                        bias: Some(bias),
-                    });
-                    Value::Data(Box::new(d))
                 }
-                "MatMul" => {
-                    self.check_head_input(&d, label)?;
-                    if d.axes.last() != Some(&Ax::Feat) {
-                        return Err(unsupported(
+                let b = self.const_f32(inputs.get(1), label, "B")?;
+                let weight = match (b.dims.as_slice(), trans_b) {
+                    ([out, h], 1) => matrix(self.path, *out, *h, b.elems)?,
+                    ([h, out], 0) => matrix(self.path, *h, *out, b.elems)?.reversed_axes(),
+                    (dims, t) => {
+                        return Err(corrupt(
                             self.path,
-                            label,
-                            format!(
-                                "input A has axes {}: the features must be the last axis",
-                                axes_text(&d.axes)
-                            ),
-                        ));
+                            format!("{label}: B has shape {dims:?} (transB = {t}), expected 2-D"),
+                        ))
                     }
-                    let b = self.const_f32(inputs.get(1), label, "B")?;
-                    let weight = match b.dims.as_slice() {
-                        [h, out] => matrix(self.path, *h, *out, b.elems)?.reversed_axes(),
-                        dims => return Err(unsupported(
+                };
+                let weight = weight.as_standard_layout().into_owned();
+                self.check_weight(&weight, d.feat, label, "B")?;
+                let out = weight.nrows();
+                let bias = match inputs.get(2).cloned().flatten() {
+                    None => Array1::zeros(out),
+                    Some(_) => {
+                        let c = self.const_f32(inputs.get(2), label, "C")?;
+                        self.bias_vector(c, &[Ax::Batch, Ax::Feat], out, label, "C")?
+                    }
+                };
+                d.axes = vec![Ax::Batch, Ax::Feat];
+                d.feat = out;
+                d.head = Some(Head {
+                    weight,
+                    bias: Some(bias),
+                });
+                Value::Data(Box::new(d))
+            }
+            "MatMul" => {
+                self.check_head_input(&d, label)?;
+                if d.axes.last() != Some(&Ax::Feat) {
+                    return Err(unsupported(
+                        self.path,
+                        label,
+                        format!(
+                            "input A has axes {}: the features must be the last axis",
+                            axes_text(&d.axes)
+                        ),
+                    ));
+                }
+                let b = self.const_f32(inputs.get(1), label, "B")?;
+                let weight = match b.dims.as_slice() {
+                    [h, out] => matrix(self.path, *h, *out, b.elems)?.reversed_axes(),
+                    dims => {
+                        return Err(unsupported(
                             self.path,
                             label,
                             format!(
                                 "input B has shape {dims:?}; a 2-D weight [H, OUT] is supported"
                             ),
-                        )),
-                    };
-                    let weight = weight.as_standard_layout().into_owned();
-                    self.check_weight(&weight, d.feat, label, "B")?;
-                    d.feat = weight.nrows();
-                    d.head = Some(Head { weight, bias: None });
-                    Value::Data(Box::new(d))
-                }
-                "Add" => {
-                    let other = inputs.get(1 - data_input);
-                    let feat = d.feat;
-                    let axes = d.axes.clone();
-                    match &mut d.head {
-                        Some(Head { bias: b @ None, .. }) if d.activation.is_none() => {
-                            let c = self.const_f32(other, label, "the bias")?;
-                            *b = Some(self.bias_vector(c, &axes, feat, label, "the bias")?);
-                        }
-                        _ => {
-                            return Err(unsupported(
-                                self.path,
-                                label,
-                                "Add is supported only as the bias right after the head's MatMul",
-                            ))
-                        }
+                        ))
                     }
-                    Value::Data(Box::new(d))
+                };
+                let weight = weight.as_standard_layout().into_owned();
+                self.check_weight(&weight, d.feat, label, "B")?;
+                d.feat = weight.nrows();
+                d.head = Some(Head { weight, bias: None });
+                Value::Data(Box::new(d))
+            }
+            "Add" => {
+                let other = inputs.get(1 - data_input);
+                let feat = d.feat;
+                let axes = d.axes.clone();
+                match &mut d.head {
+                    Some(Head { bias: b @ None, .. }) if d.activation.is_none() => {
+                        let c = self.const_f32(other, label, "the bias")?;
+                        *b = Some(self.bias_vector(c, &axes, feat, label, "the bias")?);
+                    }
+                    _ => {
+                        return Err(unsupported(
+                            self.path,
+                            label,
+                            "Add is supported only as the bias right after the head's MatMul",
+                        ))
+                    }
                 }
-                "Softmax" | "Sigmoid" => {
-                    if d.head.is_none() || d.activation.is_some() {
+                Value::Data(Box::new(d))
+            }
+            "Softmax" | "Sigmoid" => {
+                if d.head.is_none() || d.activation.is_some() {
+                    return Err(unsupported(
+                        self.path,
+                        label,
+                        format!(
+                            "{op} is supported only right after the head (Gemm, or MatMul + Add)"
+                        ),
+                    ));
+                }
+                if op == "Softmax" {
+                    let default = if self.opset >= 13 { -1 } else { 1 };
+                    let axis = attrs.int("axis")?.unwrap_or(default);
+                    let axis = self.normalize_axes(&[axis], rank, label)?[0];
+                    let last_ok = self.opset >= 13 || axis + 1 == rank;
+                    if d.axes[axis] != Ax::Feat || !last_ok {
                         return Err(unsupported(
                             self.path,
                             label,
                             format!(
-                            "{op} is supported only right after the head (Gemm, or MatMul + Add)"
-                        ),
-                        ));
-                    }
-                    if op == "Softmax" {
-                        let default = if self.opset >= 13 { -1 } else { 1 };
-                        let axis = attrs.int("axis")?.unwrap_or(default);
-                        let axis = self.normalize_axes(&[axis], rank, label)?[0];
-                        let last_ok = self.opset >= 13 || axis + 1 == rank;
-                        if d.axes[axis] != Ax::Feat || !last_ok {
-                            return Err(unsupported(
-                                self.path,
-                                label,
-                                format!(
                                 "attribute 'axis' = {axis} on data {}: softmax over the outputs \
                                  (the last axis) is supported",
                                 axes_text(&d.axes)
                             ),
-                            ));
-                        }
-                        d.activation = Some(HeadActivation::Softmax);
-                    } else {
-                        d.activation = Some(HeadActivation::Sigmoid);
+                        ));
                     }
-                    Value::Data(Box::new(d))
+                    d.activation = Some(HeadActivation::Softmax);
+                } else {
+                    d.activation = Some(HeadActivation::Sigmoid);
                 }
-                other => {
-                    return Err(match other {
-                        "Shape" | "Concat" | "Expand" | "ConstantOfShape" | "Reshape"
-                        | "Constant" => unsupported(
+                Value::Data(Box::new(d))
+            }
+            other => {
+                return Err(match other {
+                    "Shape" | "Concat" | "Expand" | "ConstantOfShape" | "Reshape" | "Constant" => {
+                        unsupported(
                             self.path,
                             label,
                             format!("{other} on the network's data is not supported"),
-                        ),
-                        _ => self.unknown_op(other, label),
-                    })
-                }
-            };
+                        )
+                    }
+                    _ => self.unknown_op(other, label),
+                })
+            }
+        };
         Ok(vec![out])
     }
 
@@ -1356,7 +1359,10 @@ impl Importer<'_> {
                 return Err(unsupported(
                     self.path,
                     label,
-                    format!("attribute 'input_forget' = {input_forget} (coupled input and forget gates)"),
+                    format!(
+                        "attribute 'input_forget' = {input_forget} (coupled input and forget \
+                         gates)"
+                    ),
                 ));
             }
         }
