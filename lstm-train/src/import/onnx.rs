@@ -14,7 +14,9 @@
 //!   = `beta` = 1) or `MatMul` + `Add` add the head, `Softmax` / `Sigmoid`
 //!   after the head its activation; `Transpose`, `Squeeze`, `Unsqueeze`,
 //!   `Identity`, `Gather` / `Slice` of the last time step (or of a size-1
-//!   axis) move axes around;
+//!   axis) move axes around; a `Concat` of the layers' `Y_h` (torch's
+//!   `h_n`) is followed by the `Gather` / `Slice` that takes one of them
+//!   (`h_n[-1]`: the last layer's last step);
 //! * **constants** (initializers, `Constant` nodes): weights, biases, axes
 //!   and indices, decoded from `raw_data` (little-endian) or the typed
 //!   fields (`float_data`, …); `FLOAT16` / `BFLOAT16` convert exactly,
@@ -159,6 +161,13 @@ struct Data {
     activation: Option<HeadActivation>,
 }
 
+/// Data values concatenated along `axis`, a size-1 axis of each.
+#[derive(Clone, Debug)]
+struct Stack {
+    parts: Vec<Data>,
+    axis: usize,
+}
+
 /// A decoded constant tensor.
 #[derive(Clone, Debug)]
 struct Tensor {
@@ -199,6 +208,10 @@ struct Const {
 #[derive(Clone, Debug)]
 enum Value {
     Data(Box<Data>),
+    /// The network's data from several points (`Concat` of the recurrent
+    /// layers' `Y_h`, as torch builds `h_n`), stacked along a size-1 axis;
+    /// only one element of it can be taken (`Gather`, `Slice`).
+    Stack(Box<Stack>),
     Const(Rc<Const>),
     /// All zeros, shape unknown.
     Zeros,
@@ -212,7 +225,7 @@ impl Value {
         match self {
             Value::Zeros => true,
             Value::Const(c) => c.value.as_ref().is_ok_and(Tensor::is_zero),
-            Value::Data(_) | Value::Opaque => false,
+            Value::Data(_) | Value::Stack(_) | Value::Opaque => false,
         }
     }
 }
@@ -539,7 +552,7 @@ impl Importer<'_> {
         let data_at: Vec<usize> = inputs
             .iter()
             .enumerate()
-            .filter(|(_, v)| matches!(v, Some(Value::Data(_))))
+            .filter(|(_, v)| matches!(v, Some(Value::Data(_) | Value::Stack(_))))
             .map(|(i, _)| i)
             .collect();
         let mut attrs = Attrs::new(self.path, label, node)?;
@@ -684,6 +697,14 @@ impl Importer<'_> {
             attrs.ignore_rest();
             return Ok(vec![Value::Opaque]);
         }
+        if op == "Concat" {
+            return self.concat(inputs, data_at, attrs, label);
+        }
+        if let Some(Some(Value::Stack(stack))) = inputs.first() {
+            if data_at == [0] {
+                return self.stack_op(op, stack, inputs, attrs, label);
+            }
+        }
         // Every other op takes the data as its first input only (Add: either).
         let data_input = if op == "Add" && data_at == [1] { 1 } else { 0 };
         if data_at != [data_input] {
@@ -698,7 +719,12 @@ impl Importer<'_> {
             ));
         }
         let Some(Value::Data(data)) = inputs.get(data_input).cloned().flatten() else {
-            return Err(corrupt(self.path, format!("{label}: no data input")));
+            return Err(unsupported(
+                self.path,
+                label,
+                "takes a Concat of the network's data; only one element of it can be taken \
+                 (Gather, Slice)",
+            ));
         };
         let mut d = *data;
         let rank = d.axes.len();
@@ -795,21 +821,7 @@ impl Importer<'_> {
             "Gather" => {
                 let axis = attrs.int("axis")?.unwrap_or(0);
                 let axis = self.normalize_axes(&[axis], rank, label)?[0];
-                let idx = self.const_of(inputs.get(1), label, "indices")?;
-                let (index, keep) = match (&idx.elems, idx.dims.as_slice()) {
-                    (Elems::I64(v), []) if v.len() == 1 => (v[0], false),
-                    (Elems::I64(v), [1]) if v.len() == 1 => (v[0], true),
-                    _ => {
-                        return Err(unsupported(
-                            self.path,
-                            label,
-                            format!(
-                                "indices of shape {:?}: one integer index is supported",
-                                idx.dims
-                            ),
-                        ))
-                    }
-                };
+                let (index, keep) = self.gather_index(inputs, label)?;
                 let ok = match d.axes[axis] {
                     Ax::Time => self.is_last_step(index),
                     Ax::One => index == 0 || index == -1,
@@ -990,6 +1002,169 @@ impl Importer<'_> {
             }
         };
         Ok(vec![out])
+    }
+
+    /// A `Gather`'s one index and whether it keeps the axis (`indices` of
+    /// shape `[1]`) or removes it (a scalar).
+    fn gather_index(
+        &self,
+        inputs: &[Option<Value>],
+        label: &str,
+    ) -> Result<(i64, bool), ImportError> {
+        let idx = self.const_of(inputs.get(1), label, "indices")?;
+        match (&idx.elems, idx.dims.as_slice()) {
+            (Elems::I64(v), []) if v.len() == 1 => Ok((v[0], false)),
+            (Elems::I64(v), [1]) if v.len() == 1 => Ok((v[0], true)),
+            _ => Err(unsupported(
+                self.path,
+                label,
+                format!(
+                    "indices of shape {:?}: one integer index is supported",
+                    idx.dims
+                ),
+            )),
+        }
+    }
+
+    /// `Concat` of the network's data: a [`Stack`], when every input is
+    /// data with the same axes and the axis is a size-1 one.
+    fn concat(
+        &self,
+        inputs: &[Option<Value>],
+        data_at: &[usize],
+        attrs: &mut Attrs<'_>,
+        label: &str,
+    ) -> Result<Vec<Value>, ImportError> {
+        let refuse = |why: String| {
+            unsupported(
+                self.path,
+                label,
+                format!(
+                    "{why}; Concat of the network's data is supported only to stack \
+                     recurrent layers' Y_h (h_n), of which one is then taken"
+                ),
+            )
+        };
+        if data_at.len() != inputs.len() {
+            return Err(refuse("concatenates the data with other values".into()));
+        }
+        let mut parts = Vec::with_capacity(inputs.len());
+        for v in inputs {
+            match v {
+                Some(Value::Data(d)) => parts.push(d.as_ref().clone()),
+                _ => return Err(refuse("concatenates stacks".into())),
+            }
+        }
+        let Some(axis) = attrs.int("axis")? else {
+            return Err(corrupt(
+                self.path,
+                format!("{label}: Concat without 'axis'"),
+            ));
+        };
+        let first = &parts[0];
+        let axis = self.normalize_axes(&[axis], first.axes.len(), label)?[0];
+        if first.axes[axis] != Ax::One {
+            return Err(refuse(format!(
+                "concatenates along the {} axis of data {}",
+                first.axes[axis].name(),
+                axes_text(&first.axes)
+            )));
+        }
+        if let Some(p) = parts
+            .iter()
+            .find(|p| p.axes != first.axes || p.feat != first.feat)
+        {
+            return Err(refuse(format!(
+                "inputs with axes {} ({} features) and {} ({} features)",
+                axes_text(&first.axes),
+                first.feat,
+                axes_text(&p.axes),
+                p.feat
+            )));
+        }
+        Ok(vec![Value::Stack(Box::new(Stack { parts, axis }))])
+    }
+
+    /// An op on a [`Stack`]: `Identity`, or taking one element (`Gather`
+    /// of one index, `Slice` of the last element) along its axis.
+    fn stack_op(
+        &self,
+        op: &str,
+        stack: &Stack,
+        inputs: &[Option<Value>],
+        attrs: &mut Attrs<'_>,
+        label: &str,
+    ) -> Result<Vec<Value>, ImportError> {
+        let n = stack.parts.len() as i64;
+        let rank = stack.parts[0].axes.len();
+        let (index, keep, axis) = match op {
+            "Identity" => return Ok(vec![Value::Stack(Box::new(stack.clone()))]),
+            "Gather" => {
+                let axis = attrs.int("axis")?.unwrap_or(0);
+                let axis = self.normalize_axes(&[axis], rank, label)?[0];
+                let (index, keep) = self.gather_index(inputs, label)?;
+                (index, keep, axis)
+            }
+            "Slice" if !attrs.has("starts") => {
+                let starts =
+                    self.ints_of(inputs.get(1).and_then(Option::as_ref), label, "starts")?;
+                let ends = self.ints_of(inputs.get(2).and_then(Option::as_ref), label, "ends")?;
+                let axes = match inputs.get(3).cloned().flatten() {
+                    None => vec![0],
+                    some => self.ints_of(some.as_ref(), label, "axes")?,
+                };
+                let steps = match inputs.get(4).cloned().flatten() {
+                    None => vec![1],
+                    some => self.ints_of(some.as_ref(), label, "steps")?,
+                };
+                match (&starts[..], &ends[..], &axes[..], &steps[..]) {
+                    (&[start], &[end], &[axis], &[1])
+                        if (start == -1 || start == n - 1) && end >= n =>
+                    {
+                        (start, true, self.normalize_axes(&[axis], rank, label)?[0])
+                    }
+                    _ => {
+                        return Err(unsupported(
+                            self.path,
+                            label,
+                            "slices a Concat of the network's data other than to its last element",
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(unsupported(
+                    self.path,
+                    label,
+                    format!(
+                        "{other} on a Concat of the network's data; only one element of it can \
+                         be taken (Gather, Slice)"
+                    ),
+                ))
+            }
+        };
+        if axis != stack.axis {
+            return Err(unsupported(
+                self.path,
+                label,
+                format!(
+                    "takes from axis {axis} of a Concat along axis {}",
+                    stack.axis
+                ),
+            ));
+        }
+        let i = if index < 0 { index + n } else { index };
+        let Some(part) = usize::try_from(i).ok().and_then(|i| stack.parts.get(i)) else {
+            return Err(corrupt(
+                self.path,
+                format!("{label}: index {index} out of range for {n} elements"),
+            ));
+        };
+        let mut d = part.clone();
+        if !keep {
+            d.axes.remove(axis);
+        }
+        Ok(vec![Value::Data(Box::new(d))])
     }
 
     fn check_head_input(&self, d: &Data, label: &str) -> Result<(), ImportError> {
@@ -1205,7 +1380,7 @@ impl Importer<'_> {
                 label,
                 format!("input {what} is computed in the graph, not a constant"),
             )),
-            Some(Value::Data(_)) => Err(unsupported(
+            Some(Value::Data(_) | Value::Stack(_)) => Err(unsupported(
                 self.path,
                 label,
                 format!("input {what} is computed from the graph's input"),
@@ -2330,6 +2505,50 @@ mod tests {
             ],
         );
         same(&m, "Y_h");
+
+        // h_n[-1]: the layers' Y_h concatenated, the last one taken
+        let mut m = torch_like(CellKind::Lstm, 2);
+        replace_tail(
+            &mut m,
+            "/rnn/Transpose_1",
+            vec![
+                with(
+                    node("Concat", "hn", &["Yh0", "Yh1"], &["h_n"]),
+                    vec![a_int("axis", 0)],
+                ),
+                constant("minus1", t_i64("", &[], &[-1])),
+                node("Gather", "hn_last", &["h_n", "minus1"], &["h_last"]),
+                with(
+                    node("Gemm", "g", &["h_last", "head.weight", "head.bias"], &["y"]),
+                    vec![a_int("transB", 1)],
+                ),
+            ],
+        );
+        same(&m, "h_n[-1]");
+        // h_n[0] is the first layer's state: a one-layer network
+        for n in graph(&mut m).node.iter_mut() {
+            if n.name() == "minus1" {
+                *n = constant("minus1", t_i64("", &[], &[0]));
+            }
+        }
+        let net = read(&m).unwrap();
+        assert_eq!(net.net.hidden_sizes, vec![H]);
+        assert_eq!(net.params.layers[0], base.params.layers[0]);
+        // a Concat along the features is refused
+        let mut m = torch_like(CellKind::Lstm, 2);
+        replace_tail(
+            &mut m,
+            "/rnn/Transpose_1",
+            vec![with(
+                node("Concat", "hn", &["Yh0", "Yh1"], &["h_n"]),
+                vec![a_int("axis", 2)],
+            )],
+        );
+        graph(&mut m).output[0].name = Some("h_n".into());
+        assert_mentions(
+            &unsupported_text(read(&m)),
+            &["node 'hn' (Concat)", "features axis"],
+        );
 
         // the zero states from ConstantOfShape, and no explicit states at all
         let mut m = torch_like(CellKind::Lstm, 2);
