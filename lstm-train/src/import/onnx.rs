@@ -11,8 +11,9 @@
 //!   through. The graph's input is `[batch][time][features]`
 //!   (`batch_first=True`); `LSTM` / `GRU` nodes (forward direction, either
 //!   `layout`) add a recurrent layer, `Gemm` (2-D, `transB` 0 or 1, `alpha`
-//!   = `beta` = 1) or `MatMul` + `Add` add the head, `Softmax` / `Sigmoid`
-//!   after the head its activation; `Transpose`, `Squeeze`, `Unsqueeze`,
+//!   = `beta` = 1) or `MatMul` + `Add` add the head, `Softmax` (over the
+//!   outputs) or `Sigmoid` (on a single output) after the head its
+//!   activation; `Transpose`, `Squeeze`, `Unsqueeze`,
 //!   `Identity`, `Gather` / `Slice` of the last time step (or of a size-1
 //!   axis) move axes around; a `Concat` of the layers' `Y_h` (torch's
 //!   `h_n`) is followed by the `Gather` / `Slice` that takes one of them
@@ -984,6 +985,17 @@ impl Importer<'_> {
                     }
                     d.activation = Some(HeadActivation::Softmax);
                 } else {
+                    if d.feat != 1 {
+                        return Err(unsupported(
+                            self.path,
+                            label,
+                            format!(
+                                "Sigmoid over {} outputs (multi-label); a sigmoid head is \
+                                 supported on a single output (binary classification)",
+                                d.feat
+                            ),
+                        ));
+                    }
                     d.activation = Some(HeadActivation::Sigmoid);
                 }
                 Value::Data(Box::new(d))
@@ -2646,13 +2658,27 @@ mod tests {
         assert_eq!(net.head_activation, HeadActivation::Softmax);
         assert_eq!(net.params.dense.bias.to_vec(), ramp(OUT, 0.6));
 
-        // Sigmoid after Gemm; MatMul without Add is a head without bias
+        // Sigmoid after Gemm: on one output (binary), not on several
         let mut m = torch_like(CellKind::Gru, 1);
         node_mut(&mut m, "/head/Gemm").output[0] = "logits".into();
         graph(&mut m)
             .node
             .push(node("Sigmoid", "sig", &["logits"], &["y"]));
-        assert_eq!(read(&m).unwrap().head_activation, HeadActivation::Sigmoid);
+        assert_mentions(
+            &unsupported_text(read(&m)),
+            &["node 'sig' (Sigmoid)", "2 outputs"],
+        );
+        for t in graph(&mut m).initializer.iter_mut() {
+            match t.name() {
+                "head.weight" => *t = t_f32("head.weight", &[1, H], &ramp(H, 0.5)),
+                "head.bias" => *t = t_f32("head.bias", &[1], &[0.25]),
+                _ => {}
+            }
+        }
+        let net = read(&m).unwrap();
+        assert_eq!(net.head_activation, HeadActivation::Sigmoid);
+        assert_eq!(net.net.output_size, 1);
+        // MatMul without Add is a head without bias
         let mut m = torch_like(CellKind::Gru, 1);
         graph(&mut m)
             .initializer

@@ -44,7 +44,8 @@ const FORMAT: &str = "safetensors (.safetensors)";
 /// Reads a PyTorch `state_dict` saved as `.safetensors` (one `nn.LSTM` or
 /// `nn.GRU` with `num_layers` layers, `batch_first` either way, then one
 /// `nn.Linear` on the last step's `h`), with `head_activation` for the
-/// head (the tensors do not record it). The network's head is
+/// head (the tensors do not record it; [`HeadActivation::Sigmoid`] needs a
+/// single output). The network's head is
 /// [`HeadMode::LastStep`]; a model whose `nn.Linear` runs at every step
 /// has the same tensors, so a caller that knows it sets
 /// `net.head = HeadMode::EveryStep`. `seq_len` is `None` (a `state_dict`
@@ -412,6 +413,16 @@ impl Reader<'_, '_> {
                 format!("tensor '{weight_name}' has no rows (shape [0, {top}])"),
             ));
         }
+        if head_activation == HeadActivation::Sigmoid && output_size != 1 {
+            return Err(unsupported(
+                self.path,
+                format!("tensor '{weight_name}' (shape [{output_size}, {top}])"),
+                format!(
+                    "a sigmoid head over {output_size} outputs (multi-label); a sigmoid head is \
+                     supported on a single output (binary classification)"
+                ),
+            ));
+        }
         let bias = if self.tensors.contains_key(&bias_name) {
             self.vector(&bias_name, output_size)?
         } else {
@@ -693,6 +704,18 @@ mod tests {
             .collect();
         let net = from_bytes(Path::new(P), &file(&refs), HeadActivation::Sigmoid).unwrap();
         assert_eq!(net.head_activation, HeadActivation::Sigmoid);
+        let refs: Vec<(&str, T)> = model(4, 1, 2, 1, 3)
+            .into_iter()
+            .map(|(n, t)| (leak(n), t))
+            .collect();
+        let net = from_bytes(Path::new(P), &file(&refs), HeadActivation::Softmax).unwrap();
+        assert_eq!(net.head_activation, HeadActivation::Softmax);
+        let e = unsupported_text(from_bytes(
+            Path::new(P),
+            &file(&refs),
+            HeadActivation::Sigmoid,
+        ));
+        assert!(e.contains("head.weight") && e.contains("3 outputs"), "{e}");
     }
 
     #[test]
