@@ -354,6 +354,13 @@ impl Importer<'_> {
         let item = format!("graph output '{}'", output.name());
         let data = match self.values.get(output.name()) {
             Some(Value::Data(d)) => d.as_ref().clone(),
+            Some(Value::Stack(_)) => {
+                return Err(unsupported(
+                    self.path,
+                    item,
+                    "is a Concat of recurrent layers' states, not a head's output",
+                ))
+            }
             Some(_) => {
                 return Err(unsupported(
                     self.path,
