@@ -2,7 +2,8 @@
 //! lists those that failed.
 //!
 //! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace
-//!    (`lstm-core`'s feature `codegen` included);
+//!    (`lstm-core`'s feature `codegen` included; with the release-only tests: the shared datasets, and 12 000 mutated
+//!    PyTorch files through the importer);
 //! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
 //! 3. clippy of `firmware-example` (device and host builds);
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
@@ -141,6 +142,21 @@ pub fn cmd(args: Args) -> Result<()> {
             "1",
         ],
         &[],
+    );
+    // Mutated copies of the PyTorch fixtures (.safetensors, .onnx) are
+    // typed errors naming the file, never panics or huge allocations (the
+    // debug `cargo test` runs 1 200 of them).
+    s.cargo(
+        "import: 12 000 mutated PyTorch files are typed errors",
+        &[
+            "test",
+            "-p",
+            "lstm-train",
+            "--release",
+            "--test",
+            "import_torch_mutations",
+        ],
+        &[("IMPORT_MUTATIONS", "12000")],
     );
     // `lstm_core::codegen` (host-only, for build scripts) is documented too;
     // its tests run in `cargo test --workspace` (lstm-core's dev-dependency

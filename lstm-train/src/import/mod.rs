@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+pub mod onnx;
+pub mod safetensors;
+
 use crate::io::IoError;
 use crate::net::{NetConfig, Params};
 
