@@ -2,8 +2,9 @@
 //! lists those that failed.
 //!
 //! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace
-//!    (`lstm-core`'s feature `codegen` included; with the release-only tests: the shared datasets, and 12 000 mutated
-//!    PyTorch files through the importer);
+//!    (`lstm-core`'s feature `codegen` included; with the release-only
+//!    tests: the shared datasets, and 12 000 mutated PyTorch files through
+//!    the importer);
 //! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
 //! 3. clippy of `firmware-example` (device and host builds);
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
