@@ -4,6 +4,7 @@
 //! goes through the same export, quantizer and report as one trained by
 //! `fit`.
 
+pub mod build;
 pub mod keras;
 
 use std::path::{Path, PathBuf};
