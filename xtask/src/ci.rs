@@ -1,13 +1,14 @@
 //! `ci`: everything CI checks, in order; every step runs, and the summary
 //! lists those that failed.
 //!
-//! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace;
+//! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace
+//!    (and release-only tests: the datasets, 100 000 damaged Keras files);
 //! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
 //! 3. clippy of `firmware-example` (device and host builds);
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
 //!    formats from `shared/reference/` (stacked layers, windowed, Q16.16,
-//!    GRU cells on both machines),
-//!    and the device's own rejection of a corrupt and a mismatched model file;
+//!    GRU cells on both machines, a Keras LSTM brought in by `lstm-train
+//!    import`), and the device's own rejection of a corrupt and a mismatched model file;
 //! 5. `cargo xtask demo` on both bundled series (train, export Q4.12, QEMU,
 //!    host and device identical; airline is trained on first differences);
 //! 6. the golden logs;
@@ -141,6 +142,21 @@ pub fn cmd(args: Args) -> Result<()> {
         ],
         &[],
     );
+    // Damaged Keras files: 100 000 mutated copies of the .keras / .h5
+    // fixtures (about 6 s), each Ok or a typed error, no panic, no allocation over the
+    // test's budget (`cargo test` runs 2 000 in debug).
+    s.cargo(
+        "import: 100000 mutated .keras / .h5 files (release)",
+        &[
+            "test",
+            "-p",
+            "lstm-train",
+            "--release",
+            "--test",
+            "import_mutations",
+        ],
+        &[("IMPORT_MUTATION_CASES", "100000")],
+    );
     s.cargo(
         "doc",
         &["doc", "--workspace", "--no-deps"],
@@ -251,6 +267,10 @@ pub fn cmd(args: Args) -> Result<()> {
             },
         );
     }
+    s.step(
+        "firmware: Keras LSTM imported (lstm-train import, Q4.12) on mps2-an386",
+        || expect_pass(&imported_keras_model()?, m4),
+    );
     s.step("demo --dataset sunspots", || {
         crate::demo::run("sunspots", "lstm")
     });
@@ -309,6 +329,37 @@ fn reference_model(
         out: out.clone(),
     })?;
     eprintln!("{summary}");
+    Ok(out)
+}
+
+/// The shared Keras fixture `keras_lstm2_dropout_forecast.keras` (two
+/// stacked LSTM layers, Dropout, Dense) imported by `lstm-train import` in
+/// Q4.12 with the sunspots series as data (min-max scalers fitted on its
+/// fit split, calibration, held-out inputs), into the scratch dir.
+fn imported_keras_model() -> Result<std::path::PathBuf> {
+    let trainer = util::build_release_bin("lstm-train", "lstm-train")?;
+    let dir = util::scratch_dir()?.join("ci");
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("keras_lstm2_dropout_forecast.q4_12.lstm");
+    let inputs = dir.join("keras_lstm2_dropout_forecast.q4_12.lstm.inputs");
+    let keras = util::shared_dir()
+        .join("import")
+        .join("keras_lstm2_dropout_forecast.keras");
+    let data = util::root().join("data").join("sunspots.csv");
+    util::run(Command::new(&trainer).args([
+        "import".as_ref(),
+        keras.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--scaler".as_ref(),
+        "minmax".as_ref(),
+        "--format".as_ref(),
+        "q4.12".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--heldout".as_ref(),
+        inputs.as_os_str(),
+    ]))?;
     Ok(out)
 }
 

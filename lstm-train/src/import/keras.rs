@@ -48,8 +48,14 @@ const MAX_TENSOR: u64 = 64 << 20;
 /// missing / misshapen weights, [`ImportError::Unsupported`] for a layer or
 /// attribute outside what `lstm-core` runs exactly.
 pub fn read_keras(path: &Path) -> Result<ImportedNet, ImportError> {
+    keras_from_bytes(path, crate::io::read(path)?)
+}
+
+/// [`read_keras`] on the bytes of a file; `path` names it in errors.
+///
+/// Errors: as [`read_keras`], but for [`ImportError::Io`].
+pub fn keras_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<ImportedNet, ImportError> {
     let corrupt = |reason: String| corrupt(path, KERAS_FORMAT, reason);
-    let bytes = crate::io::read(path)?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| corrupt(format!("not a zip archive: {e}")))?;
     let config = read_member(&mut archive, "config.json").map_err(&corrupt)?;
@@ -101,8 +107,14 @@ pub fn read_keras(path: &Path) -> Result<ImportedNet, ImportError> {
 ///
 /// Errors: as [`read_keras`].
 pub fn read_h5(path: &Path) -> Result<ImportedNet, ImportError> {
+    h5_from_bytes(path, crate::io::read(path)?)
+}
+
+/// [`read_h5`] on the bytes of a file; `path` names it in errors.
+///
+/// Errors: as [`read_h5`], but for [`ImportError::Io`].
+pub fn h5_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<ImportedNet, ImportError> {
     let corrupt = |reason: String| corrupt(path, H5_FORMAT, reason);
-    let bytes = crate::io::read(path)?;
     let file = hdf5_pure::File::from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
     let attrs = file
         .root()
