@@ -347,3 +347,50 @@ fn damaged_or_foreign_files_are_refused_with_nothing_written() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The README's "From Keras" commands run as written (with a shared fixture
+/// as `m.keras` / `m.h5`), so the README cannot drift from the CLI.
+#[test]
+fn readme_keras_commands_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme.split("## From Keras").nth(1).expect("the section");
+    let block = section
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root.join("data"), dir.path().join("data")).unwrap();
+    for ext in ["keras", "h5"] {
+        std::fs::copy(
+            fixture(&format!("keras_lstm2_dropout_forecast.{ext}")),
+            dir.path().join(format!("m.{ext}")),
+        )
+        .unwrap();
+    }
+    let mut ran = 0;
+    for line in block.lines().map(str::trim) {
+        let Some(args) = line.strip_prefix("$T ") else {
+            continue;
+        };
+        let args: Vec<&str> = args.split('#').next().unwrap().split_whitespace().collect();
+        let out = Command::new(BIN)
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "README command failed: lstm-train {}\n{}{}",
+            args.join(" "),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        ran += 1;
+    }
+    assert_eq!(ran, 4, "three imports and an inspect");
+    for f in ["m.lstm", "m.f32.lstm", "m.lstm.inputs"] {
+        assert!(dir.path().join(f).is_file(), "{f} was written");
+    }
+}
