@@ -57,8 +57,8 @@ fn help_states_every_default() {
         "[default: none]",
         "[default: linear]",
         "[default: error]",
-        "[default: no input scaling]",
-        "[default: no output scaling]",
+        "[default: no input scaling; with data, the --scaler fitted on it]",
+        "[default: no output scaling; with data, the --scaler fitted on it]",
         "[default: no differencing]",
         "[default: the data's classes, else 0,1,…]",
     ] {
@@ -274,14 +274,13 @@ fn data_fits_the_scalers_calibrates_and_scores() {
         s(&out2),
     ]);
     assert!(!r.status.success());
-    // Given values and a fitted scaler together are refused.
+    // Values given together with data are refused (the export rebuilds
+    // the data with the scalers fitted on it).
     let r = run(&[
         "import",
         s(&fixture("keras_lstm2_dropout_forecast.keras")),
         "--data",
         s(&sunspots()),
-        "--scaler",
-        "minmax",
         "--x-min",
         "0",
         "--x-max",
@@ -291,7 +290,8 @@ fn data_fits_the_scalers_calibrates_and_scores() {
     ]);
     assert!(!r.status.success());
     assert!(
-        text(&r.stderr).contains("choose one"),
+        text(&r.stderr)
+            .contains("scaling given by value (--x-*/--y-*) is for an import without data"),
         "{}",
         text(&r.stderr)
     );
@@ -393,4 +393,55 @@ fn readme_keras_commands_run() {
     for f in ["m.lstm", "m.f32.lstm", "m.lstm.inputs"] {
         assert!(dir.path().join(f).is_file(), "{f} was written");
     }
+}
+
+/// A binary classifier saved by Keras (GRU + one sigmoid unit) imported with
+/// the GunPoint train/test pair: the scaler fitted on the data, the class
+/// names from the data, and the test accuracy before (trainer) and after
+/// (the Q4.12 file run by lstm-core) equal to Keras' own accuracy on the
+/// same test series (recorded in the fixture by `make.py`).
+#[test]
+fn train_test_pair_scores_a_sigmoid_classifier_as_keras_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.lstm");
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fx.join("keras_gru_sigmoid_gunpoint.json")).unwrap(),
+    )
+    .unwrap();
+    let (right, total) = (
+        case["keras_test_accuracy"][0].as_u64().unwrap(),
+        case["keras_test_accuracy"][1].as_u64().unwrap(),
+    );
+    let gp =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/classification/GunPoint");
+    let report = ok(&[
+        "import",
+        s(&fx.join("keras_gru_sigmoid_gunpoint.keras")),
+        "--train",
+        s(&gp.join("train.csv")),
+        "--test",
+        s(&gp.join("test.csv")),
+        "--scaler",
+        "standard",
+        "--out",
+        s(&out),
+    ]);
+    let acc = format!("({right}/{total})");
+    let before = report
+        .lines()
+        .find(|l| l.starts_with("test metric before"))
+        .unwrap_or_default();
+    let after = report
+        .lines()
+        .find(|l| l.starts_with("test metric after"))
+        .unwrap_or_default();
+    assert!(before.contains(&acc), "Keras scored {acc}:\n{report}");
+    assert!(after.contains(&acc), "Keras scored {acc}:\n{report}");
+    let info = ok(&["inspect", s(&out)]);
+    assert!(
+        info.contains("task: classification, 2 classes: 1, 2"),
+        "{info}"
+    );
+    assert!(info.contains("input scaling: standard"), "{info}");
 }

@@ -1,5 +1,6 @@
-//! Every model saved by Keras or PyTorch in `../shared/import/` (and in the
-//! folder named by `IMPORT_FIXTURE_DIR`, when set), imported and checked
+//! Every model saved by Keras or PyTorch in `../shared/import/`, in
+//! `tests/fixtures/import/` and in the folder named by `IMPORT_FIXTURE_DIR`
+//! (when set), imported and checked
 //! against the framework's own outputs (the case's `outputs` for its
 //! `inputs`):
 //!
@@ -86,7 +87,12 @@ fn read_case(json: &Path) -> Result<Case, String> {
 }
 
 fn case_files() -> Vec<PathBuf> {
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/import")];
+    let mut dirs = vec![
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/import"),
+        // Keras 3 (JAX backend) files of this crate: a sigmoid head and a
+        // stack without biases (`fixtures/import/make.py`).
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import"),
+    ];
     if let Some(extra) = std::env::var_os("IMPORT_FIXTURE_DIR") {
         dirs.push(PathBuf::from(extra));
     }
@@ -351,4 +357,41 @@ fn a_case_in_import_fixture_dir_that_fails_is_named() {
             .all(|f| f.starts_with("shifted_case / keras_lstm_seq2seq.h5: ")),
         "{failures:?}"
     );
+}
+
+/// Files saved by Keras that hold what the importer must refuse: each is
+/// refused as unsupported, naming the layer and the reason.
+#[test]
+fn keras_files_outside_the_supported_set_are_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    for (file, needles) in [
+        (
+            "refused_bidirectional.keras",
+            &["layer 'bi' (Bidirectional)"][..],
+        ),
+        ("refused_conv1d.h5", &["layer 'conv' (Conv1D)"][..]),
+        ("refused_masking.keras", &["layer 'mask' (Masking)"][..]),
+        (
+            "refused_relu.h5",
+            &["layer 'relu_lstm' (LSTM)", "activation=\"relu\""][..],
+        ),
+        (
+            "refused_stateful.keras",
+            &["layer 'st' (LSTM)", "stateful=True"][..],
+        ),
+    ] {
+        let err = read_model(&dir.join(file), &ReadOptions::default()).expect_err(file);
+        let msg = err.to_string();
+        assert!(
+            matches!(err, lstm_train::import::ImportError::Unsupported { .. }),
+            "{file}: {msg}"
+        );
+        for n in needles {
+            assert!(msg.contains(n), "{file}: `{msg}` lacks `{n}`");
+        }
+        assert!(
+            msg.contains(file),
+            "{file}: the error does not name the file: {msg}"
+        );
+    }
 }

@@ -99,8 +99,9 @@ pub struct ImportArgs {
     /// `fit` fits it; `none` when the model was trained on raw values.
     #[arg(long, value_enum, default_value = "none")]
     pub scaler: ScalerArg,
-    /// Input min-max scaling by value: per-feature minimums, comma-separated
-    /// (with --x-max) [default: no input scaling].
+    /// Input min-max scaling by value, for an import without data:
+    /// per-feature minimums, comma-separated (with --x-max) [default: no
+    /// input scaling; with data, the --scaler fitted on it].
     #[arg(long, value_delimiter = ',', requires = "x_max", conflicts_with_all = ["x_mean", "x_std"], allow_hyphen_values = true)]
     pub x_min: Option<Vec<f64>>,
     /// Input min-max scaling: per-feature maximums (with --x-min).
@@ -127,8 +128,9 @@ pub struct ImportArgs {
         allow_hyphen_values = true
     )]
     pub x_std: Option<Vec<f64>>,
-    /// Output min-max scaling by value (regression): per-output minimums
-    /// (with --y-max) [default: no output scaling].
+    /// Output min-max scaling by value (regression, without data):
+    /// per-output minimums (with --y-max) [default: no output scaling;
+    /// with data, the --scaler fitted on it].
     #[arg(long, value_delimiter = ',', requires = "y_max", conflicts_with_all = ["y_mean", "y_std"], allow_hyphen_values = true)]
     pub y_min: Option<Vec<f64>>,
     /// Output min-max scaling: per-output maximums (with --y-min).

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::{read_model, HeadActivation, ImportError, ImportedNet, ReadOptions};
 use crate::artifact::{DataSource, TaskKind, TrainMode, TrainedModel};
 use crate::data::{
-    load_classification, load_forecast, ClassConfig, DataError, ForecastConfig, Scaler, ScalerKind,
+    load_classification, load_forecast, ClassConfig, DataError, ForecastConfig, Scaler,
 };
 use crate::export::{export_model, ExportError, ExportOptions, ExportReport};
 use crate::fit::FitError;
@@ -64,11 +64,11 @@ pub enum ModeChoice {
 pub struct ImportSettings {
     /// The data (default: none).
     pub data: ImportData,
-    /// Input scaling given by value (default: none, or fitted on the data
-    /// by `data`'s scaler kind). Not together with data whose scaler kind
-    /// is not `none`.
+    /// Input scaling given by value, for an import without data (default:
+    /// none; with data, the scaler `data`'s configuration fits).
     pub scaler_x: Option<Scaler>,
-    /// Output scaling given by value (regression).
+    /// Output scaling given by value (regression), for an import without
+    /// data.
     pub scaler_y: Option<Scaler>,
     /// Class names in output order (default: the data's classes, else
     /// `0`, `1`, …). Giving them makes the model a classifier.
@@ -107,8 +107,8 @@ fn settings<T>(msg: String) -> Result<T, BuildError> {
 ///
 /// Errors: [`BuildError::Settings`] for settings that contradict the model
 /// or each other (a window with a sequence-returning model, class names of
-/// the wrong count, differencing without forecasting data, given scaling
-/// together with fitted scaling, a classifier with a forecasting CSV),
+/// the wrong count, differencing without forecasting data, scaling given
+/// by value together with data, a classifier with a forecasting CSV),
 /// [`BuildError::Data`] / [`BuildError::Fit`] for the data.
 pub fn build_model(
     mut net: ImportedNet,
@@ -157,6 +157,15 @@ pub fn build_model(
             "output scaling (--y-*) is for regression; this model is a classifier".into(),
         );
     }
+    if given_scaling && s.data != ImportData::None {
+        // The data is rebuilt by the export from what the model records,
+        // with the scalers its configuration fits: values given here would
+        // not be the ones the calibration and the metrics run with.
+        return settings(
+            "scaling given by value (--x-*/--y-*) is for an import without data; with --data or --train/--test the scalers are fitted on the data (--scaler)"
+                .into(),
+        );
+    }
     if s.difference.is_some() && !matches!(s.data, ImportData::Forecast { .. }) {
         return settings(
             "--difference needs the forecasting data (--data CSV): the device adds each forecast change to a raw value of the series"
@@ -183,14 +192,6 @@ pub fn build_model(
                     "the model has {out} outputs; a forecasting CSV gives one target"
                 ));
             }
-            if given_scaling
-                && (config.scale_x != ScalerKind::None || config.scale_y != ScalerKind::None)
-            {
-                return settings(
-                    "scaling given by value and a scaler fitted on the data (--scaler): choose one (--scaler none keeps the given values)"
-                        .into(),
-                );
-            }
             let config = ForecastConfig {
                 window,
                 ..config.clone()
@@ -208,14 +209,7 @@ pub fn build_model(
                 Some(lag) => crate::fit::differenced(&d, &config, lag)?,
                 None => d,
             };
-            let (sx, sy) = if given_scaling {
-                (
-                    s.scaler_x.clone().unwrap_or(Scaler::None),
-                    s.scaler_y.clone().unwrap_or(Scaler::None),
-                )
-            } else {
-                (d.scaler_x.clone(), d.scaler_y.clone())
-            };
+            let (sx, sy) = (d.scaler_x.clone(), d.scaler_y.clone());
             (
                 DataSource::Forecast {
                     path: path.clone(),
@@ -232,12 +226,6 @@ pub fn build_model(
             test,
             config,
         } => {
-            if given_scaling && config.scaler != ScalerKind::None {
-                return settings(
-                    "scaling given by value and a scaler fitted on the data (--scaler): choose one (--scaler none keeps the given values)"
-                        .into(),
-                );
-            }
             let d = load_classification(train, test, config)?;
             if d.channels.len() != net.net.input_size {
                 return settings(format!(
@@ -246,7 +234,7 @@ pub fn build_model(
                     net.net.input_size
                 ));
             }
-            let sx = s.scaler_x.clone().unwrap_or_else(|| d.scaler.clone());
+            let sx = d.scaler.clone();
             (
                 DataSource::Classify {
                     train: train.clone(),
