@@ -1,5 +1,6 @@
 //! Damaged Keras files never panic and never allocate without bound:
 //! mutated copies of every `.keras` and `.h5` fixture in `../shared/import`
+//! and `tests/fixtures/import`
 //! (bit flips, truncations, runs of bytes overwritten, 8-byte fields set to
 //! huge values; for `.keras` also damage inside `config.json` or
 //! `model.weights.h5` repacked into a fresh zip, so it passes the zip's
@@ -60,12 +61,16 @@ unsafe impl GlobalAlloc for Budget {
 static GLOBAL: Budget = Budget;
 
 fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/import");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "keras" || e == "h5"))
-        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<PathBuf> = [
+        root.join("../../shared/import"),
+        root.join("tests/fixtures/import"),
+    ]
+    .iter()
+    .flat_map(|dir| std::fs::read_dir(dir).unwrap())
+    .map(|e| e.unwrap().path())
+    .filter(|p| p.extension().is_some_and(|e| e == "keras" || e == "h5"))
+    .collect();
     v.sort();
     v
 }
