@@ -321,3 +321,171 @@ pub fn import_model(
     let report = export_model(&model, &opts)?;
     Ok((model, report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{NetConfig, Params};
+
+    fn net(head: HeadMode, act: HeadActivation, out: usize, seq_len: Option<usize>) -> ImportedNet {
+        let config = NetConfig {
+            head,
+            ..NetConfig::new(2, 3, 1, out)
+        };
+        ImportedNet {
+            params: Params::zeros(&config).unwrap(),
+            net: config,
+            head_activation: act,
+            seq_len,
+        }
+    }
+
+    fn refusal(n: ImportedNet, s: ImportSettings, needle: &str) {
+        match build_model(n, Path::new("m.keras"), &s) {
+            Err(BuildError::Settings(msg)) => {
+                assert!(msg.contains(needle), "`{msg}` lacks `{needle}`")
+            }
+            other => panic!("expected a settings error with `{needle}`, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_regression_windows_of_the_saved_length_no_scaling() {
+        let m = build_model(
+            net(HeadMode::LastStep, HeadActivation::Linear, 1, Some(7)),
+            Path::new("m.keras"),
+            &ImportSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(m.mode, TrainMode::Windowed { window: 7 });
+        assert_eq!(m.scaler_x, Scaler::None);
+        assert_eq!(m.scaler_y, Scaler::None);
+        assert!(matches!(m.task, TaskKind::Regression { .. }));
+        assert!(!m.difference);
+        assert_eq!(
+            m.data,
+            DataSource::Imported {
+                model: "m.keras".into()
+            }
+        );
+    }
+
+    #[test]
+    fn sequence_output_and_stateful_stream_with_the_head_at_every_step() {
+        let m = build_model(
+            net(HeadMode::EveryStep, HeadActivation::Linear, 1, Some(5)),
+            Path::new("m.h5"),
+            &ImportSettings::default(),
+        )
+        .unwrap();
+        assert!(matches!(m.mode, TrainMode::Stateful { .. }));
+        let s = ImportSettings {
+            mode: ModeChoice::Stateful,
+            ..ImportSettings::default()
+        };
+        let m = build_model(
+            net(HeadMode::LastStep, HeadActivation::Linear, 1, None),
+            Path::new("m.h5"),
+            &s,
+        )
+        .unwrap();
+        assert!(matches!(m.mode, TrainMode::Stateful { .. }));
+        assert_eq!(m.net.head, HeadMode::EveryStep);
+    }
+
+    #[test]
+    fn softmax_head_is_a_classifier_with_numbered_classes() {
+        let m = build_model(
+            net(HeadMode::LastStep, HeadActivation::Softmax, 3, Some(4)),
+            Path::new("m.keras"),
+            &ImportSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.task,
+            TaskKind::Classification {
+                classes: vec!["0".into(), "1".into(), "2".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn contradictions_are_refused() {
+        let every = || net(HeadMode::EveryStep, HeadActivation::Linear, 1, Some(5));
+        let last = || net(HeadMode::LastStep, HeadActivation::Linear, 1, Some(5));
+        refusal(
+            every(),
+            ImportSettings {
+                mode: ModeChoice::Window(4),
+                ..Default::default()
+            },
+            "returns sequences",
+        );
+        refusal(
+            net(HeadMode::LastStep, HeadActivation::Linear, 1, None),
+            ImportSettings::default(),
+            "give --window W or --stateful",
+        );
+        refusal(
+            last(),
+            ImportSettings {
+                mode: ModeChoice::Window(0),
+                ..Default::default()
+            },
+            "at least 1",
+        );
+        refusal(
+            net(HeadMode::LastStep, HeadActivation::Softmax, 3, Some(5)),
+            ImportSettings {
+                classes: Some(vec!["a".into()]),
+                ..Default::default()
+            },
+            "1 class name(s) for a head of 3 output(s)",
+        );
+        refusal(
+            net(HeadMode::LastStep, HeadActivation::Softmax, 3, Some(5)),
+            ImportSettings {
+                scaler_y: Some(Scaler::MinMax {
+                    min: vec![0.0],
+                    max: vec![1.0],
+                }),
+                ..Default::default()
+            },
+            "is for regression",
+        );
+        refusal(
+            last(),
+            ImportSettings {
+                difference: Some(1),
+                ..Default::default()
+            },
+            "--difference needs",
+        );
+        refusal(
+            last(),
+            ImportSettings {
+                scaler_x: Some(Scaler::MinMax {
+                    min: vec![0.0],
+                    max: vec![1.0],
+                }),
+                ..Default::default()
+            },
+            "input scaling for 1 feature(s), the model takes 2",
+        );
+        refusal(
+            last(),
+            ImportSettings {
+                scaler_x: Some(Scaler::MinMax {
+                    min: vec![0.0; 2],
+                    max: vec![1.0; 2],
+                }),
+                data: ImportData::Forecast {
+                    path: "x.csv".into(),
+                    config: ForecastConfig::default(),
+                },
+                ..Default::default()
+            },
+            "for an import without data",
+        );
+    }
+}
