@@ -41,6 +41,11 @@ const MAX_MEMBER: u64 = 256 << 20;
 /// corrupt shape above this is refused before anything is allocated.
 const MAX_TENSOR: u64 = 64 << 20;
 
+/// The most units a layer may declare: 65 535, far above any network a
+/// microcontroller runs; a larger (or corrupt) `units` is refused before
+/// any size is computed from it.
+const MAX_UNITS: usize = u16::MAX as usize;
+
 /// Reads a Keras 3 `.keras` file.
 ///
 /// Errors: [`ImportError::Io`] if the file cannot be read,
@@ -393,6 +398,17 @@ fn parse_layer(
                     format,
                     format!("layer '{}' has no positive `units`", layer.name),
                 )
+            })
+            .and_then(|u| {
+                if u > MAX_UNITS {
+                    Err(unsupported(
+                        path,
+                        layer,
+                        format!("units={u} (at most {MAX_UNITS} are imported)"),
+                    ))
+                } else {
+                    Ok(u)
+                }
             })
     };
     let flag = |key: &str| config.get(key).and_then(Value::as_bool);
