@@ -2,7 +2,8 @@
 //! mutated copies of every `.keras` and `.h5` fixture in `../shared/import`
 //! and `tests/fixtures/import`
 //! (bit flips, truncations, runs of bytes overwritten, 8-byte fields set to
-//! huge values; for `.keras` also damage inside `config.json` or
+//! huge values; for `.keras` also damage inside `config.json` (bytes, or one
+//! number such as `units` set to 0, -1, 2^31, u64::MAX, 1e308) or
 //! `model.weights.h5` repacked into a fresh zip, so it passes the zip's
 //! CRC check) are read, and each read returns `Ok` or a typed
 //! [`ImportError`] naming the file.
@@ -123,6 +124,55 @@ fn mutate(rng: &mut ChaCha8Rng, bytes: &mut Vec<u8>) -> String {
     }
 }
 
+/// Sets one number of a JSON document (units, shapes, rates, …) to an
+/// extreme or random value: damage that still parses.
+fn json_number(rng: &mut ChaCha8Rng, bytes: &mut Vec<u8>) -> String {
+    use serde_json::Value;
+    fn count(v: &Value) -> usize {
+        match v {
+            Value::Number(_) => 1,
+            Value::Array(a) => a.iter().map(count).sum(),
+            Value::Object(o) => o.values().map(count).sum(),
+            _ => 0,
+        }
+    }
+    /// Replaces the `n`-th number (depth first) by `new`.
+    fn set_nth(v: &mut Value, n: &mut usize, new: &Value) -> bool {
+        match v {
+            Value::Number(_) if *n == 0 => {
+                *v = new.clone();
+                true
+            }
+            Value::Number(_) => {
+                *n -= 1;
+                false
+            }
+            Value::Array(a) => a.iter_mut().any(|x| set_nth(x, n, new)),
+            Value::Object(o) => o.values_mut().any(|x| set_nth(x, n, new)),
+            _ => false,
+        }
+    }
+    let Ok(mut doc) = serde_json::from_slice::<Value>(bytes) else {
+        return "not JSON".into();
+    };
+    let total = count(&doc);
+    if total == 0 {
+        return "no number".into();
+    }
+    let new = match rng.gen_range(0..6) {
+        0 => serde_json::json!(0),
+        1 => serde_json::json!(-1),
+        2 => serde_json::json!(1u64 << 31),
+        3 => serde_json::json!(u64::MAX),
+        4 => serde_json::json!(1e308),
+        _ => serde_json::json!(rng.gen_range(0..100_000u64)),
+    };
+    let at = rng.gen_range(0..total);
+    set_nth(&mut doc, &mut at.clone(), &new);
+    *bytes = serde_json::to_vec(&doc).unwrap();
+    format!("JSON number {at} set to {new}")
+}
+
 /// The `.keras` zip's members.
 fn members(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut z = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
@@ -203,7 +253,11 @@ fn mutated_keras_files_are_ok_or_typed_errors() {
                     }
                 })
                 .unwrap_or(0);
-            let how = mutate(&mut rng, &mut m[k].1);
+            let how = if m[k].0 == "config.json" && rng.gen_bool(0.5) {
+                json_number(&mut rng, &mut m[k].1)
+            } else {
+                mutate(&mut rng, &mut m[k].1)
+            };
             (
                 rezip(&m),
                 format!("case {case}: {} member {}: {how}", path.display(), m[k].0),
