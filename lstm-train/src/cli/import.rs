@@ -158,7 +158,11 @@ pub struct ImportArgs {
     )]
     pub y_std: Option<Vec<f64>>,
     /// Class names in output order, comma-separated; makes the model a
-    /// classifier [default: the data's classes, else 0,1,…].
+    /// classifier. With --train/--test the classes are the training file's
+    /// labels sorted as `fit` sorts them (numerically if all are integers),
+    /// output k being the k-th: train the framework's model with the same
+    /// label ids, or name them here [default: the data's classes, else
+    /// 0,1,…].
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
     /// Run on windows of W steps from a zero state [default: the sequence
