@@ -62,6 +62,24 @@ pub enum DataSource {
         /// Format, splits, scaling, missing-value policy.
         config: ClassConfig,
     },
+    /// No data: a model imported from a framework's file (`lstm-train
+    /// import` without `--data` / `--train --test`). Nothing can be rebuilt
+    /// from it: exporting it again works without data only.
+    Imported {
+        /// The framework's file it was imported from.
+        model: PathBuf,
+    },
+}
+
+impl DataSource {
+    /// The message for a use of data that an imported model does not
+    /// record.
+    pub fn no_data_message(model: &Path) -> String {
+        format!(
+            "the model imported from `{}` records no data (give --data or --train/--test to `lstm-train import`)",
+            model.display()
+        )
+    }
 }
 
 /// A trained network with everything needed to use it.

@@ -1,5 +1,5 @@
 //! The `lstm-train` command line: `fit`, `eval`, `predict`, `export`,
-//! `inspect`, `cv`. Run `lstm-train --help` or `lstm-train <command> --help`.
+//! `inspect`, `cv`, `import`. Run `lstm-train --help` or `lstm-train <command> --help`.
 
 mod cli;
 

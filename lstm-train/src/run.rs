@@ -197,6 +197,9 @@ impl Prepared {
                     },
                 })
             }
+            DataSource::Imported { model } => Err(RunError::Fit(Box::new(
+                crate::fit::FitError::InvalidConfig(DataSource::no_data_message(model)),
+            ))),
         }
     }
 }
@@ -208,6 +211,7 @@ pub fn default_run_dir(request: &DataSource) -> PathBuf {
     let file = match request {
         DataSource::Forecast { path, .. } => path,
         DataSource::Classify { train, .. } => train,
+        DataSource::Imported { model } => model,
     };
     let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
     let name = match stem {

@@ -3,14 +3,14 @@
 //!
 //! 1. formatting, clippy (`-D warnings`), tests and docs (`-D warnings`) of the workspace
 //!    (`lstm-core`'s feature `codegen` included; with the release-only
-//!    tests: the shared datasets, and 12 000 mutated PyTorch files through
-//!    the importer);
+//!    tests: the shared datasets, and 100 000 damaged Keras and 12 000
+//!    damaged PyTorch files through the importer);
 //! 2. `lstm-core` for the three thumb targets, with and without `defmt`;
 //! 3. clippy of `firmware-example` (device and host builds);
 //! 4. firmware runs under QEMU: the demo on both machines, more shapes and
 //!    formats from `shared/reference/` (stacked layers, windowed, Q16.16,
-//!    GRU cells on both machines),
-//!    and the device's own rejection of a corrupt and a mismatched model file;
+//!    GRU cells on both machines, a Keras LSTM brought in by `lstm-train
+//!    import`), and the device's own rejection of a corrupt and a mismatched model file;
 //! 5. `cargo xtask demo` on both bundled series (train, export Q4.12, QEMU,
 //!    host and device identical; airline is trained on first differences);
 //! 6. the golden logs;
@@ -144,20 +144,26 @@ pub fn cmd(args: Args) -> Result<()> {
         ],
         &[],
     );
-    // Mutated copies of the PyTorch fixtures (.safetensors, .onnx) are
-    // typed errors naming the file, never panics or huge allocations (the
-    // debug `cargo test` runs 1 200 of them).
+    // Damaged model files through the importer: 100 000 mutated copies of
+    // the .keras / .h5 fixtures and 12 000 of the .safetensors / .onnx ones,
+    // each Ok or a typed error naming the file, no panic, no allocation over
+    // the tests' budgets (`cargo test` runs 2 000 and 1 200 in debug).
     s.cargo(
-        "import: 12 000 mutated PyTorch files are typed errors",
+        "import: 100 000 mutated .keras / .h5 and 12 000 .safetensors / .onnx files (release)",
         &[
             "test",
             "-p",
             "lstm-train",
             "--release",
             "--test",
+            "import_mutations",
+            "--test",
             "import_torch_mutations",
         ],
-        &[("IMPORT_MUTATIONS", "12000")],
+        &[
+            ("IMPORT_MUTATION_CASES", "100000"),
+            ("IMPORT_MUTATIONS", "12000"),
+        ],
     );
     // `lstm_core::codegen` (host-only, for build scripts) is documented too;
     // its tests run in `cargo test --workspace` (lstm-core's dev-dependency
@@ -278,6 +284,10 @@ pub fn cmd(args: Args) -> Result<()> {
             },
         );
     }
+    s.step(
+        "firmware: Keras LSTM imported (lstm-train import, Q4.12) on mps2-an386",
+        || expect_pass(&imported_keras_model()?, m4),
+    );
     s.step("demo --dataset sunspots", || {
         crate::demo::run("sunspots", "lstm")
     });
@@ -336,6 +346,37 @@ fn reference_model(
         out: out.clone(),
     })?;
     eprintln!("{summary}");
+    Ok(out)
+}
+
+/// The shared Keras fixture `keras_lstm2_dropout_forecast.keras` (two
+/// stacked LSTM layers, Dropout, Dense) imported by `lstm-train import` in
+/// Q4.12 with the sunspots series as data (min-max scalers fitted on its
+/// fit split, calibration, held-out inputs), into the scratch dir.
+fn imported_keras_model() -> Result<std::path::PathBuf> {
+    let trainer = util::build_release_bin("lstm-train", "lstm-train")?;
+    let dir = util::scratch_dir()?.join("ci");
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("keras_lstm2_dropout_forecast.q4_12.lstm");
+    let inputs = dir.join("keras_lstm2_dropout_forecast.q4_12.lstm.inputs");
+    let keras = util::shared_dir()
+        .join("import")
+        .join("keras_lstm2_dropout_forecast.keras");
+    let data = util::root().join("data").join("sunspots.csv");
+    util::run(Command::new(&trainer).args([
+        "import".as_ref(),
+        keras.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--scaler".as_ref(),
+        "minmax".as_ref(),
+        "--format".as_ref(),
+        "q4.12".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--heldout".as_ref(),
+        inputs.as_os_str(),
+    ]))?;
     Ok(out)
 }
 

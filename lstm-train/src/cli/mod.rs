@@ -7,6 +7,7 @@ mod cv;
 mod eval;
 mod export;
 mod fit;
+mod import;
 mod inspect;
 mod predict;
 
@@ -25,6 +26,7 @@ use lstm_train::net::CellKind;
   lstm-train fit --data airline.csv --window 12 --out-dir runs/airline
   lstm-train fit --data airline.csv --window 12 --cell gru --out-dir runs/airline-gru
   lstm-train export --model runs/airline/trained.json --format q4.12 --out airline.lstm
+  lstm-train import model.keras --format q4.12 --out model.lstm
   lstm-train inspect airline.lstm
   lstm-train predict --model airline.lstm --data airline.csv --out preds.csv")]
 pub struct Cli {
@@ -50,6 +52,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Rolling-origin cross-validation of a forecasting configuration.
     Cv(cv::CvArgs),
+    /// Turn a model trained in Keras (.keras, .h5) or PyTorch (.safetensors, .onnx) into a model file.
+    Import(import::ImportArgs),
 }
 
 /// Number format names on the command line.
@@ -121,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Cv(a) => cv::run(a),
+        Command::Import(a) => import::run(a),
     }
 }
 

@@ -48,6 +48,9 @@ impl EvalData {
                     raw_test: Box::new(raw_test),
                 })
             }
+            DataSource::Imported { model } => {
+                Err(ExportError::Unsupported(DataSource::no_data_message(model)))
+            }
         }
     }
 

@@ -57,7 +57,10 @@ impl fmt::Display for ReportText<'_> {
         }
         write!(f, "quantization: {}", r.quant)?;
         let (Some(before), Some(after)) = (&r.before, &r.after) else {
-            return writeln!(f, "test metrics: skipped (--no-data)");
+            return writeln!(
+                f,
+                "test metrics: skipped (no data: --no-data, or import without --data)"
+            );
         };
         let mode = match r.plan.mode {
             TrainingMode::Windowed { window } => {

@@ -105,6 +105,9 @@ pub fn differenced_for(model: &TrainedModel, d: &ForecastData) -> Result<Forecas
         DataSource::Classify { .. } => Err(FitError::InvalidConfig(
             "a classification model is not trained on first differences".into(),
         )),
+        DataSource::Imported { model } => {
+            Err(FitError::InvalidConfig(DataSource::no_data_message(model)))
+        }
     }
 }
 

@@ -165,6 +165,9 @@ impl TaskData {
                 test,
                 config,
             } => TaskData::Classify(Box::new(load_classification(train, test, config)?)),
+            DataSource::Imported { model } => {
+                return Err(FitError::InvalidConfig(DataSource::no_data_message(model)))
+            }
         })
     }
 

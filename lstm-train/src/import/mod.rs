@@ -4,7 +4,10 @@
 //! goes through the same export, quantizer and report as one trained by
 //! `fit`.
 
-use std::path::PathBuf;
+pub mod build;
+pub mod keras;
+
+use std::path::{Path, PathBuf};
 
 pub mod onnx;
 pub mod safetensors;
@@ -79,4 +82,44 @@ pub enum ImportError {
         /// The attribute or reason (`activation='relu' (only 'tanh')`).
         reason: String,
     },
+}
+
+/// What a reader cannot learn from the file itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The head's activation, for a `.safetensors` `state_dict` (which
+    /// holds tensors only); Keras and ONNX files record their own.
+    pub head_activation: HeadActivation,
+}
+
+impl Default for ReadOptions {
+    /// A linear head.
+    fn default() -> Self {
+        ReadOptions {
+            head_activation: HeadActivation::Linear,
+        }
+    }
+}
+
+/// The framework file types [`read_model`] reads, by extension.
+pub const EXTENSIONS: [&str; 4] = ["keras", "h5", "safetensors", "onnx"];
+
+/// Reads a model file by its extension: `.keras` ([`keras::read_keras`]),
+/// `.h5` / `.hdf5` ([`keras::read_h5`]), `.safetensors`
+/// ([`safetensors::read_safetensors`]), `.onnx` ([`onnx::read_onnx`]).
+///
+/// Errors: [`ImportError::UnknownType`] for another extension, and those of
+/// the reader.
+pub fn read_model(path: &Path, opts: &ReadOptions) -> Result<ImportedNet, ImportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("keras") => keras::read_keras(path),
+        Some("h5") | Some("hdf5") => keras::read_h5(path),
+        Some("safetensors") => safetensors::read_safetensors(path, opts.head_activation),
+        Some("onnx") => onnx::read_onnx(path),
+        _ => Err(ImportError::UnknownType { path: path.into() }),
+    }
 }
