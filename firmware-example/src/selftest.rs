@@ -1,4 +1,4 @@
-//! Start-up self-test of `lstm-core`'s Q4.12 dot products on the device.
+//! Start-up self-test of `lstm-core`'s Q4.12 kernels on the device.
 //!
 //! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot` and
 //! `Q4_12::gate_rows` run the `SMLALD` assembly kernels of
@@ -12,21 +12,26 @@
 //! with a failure status.
 
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
-use lstm_core::{Scalar, Q4_12};
+use lstm_core::cell::CHUNK;
+use lstm_core::lstm::units_portable;
+use lstm_core::{Activation, Fast, Scalar, Q20_12, Q4_12};
 
 /// Longest dot product tested.
 const MAX_LEN: usize = 67;
 /// Gate-row shapes: rows, inputs, hidden units.
-const ROWS: [usize; 4] = [0, 1, 3, 5];
-/// Inputs: empty, short, and odd widths past 8 (the input loop's unrolled
-/// part and its odd tail).
-const INPUTS: [usize; 7] = [0, 1, 2, 3, 5, 9, 11];
-/// Hidden units: empty, short, and 64 and more (the recurrent loop's back
-/// edge in `q12_rows` is taken only from 64 on; odd sizes take the portable path).
-const HIDDEN: [usize; 11] = [0, 1, 2, 6, 7, 8, 10, 16, 34, 64, 66];
+const ROWS: [usize; 5] = [0, 1, 2, 3, 5];
+/// Inputs: empty, one (the one-input path), short, odd widths past 8 (the
+/// any-input path's pairs and odd tail), even widths in blocks of 4 with
+/// and without a last pair (the aligned path, entered at every block
+/// count from 1 to 8), and past 32 (the any-input path again).
+const INPUTS: [usize; 14] = [0, 1, 2, 3, 4, 5, 8, 9, 11, 12, 14, 30, 32, 34];
+/// Hidden units: empty, short, 64 and more (the recurrent loop's back
+/// edge in `q12_rows` is taken only from 64 on, `q12_rows2`'s round check
+/// from 72 on; odd sizes take the portable path).
+const HIDDEN: [usize; 13] = [0, 1, 2, 6, 7, 8, 10, 16, 34, 64, 66, 72, 130];
 /// Longest of [`INPUTS`] and of [`HIDDEN`].
-const MAX_INPUT: usize = 11;
-const MAX_HIDDEN: usize = 66;
+const MAX_INPUT: usize = 34;
+const MAX_HIDDEN: usize = 130;
 
 /// Buffers at a 4-byte-aligned address (offset by one value to misalign).
 #[repr(C, align(4))]
@@ -180,8 +185,40 @@ pub fn run() {
             }
         }
     }
+
+    // LSTM unit updates (an assembly loop on thumbv7em): every pattern of
+    // pre-activations, cell states inside 16 bits, past them (the 64-bit
+    // update) and at the `i32` limits (its saturation), every unit count.
+    let mut pre = [[Q4_12::ZERO; CHUNK]; 4];
+    let mut c = [Q20_12::ZERO; CHUNK];
+    for pattern in 0..5 {
+        for row in pre.iter_mut() {
+            fill(row, &mut rng, pattern);
+        }
+        for (k, c) in c.iter_mut().enumerate() {
+            let wide = rng.next() as i32;
+            *c = Q20_12::from_bits(match k % 4 {
+                0 => i32::from(rng.value(pattern, k)),
+                1 => wide >> (rng.next() % 20),
+                2 => wide,
+                _ if k % 8 == 3 => i32::MAX,
+                _ => i32::MIN,
+            });
+        }
+        for n in 0..=CHUNK {
+            cases += 1;
+            let (mut c1, mut c2) = (c, c);
+            let (mut h1, mut h2) = ([Q4_12::ZERO; CHUNK], [Q4_12::MAX; CHUNK]);
+            <Fast as Activation<Q4_12>>::lstm_units(&pre, &mut c1[..n], &mut h1[..n]);
+            units_portable::<Q4_12, Fast>(&pre, &mut c2[..n], &mut h2[..n]);
+            h2[n..].fill(Q4_12::ZERO);
+            if c1 != c2 || h1 != h2 {
+                fail("Fast::lstm_units", cases);
+            }
+        }
+    }
     defmt::info!(
-        "selftest: Q4.12 dot products match the reference in {=u32} cases",
+        "selftest: Q4.12 kernels match the reference in {=u32} cases",
         cases
     );
 }

@@ -29,6 +29,18 @@ use fixed::{FixedI16, FixedI32};
 #[allow(unsafe_code)]
 mod dsp;
 
+/// The LSTM per-unit update for Q4.12 with [`Fast`](crate::Fast)
+/// activations on `thumbv7em` (see [`Activation::lstm_units`](crate::Activation::lstm_units)).
+#[cfg(lstm_arm_dsp)]
+#[inline]
+pub(crate) fn q12_lstm_units(
+    pre: &[[Q4_12; crate::cell::CHUNK]; 4],
+    c: &mut [Q20_12],
+    h: &mut [Q4_12],
+) {
+    dsp::lstm_units(pre, c, h)
+}
+
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
 pub type Q4_12 = FixedI16<U12>;
