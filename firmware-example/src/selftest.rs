@@ -1,14 +1,21 @@
-//! Start-up self-test of `lstm-core`'s Q4.12 kernels on the device.
+//! Start-up self-test of `lstm-core`'s Q4.12 and `f32` kernels on the device.
 //!
-//! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot` and
-//! `Q4_12::gate_rows` run the `SMLALD` assembly kernels of
+//! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot`, `Q4_12::gate_rows`
+//! (`q12_rows2`, two rows per pass with 32-bit sums, and its exact 64-bit
+//! fallback `q12_rows`), `f32::gate_rows` (`f32_rows4`) and the Q4.12
+//! `Fast` LSTM unit update run the assembly kernels of
 //! `lstm-core/src/num/dsp.rs`; elsewhere (Cortex-M0, microbit) the portable
 //! code. Either way, this checks them bit for bit against the plain
-//! arithmetic written out here: every length 0..=67, odd and even, slices
-//! starting at 4-byte-aligned and at misaligned addresses, random and extreme
-//! values (`i16::MIN`·`i16::MIN` = 2³⁰ per product), and starting
-//! accumulators near `i64::MAX`/`i64::MIN` so that the final saturating
-//! addition is exercised. Logs one line; on a mismatch logs it and exits QEMU
+//! arithmetic written out here (the unit update against
+//! `lstm_core::lstm::units_portable`): every dot-product length 0..=67,
+//! gate rows of every input path (none, one, aligned even widths up to 32
+//! with and without a last pair, any other width) and hidden sizes up to
+//! 130 (the round loop), slices starting at 4-byte-aligned and at
+//! misaligned addresses, random and extreme values (`i16::MIN`·`i16::MIN` =
+//! 2³⁰ per product, which overflows the 32-bit sums and takes the
+//! fallback), starting accumulators near `i64::MAX`/`i64::MIN` so that the
+//! final saturating addition is exercised, and cell states past 16 bits and
+//! at the `i32` limits. Logs one line; on a mismatch logs it and exits QEMU
 //! with a failure status.
 
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
@@ -186,6 +193,53 @@ pub fn run() {
         }
     }
 
+    // f32 gate rows (four rows per pass of `VMLA.F32` on the Cortex-M4F):
+    // each row `bias + Σ w_ih·x + Σ w_hh·h`, in order, as `acc + w·v`.
+    let fv = |rng: &mut Rng| (rng.next() as i32 as f32) * 4.7e-10;
+    let mut fbias = [0.0f32; 9];
+    let mut fw_ih = [0.0f32; 9 * MAX_INPUT];
+    let mut fx = [0.0f32; MAX_INPUT];
+    let mut fw_hh = [0.0f32; 9 * MAX_HIDDEN];
+    let mut fh = [0.0f32; MAX_HIDDEN];
+    for v in fbias
+        .iter_mut()
+        .chain(fw_ih.iter_mut())
+        .chain(fx.iter_mut())
+        .chain(fw_hh.iter_mut())
+        .chain(fh.iter_mut())
+    {
+        *v = fv(&mut rng);
+    }
+    let mut fout = [0.0f32; 9];
+    for rows in [0, 1, 3, 4, 5, 8, 9] {
+        for input in INPUTS {
+            for hidden in HIDDEN {
+                let (Some(wi), Some(xs), Some(wh), Some(hs), Some(o)) = (
+                    fw_ih.get(..rows * input),
+                    fx.get(..input),
+                    fw_hh.get(..rows * hidden),
+                    fh.get(..hidden),
+                    fout.get_mut(..rows),
+                ) else {
+                    continue;
+                };
+                cases += 1;
+                f32::gate_rows(&fbias, wi, xs, wh, hs, o);
+                for (r, got) in o.iter().enumerate() {
+                    let wir = wi.get(r * input..(r + 1) * input).unwrap_or(&[]);
+                    let whr = wh.get(r * hidden..(r + 1) * hidden).unwrap_or(&[]);
+                    let mut acc = fbias.get(r).copied().unwrap_or(0.0);
+                    for (w, v) in wir.iter().zip(xs).chain(whr.iter().zip(hs)) {
+                        acc += w * v;
+                    }
+                    if got.to_bits() != acc.to_bits() {
+                        fail("f32::gate_rows", cases);
+                    }
+                }
+            }
+        }
+    }
+
     // LSTM unit updates (an assembly loop on thumbv7em): every pattern of
     // pre-activations, cell states inside 16 bits, past them (the 64-bit
     // update) and at the `i32` limits (its saturation), every unit count.
@@ -218,7 +272,7 @@ pub fn run() {
         }
     }
     defmt::info!(
-        "selftest: Q4.12 kernels match the reference in {=u32} cases",
+        "selftest: Q4.12 and f32 kernels match the reference in {=u32} cases",
         cases
     );
 }

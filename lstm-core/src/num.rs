@@ -337,6 +337,25 @@ impl Scalar for f32 {
     fn blend(z: f32, h: f32, n: f32) -> f32 {
         n + z * (h - n)
     }
+    #[cfg(lstm_arm_fpu)]
+    const BATCHED_ROWS: bool = true;
+    /// On the Cortex-M4F/M7F, four rows per pass of an assembly kernel
+    /// (`VMLA.F32`, not fused: the same roundings as `acc + a * b`); the
+    /// rows past a multiple of 4 as the portable code computes them.
+    #[cfg(lstm_arm_fpu)]
+    #[inline]
+    fn gate_rows(bias: &[f32], w_ih: &[f32], x: &[f32], w_hh: &[f32], h: &[f32], out: &mut [f32]) {
+        let done = dsp::f32_gate_rows(bias, w_ih, x, w_hh, h, out);
+        let (input, hidden) = (x.len(), h.len());
+        gate_rows_portable(
+            rest(bias, done),
+            rest(w_ih, done.saturating_mul(input)),
+            x,
+            rest(w_hh, done.saturating_mul(hidden)),
+            h,
+            out.get_mut(done..).unwrap_or(&mut []),
+        )
+    }
     /// The input parts, then one pass over `h` for the three recurrent
     /// parts (one load of `h[k]` for three multiply-adds).
     #[inline]

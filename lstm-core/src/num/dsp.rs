@@ -851,3 +851,316 @@ pub(super) fn lstm_units(pre: &[[Q4_12; CHUNK]; 4], c: &mut [Q20_12], h: &mut [Q
     // AAPCS.
     unsafe { q12_lstm_units(&args) }
 }
+
+/// Arguments of [`f32_rows4`], in the order of its stack frame.
+#[cfg(lstm_arm_fpu)]
+#[repr(C)]
+struct F32RowsArgs {
+    /// `[sp, #0]` Biases of the next group of 4 rows (advanced).
+    bias: *const f32,
+    /// `[sp, #4]` Input weights of the next group (advanced).
+    w_ih: *const f32,
+    /// `[sp, #8]` The input vector.
+    x: *const f32,
+    /// `[sp, #12]` `IN`.
+    input: usize,
+    /// `[sp, #16]` `4·IN`: bytes of one input row.
+    in_bytes: usize,
+    /// `[sp, #20]` Recurrent weights of the next group (advanced).
+    w_hh: *const f32,
+    /// `[sp, #24]` The previous hidden state.
+    h: *const f32,
+    /// `[sp, #28]` `4·H`: bytes of one recurrent row.
+    h_bytes: usize,
+    /// `[sp, #32]` `H / 8`.
+    h_blocks: usize,
+    /// `[sp, #36]` `H % 8`.
+    h_rest: usize,
+    /// `[sp, #40]` Next output (advanced).
+    out: *mut f32,
+    /// `[sp, #44]` One past the last output.
+    out_end: *mut f32,
+}
+
+/// Four `f32` gate rows per pass: for every row `r` (a multiple of 4 of
+/// them), `out[r] = ((bias[r] + Σ w_ih[r][k]·x[k]) + Σ w_hh[r][k]·h[k])`,
+/// each sum in order, each step `acc + w·v` with the product rounded and
+/// then the sum (`VMLA.F32` is not fused), exactly as the portable
+/// `f32::dot` computes it. Each loaded value of `x` or `h` serves four
+/// rows: the recurrent part in blocks of 8 (`VLDM` of 8 values of `h`, and
+/// per row `VLDM` of 8 weights and 8 `VMLA`), then one value at a time;
+/// the input part one value at a time (one input: the four rows' weights
+/// in one `VLDM`).
+///
+/// Registers: `s0`–`s3` the four sums, `s4`–`s11` values of `x` or `h`,
+/// `s12`–`s19` weights; `r0`, `r10`–`r12` the four rows, `lr` the vector.
+///
+/// # Safety
+///
+/// `args` must point to a valid [`F32RowsArgs`] with `rows = out_end −
+/// out` a multiple of 4: `bias` readable for `rows` values, `w_ih` for
+/// `rows·IN`, `x` for `IN`, `h` for `H = 8·h_blocks + h_rest`, `w_hh` for
+/// `rows·H`, `out` writable for `rows` values and not overlapping the inputs.
+#[cfg(lstm_arm_fpu)]
+#[unsafe(naked)]
+unsafe extern "C" fn f32_rows4(args: *const F32RowsArgs) {
+    core::arch::naked_asm!(
+        // The FPU of `thumbv7em-none-eabihf` (Cortex-M4F), for the assembler.
+        ".fpu fpv4-sp-d16",
+        "push {{r4-r11, lr}}",
+        "vpush {{s16-s19}}",
+        "sub sp, sp, #48",
+        "mov r1, sp",
+        "ldm r0!, {{r2-r7}}",
+        "stm r1!, {{r2-r7}}",
+        "ldm r0!, {{r2-r7}}",
+        "stm r1!, {{r2-r7}}",
+        "ldr r8, [sp, #40]",
+        "ldr r9, [sp, #44]",
+        "cmp r8, r9",
+        "beq 9f",
+        "1:",
+        // Biases.
+        "ldr r1, [sp, #0]",
+        "vldmia r1!, {{s0-s3}}",
+        "str r1, [sp, #0]",
+        // The input part.
+        "ldr r4, [sp, #12]",
+        "ldr r0, [sp, #4]",
+        "cmp r4, #1",
+        "bne 20f",
+        // One input: the 4 rows' weights are consecutive.
+        "ldr r3, [sp, #8]",
+        "vldr s4, [r3]",
+        "vldmia r0!, {{s12-s15}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s1, s13, s4",
+        "vmla.f32 s2, s14, s4",
+        "vmla.f32 s3, s15, s4",
+        "str r0, [sp, #4]",
+        "b 30f",
+        "20:",
+        "cmp r4, #0",
+        "beq 30f",
+        "ldr r3, [sp, #16]",
+        "add r10, r0, r3",
+        "add r11, r10, r3",
+        "add r12, r11, r3",
+        "ldr lr, [sp, #8]",
+        "21:",
+        "vldmia lr!, {{s4}}",
+        "vldmia r0!, {{s12}}",
+        "vmla.f32 s0, s12, s4",
+        "vldmia r10!, {{s13}}",
+        "vmla.f32 s1, s13, s4",
+        "vldmia r11!, {{s14}}",
+        "vmla.f32 s2, s14, s4",
+        "vldmia r12!, {{s15}}",
+        "vmla.f32 s3, s15, s4",
+        "subs r4, r4, #1",
+        "bne 21b",
+        "str r12, [sp, #4]",
+        // The recurrent part.
+        "30:",
+        "ldr r0, [sp, #20]",
+        "ldr r3, [sp, #28]",
+        "ldr lr, [sp, #24]",
+        "add r10, r0, r3",
+        "add r11, r10, r3",
+        "add r12, r11, r3",
+        "ldr r4, [sp, #32]",
+        "cmp r4, #0",
+        "beq 33f",
+        // Blocks of 8 values, two per iteration (an odd one first).
+        "tst r4, #1",
+        "beq 32f",
+        "vldmia lr!, {{s4-s11}}",
+        "vldmia r0!, {{s12-s19}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s0, s13, s5",
+        "vmla.f32 s0, s14, s6",
+        "vmla.f32 s0, s15, s7",
+        "vmla.f32 s0, s16, s8",
+        "vmla.f32 s0, s17, s9",
+        "vmla.f32 s0, s18, s10",
+        "vmla.f32 s0, s19, s11",
+        "vldmia r10!, {{s12-s19}}",
+        "vmla.f32 s1, s12, s4",
+        "vmla.f32 s1, s13, s5",
+        "vmla.f32 s1, s14, s6",
+        "vmla.f32 s1, s15, s7",
+        "vmla.f32 s1, s16, s8",
+        "vmla.f32 s1, s17, s9",
+        "vmla.f32 s1, s18, s10",
+        "vmla.f32 s1, s19, s11",
+        "vldmia r11!, {{s12-s19}}",
+        "vmla.f32 s2, s12, s4",
+        "vmla.f32 s2, s13, s5",
+        "vmla.f32 s2, s14, s6",
+        "vmla.f32 s2, s15, s7",
+        "vmla.f32 s2, s16, s8",
+        "vmla.f32 s2, s17, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s2, s19, s11",
+        "vldmia r12!, {{s12-s19}}",
+        "vmla.f32 s3, s12, s4",
+        "vmla.f32 s3, s13, s5",
+        "vmla.f32 s3, s14, s6",
+        "vmla.f32 s3, s15, s7",
+        "vmla.f32 s3, s16, s8",
+        "vmla.f32 s3, s17, s9",
+        "vmla.f32 s3, s18, s10",
+        "vmla.f32 s3, s19, s11",
+        "subs r4, r4, #1",
+        "beq 33f",
+        "32:",
+        "lsr r4, r4, #1",
+        "31:",
+        "vldmia lr!, {{s4-s11}}",
+        "vldmia r0!, {{s12-s19}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s0, s13, s5",
+        "vmla.f32 s0, s14, s6",
+        "vmla.f32 s0, s15, s7",
+        "vmla.f32 s0, s16, s8",
+        "vmla.f32 s0, s17, s9",
+        "vmla.f32 s0, s18, s10",
+        "vmla.f32 s0, s19, s11",
+        "vldmia r10!, {{s12-s19}}",
+        "vmla.f32 s1, s12, s4",
+        "vmla.f32 s1, s13, s5",
+        "vmla.f32 s1, s14, s6",
+        "vmla.f32 s1, s15, s7",
+        "vmla.f32 s1, s16, s8",
+        "vmla.f32 s1, s17, s9",
+        "vmla.f32 s1, s18, s10",
+        "vmla.f32 s1, s19, s11",
+        "vldmia r11!, {{s12-s19}}",
+        "vmla.f32 s2, s12, s4",
+        "vmla.f32 s2, s13, s5",
+        "vmla.f32 s2, s14, s6",
+        "vmla.f32 s2, s15, s7",
+        "vmla.f32 s2, s16, s8",
+        "vmla.f32 s2, s17, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s2, s19, s11",
+        "vldmia r12!, {{s12-s19}}",
+        "vmla.f32 s3, s12, s4",
+        "vmla.f32 s3, s13, s5",
+        "vmla.f32 s3, s14, s6",
+        "vmla.f32 s3, s15, s7",
+        "vmla.f32 s3, s16, s8",
+        "vmla.f32 s3, s17, s9",
+        "vmla.f32 s3, s18, s10",
+        "vmla.f32 s3, s19, s11",
+        "vldmia lr!, {{s4-s11}}",
+        "vldmia r0!, {{s12-s19}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s0, s13, s5",
+        "vmla.f32 s0, s14, s6",
+        "vmla.f32 s0, s15, s7",
+        "vmla.f32 s0, s16, s8",
+        "vmla.f32 s0, s17, s9",
+        "vmla.f32 s0, s18, s10",
+        "vmla.f32 s0, s19, s11",
+        "vldmia r10!, {{s12-s19}}",
+        "vmla.f32 s1, s12, s4",
+        "vmla.f32 s1, s13, s5",
+        "vmla.f32 s1, s14, s6",
+        "vmla.f32 s1, s15, s7",
+        "vmla.f32 s1, s16, s8",
+        "vmla.f32 s1, s17, s9",
+        "vmla.f32 s1, s18, s10",
+        "vmla.f32 s1, s19, s11",
+        "vldmia r11!, {{s12-s19}}",
+        "vmla.f32 s2, s12, s4",
+        "vmla.f32 s2, s13, s5",
+        "vmla.f32 s2, s14, s6",
+        "vmla.f32 s2, s15, s7",
+        "vmla.f32 s2, s16, s8",
+        "vmla.f32 s2, s17, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s2, s19, s11",
+        "vldmia r12!, {{s12-s19}}",
+        "vmla.f32 s3, s12, s4",
+        "vmla.f32 s3, s13, s5",
+        "vmla.f32 s3, s14, s6",
+        "vmla.f32 s3, s15, s7",
+        "vmla.f32 s3, s16, s8",
+        "vmla.f32 s3, s17, s9",
+        "vmla.f32 s3, s18, s10",
+        "vmla.f32 s3, s19, s11",
+        "subs r4, r4, #1",
+        "bne 31b",
+        "33:",
+        "ldr r4, [sp, #36]",
+        "cmp r4, #0",
+        "beq 35f",
+        "34:",
+        "vldmia lr!, {{s4}}",
+        "vldmia r0!, {{s12}}",
+        "vmla.f32 s0, s12, s4",
+        "vldmia r10!, {{s13}}",
+        "vmla.f32 s1, s13, s4",
+        "vldmia r11!, {{s14}}",
+        "vmla.f32 s2, s14, s4",
+        "vldmia r12!, {{s15}}",
+        "vmla.f32 s3, s15, s4",
+        "subs r4, r4, #1",
+        "bne 34b",
+        "35:",
+        "str r12, [sp, #20]",
+        "vstmia r8!, {{s0-s3}}",
+        "cmp r8, r9",
+        "bne 1b",
+        "9:",
+        "add sp, sp, #48",
+        "vpop {{s16-s19}}",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// The first `4·⌊rows / 4⌋` gate rows of `f32` (see
+/// [`Scalar::gate_rows`](super::Scalar::gate_rows)) by [`f32_rows4`];
+/// returns how many rows it wrote (0 if a slice is too short: the caller
+/// then computes every row).
+#[cfg(lstm_arm_fpu)]
+#[inline]
+pub(super) fn f32_gate_rows(
+    bias: &[f32],
+    w_ih: &[f32],
+    x: &[f32],
+    w_hh: &[f32],
+    h: &[f32],
+    out: &mut [f32],
+) -> usize {
+    let rows = out.len() & !3;
+    let fits = bias.len() >= rows
+        && rows.checked_mul(x.len()).is_some_and(|n| w_ih.len() >= n)
+        && rows.checked_mul(h.len()).is_some_and(|n| w_hh.len() >= n);
+    let Some(out) = out.get_mut(..rows).filter(|o| fits && !o.is_empty()) else {
+        return 0;
+    };
+    let out_range = out.as_mut_ptr_range();
+    let args = F32RowsArgs {
+        bias: bias.as_ptr(),
+        w_ih: w_ih.as_ptr(),
+        x: x.as_ptr(),
+        input: x.len(),
+        in_bytes: 4 * x.len(),
+        w_hh: w_hh.as_ptr(),
+        h: h.as_ptr(),
+        h_bytes: 4 * h.len(),
+        h_blocks: h.len() / 8,
+        h_rest: h.len() % 8,
+        out: out_range.start,
+        out_end: out_range.end,
+    };
+    // SAFETY: checked above: `rows` (a nonzero multiple of 4) biases and
+    // outputs, `rows` complete rows of `x.len()` input and `h.len()`
+    // recurrent weights; `f32` slices are 4-byte aligned (`VLDM`/`VLDR`);
+    // `out` is an exclusive borrow, so it overlaps none of the inputs; the
+    // kernel follows the AAPCS (saves r4–r11, lr and s16–s19, restores sp).
+    unsafe { f32_rows4(&args) };
+    rows
+}
