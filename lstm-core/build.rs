@@ -11,8 +11,13 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lstm_arm_dsp)");
     println!("cargo::rustc-check-cfg=cfg(lstm_arm_fpu)");
+    println!("cargo::rustc-check-cfg=cfg(lstm_thumb1)");
     println!("cargo::rerun-if-changed=build.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
+    // Armv6-M (Cortex-M0/M0+/M1): the Thumb-1 Q4.12 kernel in `src/num/thumb1.rs`.
+    if target.starts_with("thumbv6m-") {
+        println!("cargo::rustc-cfg=lstm_thumb1");
+    }
     if target.starts_with("thumbv7em-") {
         println!("cargo::rustc-cfg=lstm_arm_dsp");
         // The hard-float targets (Cortex-M4F/M7F) have the single-precision

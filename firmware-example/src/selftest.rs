@@ -4,9 +4,11 @@
 //! (`q12_rows2`, two rows per pass with 32-bit sums, and its exact 64-bit
 //! fallback `q12_rows`), `f32::gate_rows` (`f32_rows4`) and the Q4.12
 //! `Fast` LSTM unit update run the assembly kernels of
-//! `lstm-core/src/num/dsp.rs`; elsewhere (Cortex-M0, microbit) the portable
-//! code. Either way, this checks them bit for bit against the plain
-//! arithmetic written out here (the unit update against
+//! `lstm-core/src/num/dsp.rs`; on `thumbv6m` (Cortex-M0, microbit)
+//! `Q4_12::gate_rows` runs the Thumb-1 kernel of
+//! `lstm-core/src/num/thumb1.rs` (when every `h` is within ±1) and the rest
+//! is portable code. Either way, this checks them bit for bit against the
+//! plain arithmetic written out here (the unit update against
 //! `lstm_core::lstm::units_portable`): every dot-product length 0..=67,
 //! gate rows of every input path (none, one, aligned even widths up to 32
 //! with and without a last pair, any other width) and hidden sizes up to
@@ -70,7 +72,10 @@ impl Rng {
                     i16::MAX
                 }
             }
-            _ => (self.next() % 64) as i16 - 32,
+            4 => (self.next() % 64) as i16 - 32,
+            // Within ±1 (a hidden state), so that the Cortex-M0 kernel runs.
+            5 => (self.next() % 8192) as i16 - 4096,
+            _ => -4096,
         }
     }
 }
@@ -156,11 +161,19 @@ pub fn run() {
     let mut w_hh = Buf([Q4_12::ZERO; 5 * MAX_HIDDEN + 1]);
     let mut h = Buf([Q4_12::ZERO; MAX_HIDDEN + 1]);
     let mut out = [Q4_12::ZERO; 5];
-    for pattern in 0..5 {
-        fill(&mut bias.0, &mut rng, pattern);
-        fill(&mut w_ih.0, &mut rng, pattern);
-        fill(&mut xv.0, &mut rng, pattern);
-        fill(&mut w_hh.0, &mut rng, pattern);
+    // Patterns 5 and 6: `h` within ±1 (the Cortex-M0 kernel's domain) with
+    // random weights, and `h` = −1 with `i16::MIN` weights (its sums
+    // overflow 32 bits: the overflow check and the fallback).
+    for pattern in 0..7 {
+        let weights = match pattern {
+            5 => 0,
+            6 => 1,
+            p => p,
+        };
+        fill(&mut bias.0, &mut rng, weights);
+        fill(&mut w_ih.0, &mut rng, weights);
+        fill(&mut xv.0, &mut rng, weights);
+        fill(&mut w_hh.0, &mut rng, weights);
         fill(&mut h.0, &mut rng, if pattern == 2 { 1 } else { pattern });
         for rows in ROWS {
             for input in INPUTS {

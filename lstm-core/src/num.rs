@@ -29,6 +29,11 @@ use fixed::{FixedI16, FixedI32};
 #[allow(unsafe_code)]
 mod dsp;
 
+/// The Q4.12 gate-row kernel for Cortex-M0/M0+ (`thumbv6m-*`; see `build.rs`).
+#[cfg(lstm_thumb1)]
+#[allow(unsafe_code)]
+mod thumb1;
+
 /// The LSTM per-unit update for Q4.12 with [`Fast`](crate::Fast)
 /// activations on `thumbv7em` (see [`Activation::lstm_units`](crate::Activation::lstm_units)).
 #[cfg(lstm_arm_dsp)]
@@ -530,6 +535,31 @@ impl Scalar for Q4_12 {
         if !dsp::gate_rows(bias, w_ih, x, w_hh, h, out) {
             gate_rows_portable(bias, w_ih, x, w_hh, h, out)
         }
+    }
+    #[cfg(lstm_thumb1)]
+    const BATCHED_ROWS: bool = true;
+    /// On the Cortex-M0, row pairs by the Thumb-1 kernel (32-bit sums,
+    /// overflow detected, the portable code otherwise and for the rest).
+    #[cfg(lstm_thumb1)]
+    #[inline]
+    fn gate_rows(
+        bias: &[Self],
+        w_ih: &[Self],
+        x: &[Self],
+        w_hh: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        let done = thumb1::gate_rows(bias, w_ih, x, w_hh, h, out);
+        let (input, hidden) = (x.len(), h.len());
+        gate_rows_portable(
+            rest(bias, done),
+            rest(w_ih, done.saturating_mul(input)),
+            x,
+            rest(w_hh, done.saturating_mul(hidden)),
+            h,
+            out.get_mut(done..).unwrap_or(&mut []),
+        )
     }
     #[inline]
     fn from_acc(acc: i64) -> Self {
