@@ -91,7 +91,8 @@ impl Cell for LstmCell {
 /// [`Recurrent`] over [`LstmCell`].
 ///
 /// Cost of one step: `4·H·(IN + H)` multiply-accumulates, `3·H` sigmoids and
-/// `2·H` tanh; stack use `2·H` values of `T`.
+/// `2·H` tanh; stack use `2·H` values of `T` (plus `4·64` pre-activations
+/// on the batched path).
 ///
 /// ```
 /// use lstm_core::{Exact, Layer, Lstm, LstmWeights};

@@ -208,8 +208,9 @@ pub trait Scalar:
     }
 
     /// Whether [`Scalar::gate_rows`] has a batched kernel on this target
-    /// (Q4.12 on `thumbv7em`), so that the LSTM cell should call it for many
-    /// rows at once rather than row by row.
+    /// (Q4.12 on `thumbv7em` and `thumbv6m`, `f32` on
+    /// `thumbv7em-none-eabihf`, Q16.16 everywhere), so that the cells
+    /// should call it for many rows at once rather than row by row.
     #[doc(hidden)]
     const BATCHED_ROWS: bool = false;
 
@@ -662,8 +663,8 @@ fn q12_narrow(acc: i64) -> Q4_12 {
 }
 
 /// Inputs up to this length take [`q12_bias_dot`] rather than the kernel
-/// (whose per-row overhead is about 25 instructions, a call of [`dsp::dot`]
-/// about as much).
+/// (whose per-call and per-row overheads, like a call of [`dsp::dot`], cost
+/// more than a few multiply-adds).
 #[cfg(lstm_arm_dsp)]
 const SHORT_INPUT: usize = 4;
 

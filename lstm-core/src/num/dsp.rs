@@ -1,13 +1,22 @@
-//! Q4.12 dot products with the Armv7E-M DSP extension (Cortex-M4/M7).
+//! Kernels for the Armv7E-M DSP extension (Cortex-M4/M7) and, on the
+//! hard-float targets, its FPU.
 //!
-//! `SMLALD` adds two exact 16×16 products to a 64-bit accumulator in one
-//! instruction, which is exactly the portable semantics of
-//! [`Q4_12::dot`](super::Scalar::dot) (products summed exactly in an `i64`,
-//! saturated only when added to the caller's accumulator), so results are
-//! bit-identical to the portable code on every input. Pairs of `i16` are
-//! loaded as one 32-bit word: `LDM` (four words, one instruction) where both
-//! operands are 4-byte aligned, `LDR` (which the Cortex-M4 allows unaligned)
-//! elsewhere.
+//! - [`q12_dot`] and [`q12_rows`]: `SMLALD` adds two exact 16×16 products
+//!   to a 64-bit accumulator in one instruction, which is exactly the
+//!   portable semantics of [`Q4_12::dot`](super::Scalar::dot) (products
+//!   summed exactly in an `i64`, saturated only when added to the caller's
+//!   accumulator), so results are bit-identical to the portable code on
+//!   every input. Pairs of `i16` are loaded as one 32-bit word: `LDM` (four
+//!   words, one instruction) where both operands are 4-byte aligned, `LDR`
+//!   (which the Cortex-M4 allows unaligned) elsewhere.
+//! - [`q12_rows2`]: two gate rows per pass with `SMLAD` into 32-bit sums;
+//!   the sticky Q flag reports a sum that left the `i32` range (or a
+//!   saturating `SSAT`), and [`q12_rows`] then recomputes the call.
+//! - [`q12_lstm_units`]: the Q4.12 LSTM unit update with the folded fast
+//!   activation tables.
+//! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
+//!   pass with `VMLA.F32`, which rounds the product and then the sum, as
+//!   `acc + w * v` does.
 //!
 //! `core::arch::arm::__smlald` is unstable, so the kernels are naked
 //! functions in assembly (stable `naked_asm!`); being whole functions, they
