@@ -1,32 +1,46 @@
-//! Start-up self-test of `lstm-core`'s Q4.12 dot products on the device.
+//! Start-up self-test of `lstm-core`'s Q4.12 and `f32` kernels on the device.
 //!
-//! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot` and
-//! `Q4_12::gate_rows` run the `SMLALD` assembly kernels of
-//! `lstm-core/src/num/dsp.rs`; elsewhere (Cortex-M0, microbit) the portable
-//! code. Either way, this checks them bit for bit against the plain
-//! arithmetic written out here: every length 0..=67, odd and even, slices
-//! starting at 4-byte-aligned and at misaligned addresses, random and extreme
-//! values (`i16::MIN`·`i16::MIN` = 2³⁰ per product), and starting
-//! accumulators near `i64::MAX`/`i64::MIN` so that the final saturating
-//! addition is exercised. Logs one line; on a mismatch logs it and exits QEMU
+//! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot`, `Q4_12::gate_rows`
+//! (`q12_rows2`, two rows per pass with 32-bit sums, and its exact 64-bit
+//! fallback `q12_rows`), `f32::gate_rows` (`f32_rows4`) and the Q4.12
+//! `Fast` LSTM unit update run the assembly kernels of
+//! `lstm-core/src/num/dsp.rs`; on `thumbv6m` (Cortex-M0, microbit)
+//! `Q4_12::gate_rows` runs the Thumb-1 kernel of
+//! `lstm-core/src/num/thumb1.rs` (when every `h` is within ±1) and the rest
+//! is portable code. Either way, this checks them bit for bit against the
+//! plain arithmetic written out here (the unit update against
+//! `lstm_core::lstm::units_portable`): every dot-product length 0..=67,
+//! gate rows of every input path (none, one, aligned even widths up to 32
+//! with and without a last pair, any other width) and hidden sizes up to
+//! 130 (the round loop), slices starting at 4-byte-aligned and at
+//! misaligned addresses, random and extreme values (`i16::MIN`·`i16::MIN` =
+//! 2³⁰ per product, which overflows the 32-bit sums and takes the
+//! fallback), starting accumulators near `i64::MAX`/`i64::MIN` so that the
+//! final saturating addition is exercised, and cell states past 16 bits and
+//! at the `i32` limits. Logs one line; on a mismatch logs it and exits QEMU
 //! with a failure status.
 
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
-use lstm_core::{Scalar, Q4_12};
+use lstm_core::cell::CHUNK;
+use lstm_core::lstm::units_portable;
+use lstm_core::{Activation, Fast, Scalar, Q20_12, Q4_12};
 
 /// Longest dot product tested.
 const MAX_LEN: usize = 67;
 /// Gate-row shapes: rows, inputs, hidden units.
-const ROWS: [usize; 4] = [0, 1, 3, 5];
-/// Inputs: empty, short, and odd widths past 8 (the input loop's unrolled
-/// part and its odd tail).
-const INPUTS: [usize; 7] = [0, 1, 2, 3, 5, 9, 11];
-/// Hidden units: empty, short, and 64 and more (the recurrent loop's back
-/// edge in `q12_rows` is taken only from 64 on; odd sizes take the portable path).
-const HIDDEN: [usize; 11] = [0, 1, 2, 6, 7, 8, 10, 16, 34, 64, 66];
+const ROWS: [usize; 5] = [0, 1, 2, 3, 5];
+/// Inputs: empty, one (the one-input path), short, odd widths past 8 (the
+/// any-input path's pairs and odd tail), even widths in blocks of 4 with
+/// and without a last pair (the aligned path, entered at every block
+/// count from 1 to 8), and past 32 (the any-input path again).
+const INPUTS: [usize; 14] = [0, 1, 2, 3, 4, 5, 8, 9, 11, 12, 14, 30, 32, 34];
+/// Hidden units: empty, short, 64 and more (the recurrent loop's back
+/// edge in `q12_rows` is taken only from 64 on, `q12_rows2`'s round check
+/// from 72 on; odd sizes take the portable path).
+const HIDDEN: [usize; 13] = [0, 1, 2, 6, 7, 8, 10, 16, 34, 64, 66, 72, 130];
 /// Longest of [`INPUTS`] and of [`HIDDEN`].
-const MAX_INPUT: usize = 11;
-const MAX_HIDDEN: usize = 66;
+const MAX_INPUT: usize = 34;
+const MAX_HIDDEN: usize = 130;
 
 /// Buffers at a 4-byte-aligned address (offset by one value to misalign).
 #[repr(C, align(4))]
@@ -58,7 +72,10 @@ impl Rng {
                     i16::MAX
                 }
             }
-            _ => (self.next() % 64) as i16 - 32,
+            4 => (self.next() % 64) as i16 - 32,
+            // Within ±1 (a hidden state), so that the Cortex-M0 kernel runs.
+            5 => (self.next() % 8192) as i16 - 4096,
+            _ => -4096,
         }
     }
 }
@@ -144,11 +161,19 @@ pub fn run() {
     let mut w_hh = Buf([Q4_12::ZERO; 5 * MAX_HIDDEN + 1]);
     let mut h = Buf([Q4_12::ZERO; MAX_HIDDEN + 1]);
     let mut out = [Q4_12::ZERO; 5];
-    for pattern in 0..5 {
-        fill(&mut bias.0, &mut rng, pattern);
-        fill(&mut w_ih.0, &mut rng, pattern);
-        fill(&mut xv.0, &mut rng, pattern);
-        fill(&mut w_hh.0, &mut rng, pattern);
+    // Patterns 5 and 6: `h` within ±1 (the Cortex-M0 kernel's domain) with
+    // random weights, and `h` = −1 with `i16::MIN` weights (its sums
+    // overflow 32 bits: the overflow check and the fallback).
+    for pattern in 0..7 {
+        let weights = match pattern {
+            5 => 0,
+            6 => 1,
+            p => p,
+        };
+        fill(&mut bias.0, &mut rng, weights);
+        fill(&mut w_ih.0, &mut rng, weights);
+        fill(&mut xv.0, &mut rng, weights);
+        fill(&mut w_hh.0, &mut rng, weights);
         fill(&mut h.0, &mut rng, if pattern == 2 { 1 } else { pattern });
         for rows in ROWS {
             for input in INPUTS {
@@ -180,8 +205,87 @@ pub fn run() {
             }
         }
     }
+
+    // f32 gate rows (four rows per pass of `VMLA.F32` on the Cortex-M4F):
+    // each row `bias + Σ w_ih·x + Σ w_hh·h`, in order, as `acc + w·v`.
+    let fv = |rng: &mut Rng| (rng.next() as i32 as f32) * 4.7e-10;
+    let mut fbias = [0.0f32; 9];
+    let mut fw_ih = [0.0f32; 9 * MAX_INPUT];
+    let mut fx = [0.0f32; MAX_INPUT];
+    let mut fw_hh = [0.0f32; 9 * MAX_HIDDEN];
+    let mut fh = [0.0f32; MAX_HIDDEN];
+    for v in fbias
+        .iter_mut()
+        .chain(fw_ih.iter_mut())
+        .chain(fx.iter_mut())
+        .chain(fw_hh.iter_mut())
+        .chain(fh.iter_mut())
+    {
+        *v = fv(&mut rng);
+    }
+    let mut fout = [0.0f32; 9];
+    for rows in [0, 1, 3, 4, 5, 8, 9] {
+        for input in INPUTS {
+            for hidden in HIDDEN {
+                let (Some(wi), Some(xs), Some(wh), Some(hs), Some(o)) = (
+                    fw_ih.get(..rows * input),
+                    fx.get(..input),
+                    fw_hh.get(..rows * hidden),
+                    fh.get(..hidden),
+                    fout.get_mut(..rows),
+                ) else {
+                    continue;
+                };
+                cases += 1;
+                f32::gate_rows(&fbias, wi, xs, wh, hs, o);
+                for (r, got) in o.iter().enumerate() {
+                    let wir = wi.get(r * input..(r + 1) * input).unwrap_or(&[]);
+                    let whr = wh.get(r * hidden..(r + 1) * hidden).unwrap_or(&[]);
+                    let mut acc = fbias.get(r).copied().unwrap_or(0.0);
+                    for (w, v) in wir.iter().zip(xs).chain(whr.iter().zip(hs)) {
+                        acc += w * v;
+                    }
+                    if got.to_bits() != acc.to_bits() {
+                        fail("f32::gate_rows", cases);
+                    }
+                }
+            }
+        }
+    }
+
+    // LSTM unit updates (an assembly loop on thumbv7em): every pattern of
+    // pre-activations, cell states inside 16 bits, past them (the 64-bit
+    // update) and at the `i32` limits (its saturation), every unit count.
+    let mut pre = [[Q4_12::ZERO; CHUNK]; 4];
+    let mut c = [Q20_12::ZERO; CHUNK];
+    for pattern in 0..5 {
+        for row in pre.iter_mut() {
+            fill(row, &mut rng, pattern);
+        }
+        for (k, c) in c.iter_mut().enumerate() {
+            let wide = rng.next() as i32;
+            *c = Q20_12::from_bits(match k % 4 {
+                0 => i32::from(rng.value(pattern, k)),
+                1 => wide >> (rng.next() % 20),
+                2 => wide,
+                _ if k % 8 == 3 => i32::MAX,
+                _ => i32::MIN,
+            });
+        }
+        for n in 0..=CHUNK {
+            cases += 1;
+            let (mut c1, mut c2) = (c, c);
+            let (mut h1, mut h2) = ([Q4_12::ZERO; CHUNK], [Q4_12::MAX; CHUNK]);
+            <Fast as Activation<Q4_12>>::lstm_units(&pre, &mut c1[..n], &mut h1[..n]);
+            units_portable::<Q4_12, Fast>(&pre, &mut c2[..n], &mut h2[..n]);
+            h2[n..].fill(Q4_12::ZERO);
+            if c1 != c2 || h1 != h2 {
+                fail("Fast::lstm_units", cases);
+            }
+        }
+    }
     defmt::info!(
-        "selftest: Q4.12 dot products match the reference in {=u32} cases",
+        "selftest: Q4.12 and f32 kernels match the reference in {=u32} cases",
         cases
     );
 }

@@ -217,13 +217,14 @@ impl<C: Cell, T: Scalar, A: Activation<T>, const IN: usize, const H: usize, cons
         let () = Self::GATES_MATCH;
         let w = &self.weights;
         let (h, c) = C::state_parts(state);
-        // 4-byte aligned, so that the Q4.12 `SMLALD` kernel can load it by words.
+        // 4-byte aligned, so that the Q4.12 kernels can load them by words.
         let h_prev = Align4(*h);
+        let x = Align4(*x);
         C::step::<T, A>(
             w.w_ih.as_flattened().as_flattened(),
             w.w_hh.as_flattened().as_flattened(),
             w.bias.as_flattened(),
-            x,
+            &x.0,
             &h_prev.0,
             h,
             c,
@@ -238,7 +239,8 @@ pub(crate) struct Align4<V>(pub(crate) V);
 
 /// Units per pass of the batched cells (see [`Scalar::gate_rows`]): the
 /// pre-activations of that many units (per gate) are kept on the stack.
-pub(crate) const CHUNK: usize = 32;
+#[doc(hidden)]
+pub const CHUNK: usize = 64;
 
 /// `w[start..]`, or an empty slice if out of range.
 #[inline]

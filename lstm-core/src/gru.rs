@@ -105,7 +105,7 @@ impl Cell for GruCell {
 /// [`Recurrent`] over [`GruCell`].
 ///
 /// Cost of one step: `3·H·(IN + H)` multiply-accumulates, `2·H` sigmoids and
-/// `H` tanh; stack use `H` values of `T` (plus `4·32` pre-activations on the
+/// `H` tanh; stack use `H` values of `T` (plus `4·64` pre-activations on the
 /// batched path).
 ///
 /// ```
@@ -176,7 +176,7 @@ fn unit<T: Scalar, A: Activation<T>>(r: T, z: T, nx: T, nh: T, h_old: T) -> T {
     T::blend(z, h_old, n)
 }
 
-/// The batched GRU step: the pre-activations of up to 32 units per gate row
+/// The batched GRU step: the pre-activations of up to 64 units per gate row
 /// block in one [`Scalar::gate_rows`] call each (`r` and `z` over `x` and
 /// `h`; `n`'s recurrent part with an empty `x`, and its input part with an
 /// empty `h` unless the input is short, [`Scalar::SHORT_INPUT`]: then per

@@ -91,7 +91,8 @@ impl Cell for LstmCell {
 /// [`Recurrent`] over [`LstmCell`].
 ///
 /// Cost of one step: `4·H·(IN + H)` multiply-accumulates, `3·H` sigmoids and
-/// `2·H` tanh; stack use `2·H` values of `T`.
+/// `2·H` tanh; stack use `2·H` values of `T` (plus `4·64` pre-activations
+/// on the batched path).
 ///
 /// ```
 /// use lstm_core::{Exact, Layer, Lstm, LstmWeights};
@@ -181,20 +182,36 @@ fn cell_step_batched<T: Scalar, A: Activation<T>>(
                 p,
             );
         }
-        let [pi, pf, pg, po] = &pre;
-        for ((((h, c), &i), &f), (&g, &o)) in hs
-            .iter_mut()
-            .zip(cs.iter_mut())
-            .zip(pi)
-            .zip(pf)
-            .zip(pg.iter().zip(po))
-        {
-            let i = A::sigmoid(i);
-            let f = A::sigmoid(f);
-            let g = A::tanh(g);
-            let o = A::sigmoid(o);
-            *c = T::cell_update(f, *c, i, g);
-            *h = o.mul(A::tanh(T::cell_narrow(*c)));
-        }
+        A::lstm_units(&pre, cs, hs);
+    }
+}
+
+/// The LSTM's update of `min(c.len(), h.len())` units from their gate
+/// pre-activations `pre` (rows i, f, g, o, unit `j` at column `j`): the
+/// activations, `c = f·c + i·g` and `h = o·tanh(c)`, as [`cell_step`]
+/// computes them. The definition of [`Activation::lstm_units`] (which a
+/// type may compute with a kernel of its own, bit for bit the same);
+/// exposed for the device self-test.
+#[doc(hidden)]
+#[inline]
+pub fn units_portable<T: Scalar, A: Activation<T>>(
+    pre: &[[T; CHUNK]; 4],
+    c: &mut [T::Cell],
+    h: &mut [T],
+) {
+    let [pi, pf, pg, po] = pre;
+    for ((((h, c), &i), &f), (&g, &o)) in h
+        .iter_mut()
+        .zip(c.iter_mut())
+        .zip(pi)
+        .zip(pf)
+        .zip(pg.iter().zip(po))
+    {
+        let i = A::sigmoid(i);
+        let f = A::sigmoid(f);
+        let g = A::tanh(g);
+        let o = A::sigmoid(o);
+        *c = T::cell_update(f, *c, i, g);
+        *h = o.mul(A::tanh(T::cell_narrow(*c)));
     }
 }

@@ -29,6 +29,23 @@ use fixed::{FixedI16, FixedI32};
 #[allow(unsafe_code)]
 mod dsp;
 
+/// The Q4.12 gate-row kernel for Cortex-M0/M0+ (`thumbv6m-*`; see `build.rs`).
+#[cfg(lstm_thumb1)]
+#[allow(unsafe_code)]
+mod thumb1;
+
+/// The LSTM per-unit update for Q4.12 with [`Fast`](crate::Fast)
+/// activations on `thumbv7em` (see [`Activation::lstm_units`](crate::Activation::lstm_units)).
+#[cfg(lstm_arm_dsp)]
+#[inline]
+pub(crate) fn q12_lstm_units(
+    pre: &[[Q4_12; crate::cell::CHUNK]; 4],
+    c: &mut [Q20_12],
+    h: &mut [Q4_12],
+) {
+    dsp::lstm_units(pre, c, h)
+}
+
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
 pub type Q4_12 = FixedI16<U12>;
@@ -191,8 +208,9 @@ pub trait Scalar:
     }
 
     /// Whether [`Scalar::gate_rows`] has a batched kernel on this target
-    /// (Q4.12 on `thumbv7em`), so that the LSTM cell should call it for many
-    /// rows at once rather than row by row.
+    /// (Q4.12 on `thumbv7em` and `thumbv6m`, `f32` on
+    /// `thumbv7em-none-eabihf`, Q16.16 everywhere), so that the cells
+    /// should call it for many rows at once rather than row by row.
     #[doc(hidden)]
     const BATCHED_ROWS: bool = false;
 
@@ -324,6 +342,25 @@ impl Scalar for f32 {
     #[inline]
     fn blend(z: f32, h: f32, n: f32) -> f32 {
         n + z * (h - n)
+    }
+    #[cfg(lstm_arm_fpu)]
+    const BATCHED_ROWS: bool = true;
+    /// On the Cortex-M4F/M7F, four rows per pass of an assembly kernel
+    /// (`VMLA.F32`, not fused: the same roundings as `acc + a * b`); the
+    /// rows past a multiple of 4 as the portable code computes them.
+    #[cfg(lstm_arm_fpu)]
+    #[inline]
+    fn gate_rows(bias: &[f32], w_ih: &[f32], x: &[f32], w_hh: &[f32], h: &[f32], out: &mut [f32]) {
+        let done = dsp::f32_gate_rows(bias, w_ih, x, w_hh, h, out);
+        let (input, hidden) = (x.len(), h.len());
+        gate_rows_portable(
+            rest(bias, done),
+            rest(w_ih, done.saturating_mul(input)),
+            x,
+            rest(w_hh, done.saturating_mul(hidden)),
+            h,
+            out.get_mut(done..).unwrap_or(&mut []),
+        )
     }
     /// The input parts, then one pass over `h` for the three recurrent
     /// parts (one load of `h[k]` for three multiply-adds).
@@ -500,6 +537,31 @@ impl Scalar for Q4_12 {
             gate_rows_portable(bias, w_ih, x, w_hh, h, out)
         }
     }
+    #[cfg(lstm_thumb1)]
+    const BATCHED_ROWS: bool = true;
+    /// On the Cortex-M0, row pairs by the Thumb-1 kernel (32-bit sums,
+    /// overflow detected, the portable code otherwise and for the rest).
+    #[cfg(lstm_thumb1)]
+    #[inline]
+    fn gate_rows(
+        bias: &[Self],
+        w_ih: &[Self],
+        x: &[Self],
+        w_hh: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        let done = thumb1::gate_rows(bias, w_ih, x, w_hh, h, out);
+        let (input, hidden) = (x.len(), h.len());
+        gate_rows_portable(
+            rest(bias, done),
+            rest(w_ih, done.saturating_mul(input)),
+            x,
+            rest(w_hh, done.saturating_mul(hidden)),
+            h,
+            out.get_mut(done..).unwrap_or(&mut []),
+        )
+    }
     #[inline]
     fn from_acc(acc: i64) -> Self {
         // (acc + 2^11) >> 12 without overflow at i64::MAX.
@@ -601,8 +663,8 @@ fn q12_narrow(acc: i64) -> Q4_12 {
 }
 
 /// Inputs up to this length take [`q12_bias_dot`] rather than the kernel
-/// (whose per-row overhead is about 25 instructions, a call of [`dsp::dot`]
-/// about as much).
+/// (whose per-call and per-row overheads, like a call of [`dsp::dot`], cost
+/// more than a few multiply-adds).
 #[cfg(lstm_arm_dsp)]
 const SHORT_INPUT: usize = 4;
 
@@ -675,6 +737,38 @@ impl Scalar for Q16_16 {
     fn mac(acc: i64, a: Self, b: Self) -> i64 {
         // |a·b| ≤ 2^62: the product itself never overflows an i64.
         acc.saturating_add(a.to_bits() as i64 * b.to_bits() as i64)
+    }
+    const BATCHED_ROWS: bool = true;
+    /// When every value of `x` and `h` lies within ±16 (`|bits| ≤ 2^20`)
+    /// and a row has at most 2048 of them, no partial sum can saturate
+    /// (`|w·v| ≤ 2^51`, `2^11` of them and the bias's `2^47` stay below
+    /// `2^63`), so each row is a plain `i64` sum (`SMLAL` on the
+    /// Cortex-M4), the same value as the saturating one. Otherwise, the
+    /// portable code.
+    #[inline]
+    fn gate_rows(
+        bias: &[Self],
+        w_ih: &[Self],
+        x: &[Self],
+        w_hh: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        let small = |v: &[Self]| v.iter().all(|v| v.to_bits().unsigned_abs() <= 1 << 20);
+        if x.len() + h.len() > 2048 || !small(x) || !small(h) {
+            return gate_rows_portable(bias, w_ih, x, w_hh, h, out);
+        }
+        let (input, hidden) = (x.len(), h.len());
+        let plain = |acc: i64, w: &[Self], v: &[Self]| {
+            w.iter().zip(v).fold(acc, |a, (w, v)| {
+                a + i64::from(w.to_bits()) * i64::from(v.to_bits())
+            })
+        };
+        for (r, o) in out.iter_mut().enumerate() {
+            let acc = bias.get(r).map_or(0, |b| b.to_acc());
+            let acc = plain(acc, row(w_ih, r.saturating_mul(input), input), x);
+            *o = Self::from_acc(plain(acc, row(w_hh, r.saturating_mul(hidden), hidden), h));
+        }
     }
     #[inline]
     fn from_acc(acc: i64) -> Self {
@@ -805,6 +899,51 @@ mod tests {
                 want.map(f32::to_bits),
                 "{l0} {l1} {l2} {lh}"
             );
+        }
+    }
+
+    /// Q16.16's `gate_rows` (plain sums when nothing can saturate) equals
+    /// the row-by-row saturating definition, with values inside and outside
+    /// its ±16 bound and at the format's limits.
+    #[test]
+    fn q16_16_gate_rows_matches_definition() {
+        let mut seed = 0x9e37_79b9u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for case in 0..400 {
+            let (nx, nh, rows) = (case % 5, (case / 5) % 9, 1 + case % 7);
+            let mut v = |k: u32| {
+                let r = next() as i32;
+                Q16_16::from_bits(match (case / 45) % 4 {
+                    0 => r >> (k % 12),
+                    1 => r >> 11,
+                    2 => [i32::MIN, i32::MAX, r][k as usize % 3],
+                    _ => r,
+                })
+            };
+            let bias: std::vec::Vec<Q16_16> = (0..rows as u32).map(&mut v).collect();
+            let w_ih: std::vec::Vec<Q16_16> = (0..(rows * nx) as u32).map(&mut v).collect();
+            let w_hh: std::vec::Vec<Q16_16> = (0..(rows * nh) as u32).map(&mut v).collect();
+            let x: std::vec::Vec<Q16_16> = (0..nx as u32).map(&mut v).collect();
+            let h: std::vec::Vec<Q16_16> = (0..nh as u32).map(&mut v).collect();
+            let mut out = std::vec![Q16_16::ZERO; rows];
+            Q16_16::gate_rows(&bias, &w_ih, &x, &w_hh, &h, &mut out);
+            for (r, &got) in out.iter().enumerate() {
+                let acc = bias[r].to_acc();
+                let acc = w_ih[r * nx..(r + 1) * nx]
+                    .iter()
+                    .zip(&x)
+                    .fold(acc, |a, (&w, &x)| Q16_16::mac(a, w, x));
+                let acc = w_hh[r * nh..(r + 1) * nh]
+                    .iter()
+                    .zip(&h)
+                    .fold(acc, |a, (&w, &h)| Q16_16::mac(a, w, h));
+                assert_eq!(got, Q16_16::from_acc(acc), "case {case}, row {r}");
+            }
         }
     }
 

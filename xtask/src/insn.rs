@@ -52,8 +52,29 @@ impl InsnReport {
     }
 }
 
-/// `cargo xtask insn [--reference <json> | --model <file> | --shapes CELL:IN:H,..] [--formats ..] [--machine m] [--activation a] [--no-systick]`.
+/// The shapes of the README's table (`--shapes table`): LSTM at IN 1 and
+/// 12 × H 32 and 64 (CMSIS-NN's benchmark shapes in
+/// `shared/bench/mcu/README.md`, and IN 12 / H 32), GRU at IN 1 and 12 × H 64.
+pub const TABLE_SHAPES: &str = "lstm:1:32,lstm:1:64,lstm:12:32,lstm:12:64,gru:1:64,gru:12:64";
+
+/// What `cargo xtask insn --help` prints.
+const USAGE: &str = "\
+cargo xtask insn [--reference <json> | --model <file> | --shapes CELL:IN:H,..|table]
+                 [--formats f32,q4.12,q16.16] [--machine mps2-an386|microbit]
+                 [--activation fast|exact] [--no-systick]
+
+Instructions per step() under QEMU (TCG plugin of shared/bench/mcu), each output
+checked bit for bit against the host. --shapes builds one-layer models (+ Dense(1),
+stateful, weights drawn uniformly from +-1/sqrt(H)) of the given shapes; `table`
+is the README's table: lstm:1:32,lstm:1:64,lstm:12:32,lstm:12:64,gru:1:64,gru:12:64.
+Without --shapes or --model: the reference case i2_h32_l1_t60_zero_state.";
+
+/// `cargo xtask insn [--reference <json> | --model <file> | --shapes CELL:IN:H,..|table] [--formats ..] [--machine m] [--activation a] [--no-systick]`.
 pub fn cmd(mut args: Args) -> Result<()> {
+    if args.switch("--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let reference = args
         .value("--reference")?
         .map(PathBuf::from)
@@ -81,6 +102,11 @@ pub fn cmd(mut args: Args) -> Result<()> {
         (None, Some(shapes)) => {
             let dir = util::scratch_dir()?.join("insn");
             let mut models = Vec::new();
+            let shapes = if shapes == "table" {
+                TABLE_SHAPES
+            } else {
+                &shapes
+            };
             for shape in shapes.split(',') {
                 let (cell, input, hidden) = model::parse_shape(shape)?;
                 for f in formats.split(',') {

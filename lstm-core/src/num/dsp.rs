@@ -1,13 +1,22 @@
-//! Q4.12 dot products with the Armv7E-M DSP extension (Cortex-M4/M7).
+//! Kernels for the Armv7E-M DSP extension (Cortex-M4/M7) and, on the
+//! hard-float targets, its FPU.
 //!
-//! `SMLALD` adds two exact 16×16 products to a 64-bit accumulator in one
-//! instruction, which is exactly the portable semantics of
-//! [`Q4_12::dot`](super::Scalar::dot) (products summed exactly in an `i64`,
-//! saturated only when added to the caller's accumulator), so results are
-//! bit-identical to the portable code on every input. Pairs of `i16` are
-//! loaded as one 32-bit word: `LDM` (four words, one instruction) where both
-//! operands are 4-byte aligned, `LDR` (which the Cortex-M4 allows unaligned)
-//! elsewhere.
+//! - [`q12_dot`] and [`q12_rows`]: `SMLALD` adds two exact 16×16 products
+//!   to a 64-bit accumulator in one instruction, which is exactly the
+//!   portable semantics of [`Q4_12::dot`](super::Scalar::dot) (products
+//!   summed exactly in an `i64`, saturated only when added to the caller's
+//!   accumulator), so results are bit-identical to the portable code on
+//!   every input. Pairs of `i16` are loaded as one 32-bit word: `LDM` (four
+//!   words, one instruction) where both operands are 4-byte aligned, `LDR`
+//!   (which the Cortex-M4 allows unaligned) elsewhere.
+//! - [`q12_rows2`]: two gate rows per pass with `SMLAD` into 32-bit sums;
+//!   the sticky Q flag reports a sum that left the `i32` range (or a
+//!   saturating `SSAT`), and [`q12_rows`] then recomputes the call.
+//! - [`q12_lstm_units`]: the Q4.12 LSTM unit update with the folded fast
+//!   activation tables.
+//! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
+//!   pass with `VMLA.F32`, which rounds the product and then the sum, as
+//!   `acc + w * v` does.
 //!
 //! `core::arch::arm::__smlald` is unstable, so the kernels are naked
 //! functions in assembly (stable `naked_asm!`); being whole functions, they
@@ -17,7 +26,9 @@
 //! self-test in `firmware-example/src/selftest.rs` checks them against the
 //! portable arithmetic under QEMU.
 
-use super::Q4_12;
+use super::{Q20_12, Q4_12};
+use crate::activation::{Piece, SIGMOID_Q12, TANH_Q12};
+use crate::cell::CHUNK;
 
 /// `Σ w[k]·x[k]` for `k < n`, exact (no saturation; `|Σ| < n·2³⁰`).
 ///
@@ -233,6 +244,303 @@ unsafe extern "C" fn q12_rows(args: *const RowsArgs) {
     )
 }
 
+/// Arguments of [`q12_rows2`], in the order of its stack frame (the kernel
+/// copies them there and replaces the `*_at` indices and skips by code
+/// addresses).
+#[repr(C)]
+struct Rows2Args {
+    /// `[sp, #0]` `bias − out` in bytes (the biases of a row pair are read
+    /// at the output pointer plus this).
+    bias_delta: u32,
+    /// `[sp, #4]` 4096: a bias times this is the bias in Q.24.
+    k4096: u32,
+    /// `[sp, #8]` 2048: the rounding term.
+    k2048: u32,
+    /// `[sp, #12]` `w_ih − out` in bytes (one input: a row pair's two
+    /// input weights are read at the output pointer plus this).
+    w_ih_delta: u32,
+    /// `[sp, #16]` `x[0]` (one input), sign-extended.
+    x0: i32,
+    /// `[sp, #20]` `2·H`: bytes of one recurrent row.
+    h_bytes: u32,
+    /// `[sp, #24]` Recurrent weights of the next row pair (advanced).
+    w_hh: *const i16,
+    /// `[sp, #28]` The previous hidden state, 4-byte aligned.
+    h: *const i16,
+    /// `[sp, #32]` `2·IN`: bytes of one input row.
+    in_bytes: u32,
+    /// `[sp, #36]` Input weights of the next row pair (advanced).
+    w_ih: *const i16,
+    /// `[sp, #40]` The input vector.
+    x: *const i16,
+    /// `[sp, #44]` Input path: 0 none, 1 one input, 2 any, 3 aligned and
+    /// even up to 32 (replaced by its code address).
+    in_at: u32,
+    /// `[sp, #48]` `IN / 2` (path 2).
+    in_pairs: u32,
+    /// `[sp, #52]` `IN % 2` (path 2).
+    in_odd: u32,
+    /// `[sp, #56]` After path 3's blocks of 4: 4 for a last pair of inputs, 5 for none.
+    in_tail_at: u32,
+    /// `[sp, #60]` Code bytes of the recurrent blocks the first round skips.
+    rec_skip: u32,
+    /// `[sp, #64]` Set by the kernel: where the blocks continue (the round
+    /// check or the pairs).
+    after: u32,
+    /// `[sp, #68]` Rounds left (the kernel's counter).
+    rounds_left: u32,
+    /// `[sp, #72]` Rounds of 8 blocks after the first, partial one.
+    rounds: u32,
+    /// `[sp, #76]` Code bytes of the recurrent pair units skipped (3 − pairs).
+    tail_skip: u32,
+    /// `[sp, #80]` One past the last output.
+    out_end: *mut i16,
+    /// `[sp, #84]` First output.
+    out: *mut i16,
+    /// `[sp, #88]` Code bytes of path 3's blocks of 4 skipped (8 − IN / 4;
+    /// replaced by the address of the first block run).
+    in_skip: u32,
+}
+
+/// Code bytes of one recurrent block of [`q12_rows2`] (three `LDM.W`, eight `SMLAD`).
+const BLOCK2_BYTES: usize = 44;
+/// Code bytes of one recurrent pair unit of [`q12_rows2`] (three `LDR.W`, two `SMLAD`).
+const PAIR2_BYTES: usize = 20;
+/// Code bytes of one input block of 4 of [`q12_rows2`] (three `LDM.W`, four `SMLAD`).
+const IN_BLOCK_BYTES: usize = 28;
+
+/// Two gate rows per pass: for every output row `r` (an even number of
+/// them), `out[r] = from_acc((bias[r] << 12) + w_ih[r]·x + w_hh[r]·h)`, as
+/// [`q12_rows`], but each loaded pair of `x` or `h` serves two rows, and
+/// the sums are 32-bit (`SMLAD`, `SMLABB`) with the bias and the rounding
+/// term `2¹¹` in their start value, so that rounding and saturation are one
+/// `SSAT` (of the sum shifted right by 12) per row.
+///
+/// A 32-bit sum is exact unless it leaves the `i32` range at some point;
+/// `SMLAD` and `SMLABB` then set the sticky Q flag (their result is
+/// computed exactly and compared with its low 32 bits), as does `SSAT` when
+/// it saturates. The kernel clears Q on entry and returns it: 0 means every
+/// output is exact and equals the 64-bit definition (`|sum| < 2³¹` all
+/// along, and `SSAT` did not clamp, so the 16-bit result is the rounded
+/// sum); 1 means some row overflowed or saturated, and the caller
+/// recomputes the call with the exact 64-bit kernel.
+///
+/// Registers: `lr` walks `out`; row pair sums in `r8`, `r9`; the recurrent
+/// part walks `h` in `r11` and the two rows in `r10`, `r12` (blocks of 8
+/// values: one `LDM` of `h`, one of each row, eight `SMLAD`, unrolled 8
+/// times and entered as in [`q12_rows`], then up to 3 pairs by `LDR`). The
+/// input part: none; one input (both rows' weights in one `LDR` beside the
+/// biases, `SMLABB`/`SMLATB`); an aligned even input up to 32 (blocks of 4
+/// values by `LDM`, entered so that `IN / 4` run, and a last pair); or any
+/// input (pairs by `LDR`, then the odd value by `LDRSH`).
+///
+/// # Safety
+///
+/// `args` must point to a valid [`Rows2Args`] with `rows = out_end − out`
+/// even: `bias` readable for `rows` values, `w_ih` for `rows·IN`, `x` for
+/// `IN`, `h` for `H = 8·blocks + 2·pairs` and `w_hh` for `rows·H` values,
+/// where the skips and rounds encode `blocks` and `pairs` as
+/// [`gate_rows`] computes them; `h` and `w_hh` 4-byte aligned; on input
+/// path 3 also `x` and `w_ih` 4-byte aligned, `IN` even and at most 32;
+/// `out` writable for `rows` values and not overlapping the inputs.
+#[unsafe(naked)]
+unsafe extern "C" fn q12_rows2(args: *const Rows2Args) -> u32 {
+    core::arch::naked_asm!(
+        ".p2align 2",
+        "push {{r4-r11, lr}}",
+        "sub sp, sp, #92",
+        // Copy the 23 argument words to the frame.
+        "mov r1, sp",
+        "ldm r0!, {{r2-r12}}",
+        "stm r1!, {{r2-r12}}",
+        "ldm r0!, {{r2-r12}}",
+        "stm r1!, {{r2-r12}}",
+        "ldr r2, [r0]",
+        "str r2, [r1]",
+        // Clear the Q flag.
+        "mov r0, #0",
+        "msr APSR_nzcvq, r0",
+        // Code addresses (with the Thumb bit) from the offset table.
+        "adr.w r2, 90f",
+        "ldr r3, [sp, #44]",
+        "ldr r3, [r2, r3, lsl #2]",
+        "add r3, r3, r2",
+        "orr r3, r3, #1",
+        "str r3, [sp, #44]",
+        "ldr r3, [r2, #36]",
+        "add r3, r3, r2",
+        "ldr r4, [sp, #88]",
+        "add r3, r3, r4",
+        "orr r3, r3, #1",
+        "str r3, [sp, #88]",
+        "ldr r3, [sp, #56]",
+        "ldr r3, [r2, r3, lsl #2]",
+        "add r3, r3, r2",
+        "orr r3, r3, #1",
+        "str r3, [sp, #56]",
+        "ldr r3, [r2, #24]",
+        "add r3, r3, r2",
+        "ldr r4, [sp, #60]",
+        "add r3, r3, r4",
+        "orr r3, r3, #1",
+        "str r3, [sp, #60]",
+        "ldr r5, [r2, #32]",
+        "add r5, r5, r2",
+        "ldr r4, [sp, #76]",
+        "add r5, r5, r4",
+        "orr r5, r5, #1",
+        "str r5, [sp, #76]",
+        "ldr r3, [r2, #28]",
+        "add r3, r3, r2",
+        "orr r3, r3, #1",
+        "ldr r4, [sp, #72]",
+        "cmp r4, #0",
+        "it eq",
+        "moveq r3, r5",
+        "str r3, [sp, #64]",
+        "ldr lr, [sp, #84]",
+        "ldr r0, [sp, #80]",
+        "cmp lr, r0",
+        "beq 40f",
+        // Row pair loop: biases (+ rounding term), recurrent pointers, input part.
+        "10:",
+        "ldm sp, {{r0, r2, r3, r5, r6, r7, r10, r11}}",
+        "ldr r1, [lr, r0]",
+        "smlabb r8, r1, r2, r3",
+        "smlatb r9, r1, r2, r3",
+        "add r12, r10, r7",
+        "ldr pc, [sp, #44]",
+        // Input path 1: one input.
+        "20:",
+        "ldr r1, [lr, r5]",
+        "smlabb r8, r1, r6, r8",
+        "smlatb r9, r1, r6, r9",
+        // The recurrent part (input path 0 starts here).
+        "30:",
+        "ldr pc, [sp, #60]",
+        "31:",
+        ".rept 8",
+        "ldm.w r11!, {{r0, r1, r2, r3}}",
+        "ldm.w r10!, {{r4, r5, r6, r7}}",
+        "smlad r8, r0, r4, r8",
+        "smlad r8, r1, r5, r8",
+        "smlad r8, r2, r6, r8",
+        "smlad r8, r3, r7, r8",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "smlad r9, r0, r4, r9",
+        "smlad r9, r1, r5, r9",
+        "smlad r9, r2, r6, r9",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "ldr pc, [sp, #64]",
+        // Another round of 8 blocks?
+        "32:",
+        "ldr r0, [sp, #68]",
+        "subs r0, r0, #1",
+        "bmi 35f",
+        "str r0, [sp, #68]",
+        "b 31b",
+        "35:",
+        "ldr r0, [sp, #72]",
+        "str r0, [sp, #68]",
+        "ldr pc, [sp, #76]",
+        // Remaining recurrent pairs (entered at 3 − pairs).
+        "33:",
+        ".rept 3",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r4, [r10], #4",
+        "ldr.w r5, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "smlad r9, r0, r5, r9",
+        ".endr",
+        // Round (the 2^11 is in the start value), saturate, store both rows.
+        "str r12, [sp, #24]",
+        "ssat r8, #16, r8, asr #12",
+        "ssat r9, #16, r9, asr #12",
+        "pkhbt r8, r8, r9, lsl #16",
+        "str r8, [lr], #4",
+        "ldr r0, [sp, #80]",
+        "cmp lr, r0",
+        "bne 10b",
+        // Return the Q flag.
+        "40:",
+        "mrs r0, apsr",
+        "ubfx r0, r0, #27, #1",
+        "add sp, sp, #92",
+        "pop {{r4-r11, pc}}",
+        // Input path 2: any input, pairs by `LDR`, the odd value by `LDRSH`.
+        "21:",
+        "add r0, sp, #32",
+        "ldm r0, {{r7, r10, r11}}",
+        "add r12, r10, r7",
+        "ldr r7, [sp, #48]",
+        "cmp r7, #0",
+        "beq 26f",
+        "25:",
+        "ldr r0, [r11], #4",
+        "ldr r2, [r10], #4",
+        "ldr r4, [r12], #4",
+        "smlad r8, r0, r2, r8",
+        "smlad r9, r0, r4, r9",
+        "subs r7, r7, #1",
+        "bne 25b",
+        "26:",
+        "ldr r7, [sp, #52]",
+        "cmp r7, #0",
+        "beq 24f",
+        "ldrsh r0, [r11]",
+        "ldrsh r2, [r10], #2",
+        "ldrsh r4, [r12], #2",
+        "smlabb r8, r0, r2, r8",
+        "smlabb r9, r0, r4, r9",
+        "b 24f",
+        // Input path 3: aligned, even, up to 32: blocks of 4 (entered at 8 − IN / 4).
+        "22:",
+        "add r0, sp, #32",
+        "ldm r0, {{r7, r10, r11}}",
+        "add r12, r10, r7",
+        "ldr pc, [sp, #88]",
+        "27:",
+        ".rept 8",
+        "ldm.w r11!, {{r0, r1}}",
+        "ldm.w r10!, {{r2, r3}}",
+        "ldm.w r12!, {{r4, r5}}",
+        "smlad r8, r0, r2, r8",
+        "smlad r8, r1, r3, r8",
+        "smlad r9, r0, r4, r9",
+        "smlad r9, r1, r5, r9",
+        ".endr",
+        "ldr pc, [sp, #56]",
+        // The last pair of an input of 4k + 2.
+        "23:",
+        "ldr r0, [r11], #4",
+        "ldr r2, [r10], #4",
+        "ldr r4, [r12], #4",
+        "smlad r8, r0, r2, r8",
+        "smlad r9, r0, r4, r9",
+        // End of input paths 2 and 3: the next pair's input rows, the recurrent pointers.
+        "24:",
+        "str r12, [sp, #36]",
+        "add r0, sp, #20",
+        "ldm r0, {{r7, r10, r11}}",
+        "add r12, r10, r7",
+        "ldr pc, [sp, #60]",
+        // Offsets of the entry points from 90.
+        ".p2align 2",
+        "90:",
+        ".word 30b - 90b",
+        ".word 20b - 90b",
+        ".word 21b - 90b",
+        ".word 22b - 90b",
+        ".word 23b - 90b",
+        ".word 24b - 90b",
+        ".word 31b - 90b",
+        ".word 32b - 90b",
+        ".word 33b - 90b",
+        ".word 27b - 90b",
+    )
+}
+
 /// `Σ w[k]·x[k]` over the common length, exact.
 #[inline]
 pub(super) fn dot(w: &[Q4_12], x: &[Q4_12]) -> i64 {
@@ -245,13 +553,17 @@ pub(super) fn dot(w: &[Q4_12], x: &[Q4_12]) -> i64 {
     unsafe { q12_dot(w.as_ptr().cast(), x.as_ptr().cast(), n) }
 }
 
-/// [`q12_rows`] over slices: `out[r]` for every row, if the shapes and
-/// alignments fit the kernel (every row complete, `h.len()` even, `h` and
-/// `w_hh` 4-byte aligned unless `h` is empty); returns `false` without
-/// writing otherwise. An empty `x` or `h` (the GRU's candidate rows, whose
-/// input and recurrent parts are separate) is a loop of zero iterations in
-/// the kernel: an empty `h` jumps past every block (`h_rounds = 0`,
-/// `h_skip = 192`) and reads neither `h` nor `w_hh`.
+/// The gate rows `out[r]` for every row (see [`Scalar::gate_rows`](super::Scalar::gate_rows)),
+/// if the shapes and alignments fit the kernels (every row complete,
+/// `h.len()` even, `h` and `w_hh` 4-byte aligned unless `h` is empty);
+/// returns `false` without writing otherwise.
+///
+/// Row pairs run [`q12_rows2`] (32-bit sums); if it reports an overflow
+/// or a saturation, [`q12_rows`] (64-bit sums, exact for every input)
+/// recomputes them. An odd last row runs [`q12_rows`]. An empty `x` or
+/// `h` (the GRU's candidate rows, whose input and recurrent parts are
+/// separate) is a loop of zero iterations in either kernel: an empty `h`
+/// jumps past every block and pair and reads neither `h` nor `w_hh`.
 #[inline]
 pub(super) fn gate_rows(
     bias: &[Q4_12],
@@ -272,6 +584,110 @@ pub(super) fn gate_rows(
     if !fits {
         return false;
     }
+    let even = rows & !1;
+    let (pairs, last) = out.split_at_mut(even);
+    if !pairs.is_empty() && rows2(bias, w_ih, x, w_hh, h, pairs) != 0 {
+        rows_exact(bias, w_ih, x, w_hh, h, pairs);
+    }
+    if !last.is_empty() {
+        rows_exact(
+            skip(bias, even),
+            skip(w_ih, even * x.len()),
+            x,
+            skip(w_hh, even * h.len()),
+            h,
+            last,
+        );
+    }
+    true
+}
+
+/// `v[n..]`, or empty.
+#[inline]
+fn skip(v: &[Q4_12], n: usize) -> &[Q4_12] {
+    v.get(n..).unwrap_or(&[])
+}
+
+/// [`q12_rows2`] over slices whose shapes [`gate_rows`] checked, with
+/// `out.len()` even; returns the kernel's Q flag (nonzero: recompute).
+#[inline]
+fn rows2(
+    bias: &[Q4_12],
+    w_ih: &[Q4_12],
+    x: &[Q4_12],
+    w_hh: &[Q4_12],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> u32 {
+    let out_range = out.as_mut_ptr_range();
+    let (input, hidden) = (x.len(), h.len());
+    let aligned = |p: *const Q4_12| (p as usize).is_multiple_of(4);
+    let in_at = match input {
+        0 => 0,
+        1 => 1,
+        n if n.is_multiple_of(2) && n <= 32 && aligned(x.as_ptr()) && aligned(w_ih.as_ptr()) => 3,
+        _ => 2,
+    };
+    let blocks = hidden / 8;
+    let rec_skip = match blocks % 8 {
+        0 if blocks == 0 => 8,
+        0 => 0,
+        b => 8 - b,
+    } * BLOCK2_BYTES;
+    let rounds = blocks.div_ceil(8).saturating_sub(1) as u32;
+    let out_addr = out_range.start as usize;
+    let args = Rows2Args {
+        bias_delta: (bias.as_ptr() as usize).wrapping_sub(out_addr) as u32,
+        k4096: 4096,
+        k2048: 2048,
+        w_ih_delta: (w_ih.as_ptr() as usize).wrapping_sub(out_addr) as u32,
+        x0: x.first().map_or(0, |v| i32::from(v.to_bits())),
+        h_bytes: (2 * hidden) as u32,
+        w_hh: w_hh.as_ptr().cast(),
+        h: h.as_ptr().cast(),
+        in_bytes: (2 * input) as u32,
+        w_ih: w_ih.as_ptr().cast(),
+        x: x.as_ptr().cast(),
+        in_at,
+        in_pairs: (input / 2) as u32,
+        in_odd: (input % 2) as u32,
+        in_tail_at: if input % 4 == 2 { 4 } else { 5 },
+        rec_skip: rec_skip as u32,
+        after: 0,
+        rounds_left: rounds,
+        rounds,
+        tail_skip: ((3 - (hidden % 8) / 2) * PAIR2_BYTES) as u32,
+        out_end: out_range.end.cast(),
+        out: out_range.start.cast(),
+        in_skip: if in_at == 3 {
+            ((8 - input / 4) * IN_BLOCK_BYTES) as u32
+        } else {
+            0
+        },
+    };
+    // SAFETY: `gate_rows` checked every requirement of `q12_rows2`:
+    // `out.len()` (even) biases, complete rows of `x.len()` input and
+    // `h.len()` (even) recurrent weights, `h` and `w_hh` 4-byte aligned
+    // (read with `LDM`) or never read (`h` empty: the first round skips
+    // every block, no rounds follow, no pairs); input path 3 only with `x`
+    // and `w_ih` aligned and an even input of at most 32; the skips and
+    // rounds computed above from `h.len()`; `Q4_12` is
+    // `repr(transparent)` over `i16`; `out` is an exclusive borrow, so it
+    // overlaps none of the shared inputs; the kernel follows the AAPCS and
+    // restores `sp`.
+    unsafe { q12_rows2(&args) }
+}
+
+/// [`q12_rows`] over slices whose shapes [`gate_rows`] checked.
+#[inline]
+fn rows_exact(
+    bias: &[Q4_12],
+    w_ih: &[Q4_12],
+    x: &[Q4_12],
+    w_hh: &[Q4_12],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) {
     let out_range = out.as_mut_ptr_range();
     let blocks = h.len() / 8;
     let args = RowsArgs {
@@ -288,12 +704,472 @@ pub(super) fn gate_rows(
         out_end: out_range.end.cast(),
         h_skip: (UNROLL - blocks % UNROLL) * BLOCK_BYTES,
     };
-    // SAFETY: the checks above give every requirement of `q12_rows`: `rows`
+    // SAFETY: `gate_rows` checked every requirement of `q12_rows`: `rows`
     // biases, `rows` complete rows of `x.len()` input and `h.len()` (even)
     // recurrent weights, `h` and `w_hh` 4-byte aligned (the only operands
-    // read with `LDM`) or never read (`h` empty: no block, no pair); `Q4_12` is `repr(transparent)` over `i16`; `out` is
-    // an exclusive borrow, so it overlaps none of the shared inputs; the
-    // kernel follows the AAPCS and restores `sp`.
+    // read with `LDM`; a last odd row starts an even number of rows in,
+    // `h.len()` even, so its `w_hh` row is aligned too) or never read (`h`
+    // empty: no block, no pair); `Q4_12` is `repr(transparent)` over `i16`;
+    // `out` is an exclusive borrow, so it overlaps none of the shared
+    // inputs; the kernel follows the AAPCS and restores `sp`.
     unsafe { q12_rows(&args) };
-    true
+}
+
+/// Arguments of [`q12_lstm_units`].
+#[repr(C)]
+struct UnitsArgs {
+    /// Pre-activations: gate `k` of unit `j` at `pre + 2j + k·2·CHUNK`.
+    pre: *const i16,
+    /// Cell states (advanced).
+    c: *mut i32,
+    /// Outputs `h`.
+    h: *mut i16,
+    /// `pre + 2·units`: where the loop ends.
+    pre_end: *const i16,
+    /// [`SIGMOID_Q12`].
+    sigmoid: *const Piece,
+    /// [`TANH_Q12`].
+    tanh: *const Piece,
+}
+
+/// The LSTM unit update of [`units_portable`](crate::lstm::units_portable)
+/// for Q4.12 with the folded fast activations, per unit: `i, f, o = σ`,
+/// `g = tanh` (each `ubfx` of the piece index, `ldrd` of the piece, `eor`
+/// for `v`, `mla`, `asr`), `ig = ssat16((i·g + 2¹¹) >> 12)`, then
+/// `c = (f·c + (ig << 12 | 2¹¹)) >> 12` in 32 bits while `c` fits in 16
+/// bits, else in 64 bits (`SMLAL`) saturated to 32 bits, and `h =
+/// ssat16((o·tanh(ssat16(c)) + 2¹¹) >> 12)`, the arithmetic of
+/// `Q4_12::cell_update`, `Q4_12::mul` and `Fast`'s tables.
+///
+/// # Safety
+///
+/// `pre` readable for `4·CHUNK` values with `pre_end − pre ≤ 2·CHUNK`
+/// bytes (even, at least 2), `c` and `h` writable for `(pre_end − pre) / 2`
+/// values each, `c` 4-byte aligned, the tables [`SIGMOID_Q12`] and
+/// [`TANH_Q12`] (every `ubfx` index is below their lengths).
+#[unsafe(naked)]
+unsafe extern "C" fn q12_lstm_units(args: *const UnitsArgs) {
+    core::arch::naked_asm!(
+        "push {{r4-r11, lr}}",
+        "ldm r0, {{r0-r5}}",
+        "mov r6, #2048",
+        "1:",
+        // f = σ(pre_f)
+        "ldrsh r7, [r0, #{s1}]",
+        "ubfx r8, r7, #8, #8",
+        "add r8, r4, r8, lsl #3",
+        "ldrd r8, r9, [r8]",
+        "eor r7, r7, r7, asr #31",
+        "mla r7, r8, r7, r9",
+        "asr r7, r7, #16",
+        // i = σ(pre_i)
+        "ldrsh r8, [r0]",
+        "ubfx r9, r8, #8, #8",
+        "add r9, r4, r9, lsl #3",
+        "ldrd r9, r10, [r9]",
+        "eor r8, r8, r8, asr #31",
+        "mla r8, r9, r8, r10",
+        "asr r8, r8, #16",
+        // g = tanh(pre_g)
+        "ldrsh r9, [r0, #{s2}]",
+        "ubfx r10, r9, #7, #9",
+        "add r10, r5, r10, lsl #3",
+        "ldrd r10, r11, [r10]",
+        "eor r9, r9, r9, asr #31",
+        "mla r9, r10, r9, r11",
+        "asr r9, r9, #15",
+        // ig = i·g rounded and saturated, then (ig << 12) | 2^11
+        "smlabb r8, r8, r9, r6",
+        "ssat r8, #16, r8, asr #12",
+        "lsl r8, r8, #12",
+        "orr r8, r8, #2048",
+        // c = (f·c + ig) >> 12, in 32 bits while c fits in 16
+        "ldr r9, [r1]",
+        "ssat r10, #16, r9",
+        "cmp r10, r9",
+        "bne 5f",
+        "smlabb r9, r7, r9, r8",
+        "asr r9, r9, #12",
+        "6:",
+        "str r9, [r1], #4",
+        // tanh(c saturated to 16 bits)
+        "ssat r9, #16, r9",
+        "ubfx r10, r9, #7, #9",
+        "add r10, r5, r10, lsl #3",
+        "ldrd r10, r11, [r10]",
+        "eor r9, r9, r9, asr #31",
+        "mla r9, r10, r9, r11",
+        "asr r9, r9, #15",
+        // o = σ(pre_o); h = o·tanh(c) rounded and saturated
+        "ldrsh r7, [r0, #{s3}]",
+        "ubfx r8, r7, #8, #8",
+        "add r8, r4, r8, lsl #3",
+        "ldrd r8, r10, [r8]",
+        "eor r7, r7, r7, asr #31",
+        "mla r7, r8, r7, r10",
+        "asr r7, r7, #16",
+        "smlabb r7, r7, r9, r6",
+        "ssat r7, #16, r7, asr #12",
+        "strh r7, [r2], #2",
+        "add r0, r0, #2",
+        "cmp r0, r3",
+        "bne 1b",
+        "pop {{r4-r11, pc}}",
+        // c past 16 bits: ig + f·c in 64 bits, >> 12, saturated to 32 bits.
+        "5:",
+        "asr r10, r8, #31",
+        "smlal r8, r10, r7, r9",
+        "lsr r8, r8, #12",
+        "orr r8, r8, r10, lsl #20",
+        "asr r11, r10, #12",
+        "cmp r11, r8, asr #31",
+        "beq 7f",
+        "mvn r8, #0x80000000",
+        "eor r8, r8, r10, asr #31",
+        "7:",
+        "mov r9, r8",
+        "b 6b",
+        s1 = const 2 * CHUNK,
+        s2 = const 4 * CHUNK,
+        s3 = const 6 * CHUNK,
+    )
+}
+
+/// [`q12_lstm_units`] over `min(c.len(), h.len(), CHUNK)` units (none: nothing).
+#[inline]
+pub(super) fn lstm_units(pre: &[[Q4_12; CHUNK]; 4], c: &mut [Q20_12], h: &mut [Q4_12]) {
+    let n = c.len().min(h.len()).min(CHUNK);
+    if n == 0 {
+        return;
+    }
+    let base: *const i16 = pre.as_ptr().cast();
+    let args = UnitsArgs {
+        pre: base,
+        c: c.as_mut_ptr().cast(),
+        h: h.as_mut_ptr().cast(),
+        pre_end: base.wrapping_add(n),
+        sigmoid: SIGMOID_Q12.as_ptr(),
+        tanh: TANH_Q12.as_ptr(),
+    };
+    // SAFETY: `pre` is `[[i16; CHUNK]; 4]` in memory (`Q4_12` is
+    // `repr(transparent)` over `i16`, arrays are contiguous), so gate `k`
+    // of unit `j < n ≤ CHUNK` is at `pre + 2j + k·2·CHUNK` bytes; `c` and
+    // `h` hold at least `n ≥ 1` values, `Q20_12` is `repr(transparent)`
+    // over `i32` (so `c` is 4-byte aligned); the piece indices are 8 bits
+    // (σ, 256 pieces) and 9 bits (tanh, 512 pieces); the kernel follows the
+    // AAPCS.
+    unsafe { q12_lstm_units(&args) }
+}
+
+/// Arguments of [`f32_rows4`], in the order of its stack frame.
+#[cfg(lstm_arm_fpu)]
+#[repr(C)]
+struct F32RowsArgs {
+    /// `[sp, #0]` Biases of the next group of 4 rows (advanced).
+    bias: *const f32,
+    /// `[sp, #4]` Input weights of the next group (advanced).
+    w_ih: *const f32,
+    /// `[sp, #8]` The input vector.
+    x: *const f32,
+    /// `[sp, #12]` `IN`.
+    input: usize,
+    /// `[sp, #16]` `4·IN`: bytes of one input row.
+    in_bytes: usize,
+    /// `[sp, #20]` Recurrent weights of the next group (advanced).
+    w_hh: *const f32,
+    /// `[sp, #24]` The previous hidden state.
+    h: *const f32,
+    /// `[sp, #28]` `4·H`: bytes of one recurrent row.
+    h_bytes: usize,
+    /// `[sp, #32]` `H / 8`.
+    h_blocks: usize,
+    /// `[sp, #36]` `H % 8`.
+    h_rest: usize,
+    /// `[sp, #40]` Next output (advanced).
+    out: *mut f32,
+    /// `[sp, #44]` One past the last output.
+    out_end: *mut f32,
+}
+
+/// Four `f32` gate rows per pass: for every row `r` (a multiple of 4 of
+/// them), `out[r] = ((bias[r] + Σ w_ih[r][k]·x[k]) + Σ w_hh[r][k]·h[k])`,
+/// each sum in order, each step `acc + w·v` with the product rounded and
+/// then the sum (`VMLA.F32` is not fused), exactly as the portable
+/// `f32::dot` computes it. Each loaded value of `x` or `h` serves four
+/// rows: the recurrent part in blocks of 8 (`VLDM` of 8 values of `h`, and
+/// per row `VLDM` of 8 weights and 8 `VMLA`), then one value at a time;
+/// the input part one value at a time (one input: the four rows' weights
+/// in one `VLDM`).
+///
+/// Registers: `s0`–`s3` the four sums, `s4`–`s11` values of `x` or `h`,
+/// `s12`–`s19` weights; `r0`, `r10`–`r12` the four rows, `lr` the vector.
+///
+/// # Safety
+///
+/// `args` must point to a valid [`F32RowsArgs`] with `rows = out_end −
+/// out` a multiple of 4: `bias` readable for `rows` values, `w_ih` for
+/// `rows·IN`, `x` for `IN`, `h` for `H = 8·h_blocks + h_rest`, `w_hh` for
+/// `rows·H`, `out` writable for `rows` values and not overlapping the inputs.
+#[cfg(lstm_arm_fpu)]
+#[unsafe(naked)]
+unsafe extern "C" fn f32_rows4(args: *const F32RowsArgs) {
+    core::arch::naked_asm!(
+        // The FPU of `thumbv7em-none-eabihf` (Cortex-M4F), for the assembler.
+        ".fpu fpv4-sp-d16",
+        "push {{r4-r11, lr}}",
+        "vpush {{s16-s19}}",
+        "sub sp, sp, #48",
+        "mov r1, sp",
+        "ldm r0!, {{r2-r7}}",
+        "stm r1!, {{r2-r7}}",
+        "ldm r0!, {{r2-r7}}",
+        "stm r1!, {{r2-r7}}",
+        "ldr r8, [sp, #40]",
+        "ldr r9, [sp, #44]",
+        "cmp r8, r9",
+        "beq 9f",
+        "1:",
+        // Biases.
+        "ldr r1, [sp, #0]",
+        "vldmia r1!, {{s0-s3}}",
+        "str r1, [sp, #0]",
+        // The input part.
+        "ldr r4, [sp, #12]",
+        "ldr r0, [sp, #4]",
+        "cmp r4, #1",
+        "bne 20f",
+        // One input: the 4 rows' weights are consecutive.
+        "ldr r3, [sp, #8]",
+        "vldr s4, [r3]",
+        "vldmia r0!, {{s12-s15}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s1, s13, s4",
+        "vmla.f32 s2, s14, s4",
+        "vmla.f32 s3, s15, s4",
+        "str r0, [sp, #4]",
+        "b 30f",
+        "20:",
+        "cmp r4, #0",
+        "beq 30f",
+        "ldr r3, [sp, #16]",
+        "add r10, r0, r3",
+        "add r11, r10, r3",
+        "add r12, r11, r3",
+        "ldr lr, [sp, #8]",
+        "21:",
+        "vldmia lr!, {{s4}}",
+        "vldmia r0!, {{s12}}",
+        "vmla.f32 s0, s12, s4",
+        "vldmia r10!, {{s13}}",
+        "vmla.f32 s1, s13, s4",
+        "vldmia r11!, {{s14}}",
+        "vmla.f32 s2, s14, s4",
+        "vldmia r12!, {{s15}}",
+        "vmla.f32 s3, s15, s4",
+        "subs r4, r4, #1",
+        "bne 21b",
+        "str r12, [sp, #4]",
+        // The recurrent part.
+        "30:",
+        "ldr r0, [sp, #20]",
+        "ldr r3, [sp, #28]",
+        "ldr lr, [sp, #24]",
+        "add r10, r0, r3",
+        "add r11, r10, r3",
+        "add r12, r11, r3",
+        "ldr r4, [sp, #32]",
+        "cmp r4, #0",
+        "beq 33f",
+        // Blocks of 8 values, two per iteration (an odd one first).
+        "tst r4, #1",
+        "beq 32f",
+        "vldmia lr!, {{s4-s11}}",
+        "vldmia r0!, {{s12-s19}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s0, s13, s5",
+        "vmla.f32 s0, s14, s6",
+        "vmla.f32 s0, s15, s7",
+        "vmla.f32 s0, s16, s8",
+        "vmla.f32 s0, s17, s9",
+        "vmla.f32 s0, s18, s10",
+        "vmla.f32 s0, s19, s11",
+        "vldmia r10!, {{s12-s19}}",
+        "vmla.f32 s1, s12, s4",
+        "vmla.f32 s1, s13, s5",
+        "vmla.f32 s1, s14, s6",
+        "vmla.f32 s1, s15, s7",
+        "vmla.f32 s1, s16, s8",
+        "vmla.f32 s1, s17, s9",
+        "vmla.f32 s1, s18, s10",
+        "vmla.f32 s1, s19, s11",
+        "vldmia r11!, {{s12-s19}}",
+        "vmla.f32 s2, s12, s4",
+        "vmla.f32 s2, s13, s5",
+        "vmla.f32 s2, s14, s6",
+        "vmla.f32 s2, s15, s7",
+        "vmla.f32 s2, s16, s8",
+        "vmla.f32 s2, s17, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s2, s19, s11",
+        "vldmia r12!, {{s12-s19}}",
+        "vmla.f32 s3, s12, s4",
+        "vmla.f32 s3, s13, s5",
+        "vmla.f32 s3, s14, s6",
+        "vmla.f32 s3, s15, s7",
+        "vmla.f32 s3, s16, s8",
+        "vmla.f32 s3, s17, s9",
+        "vmla.f32 s3, s18, s10",
+        "vmla.f32 s3, s19, s11",
+        "subs r4, r4, #1",
+        "beq 33f",
+        "32:",
+        "lsr r4, r4, #1",
+        "31:",
+        "vldmia lr!, {{s4-s11}}",
+        "vldmia r0!, {{s12-s19}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s0, s13, s5",
+        "vmla.f32 s0, s14, s6",
+        "vmla.f32 s0, s15, s7",
+        "vmla.f32 s0, s16, s8",
+        "vmla.f32 s0, s17, s9",
+        "vmla.f32 s0, s18, s10",
+        "vmla.f32 s0, s19, s11",
+        "vldmia r10!, {{s12-s19}}",
+        "vmla.f32 s1, s12, s4",
+        "vmla.f32 s1, s13, s5",
+        "vmla.f32 s1, s14, s6",
+        "vmla.f32 s1, s15, s7",
+        "vmla.f32 s1, s16, s8",
+        "vmla.f32 s1, s17, s9",
+        "vmla.f32 s1, s18, s10",
+        "vmla.f32 s1, s19, s11",
+        "vldmia r11!, {{s12-s19}}",
+        "vmla.f32 s2, s12, s4",
+        "vmla.f32 s2, s13, s5",
+        "vmla.f32 s2, s14, s6",
+        "vmla.f32 s2, s15, s7",
+        "vmla.f32 s2, s16, s8",
+        "vmla.f32 s2, s17, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s2, s19, s11",
+        "vldmia r12!, {{s12-s19}}",
+        "vmla.f32 s3, s12, s4",
+        "vmla.f32 s3, s13, s5",
+        "vmla.f32 s3, s14, s6",
+        "vmla.f32 s3, s15, s7",
+        "vmla.f32 s3, s16, s8",
+        "vmla.f32 s3, s17, s9",
+        "vmla.f32 s3, s18, s10",
+        "vmla.f32 s3, s19, s11",
+        "vldmia lr!, {{s4-s11}}",
+        "vldmia r0!, {{s12-s19}}",
+        "vmla.f32 s0, s12, s4",
+        "vmla.f32 s0, s13, s5",
+        "vmla.f32 s0, s14, s6",
+        "vmla.f32 s0, s15, s7",
+        "vmla.f32 s0, s16, s8",
+        "vmla.f32 s0, s17, s9",
+        "vmla.f32 s0, s18, s10",
+        "vmla.f32 s0, s19, s11",
+        "vldmia r10!, {{s12-s19}}",
+        "vmla.f32 s1, s12, s4",
+        "vmla.f32 s1, s13, s5",
+        "vmla.f32 s1, s14, s6",
+        "vmla.f32 s1, s15, s7",
+        "vmla.f32 s1, s16, s8",
+        "vmla.f32 s1, s17, s9",
+        "vmla.f32 s1, s18, s10",
+        "vmla.f32 s1, s19, s11",
+        "vldmia r11!, {{s12-s19}}",
+        "vmla.f32 s2, s12, s4",
+        "vmla.f32 s2, s13, s5",
+        "vmla.f32 s2, s14, s6",
+        "vmla.f32 s2, s15, s7",
+        "vmla.f32 s2, s16, s8",
+        "vmla.f32 s2, s17, s9",
+        "vmla.f32 s2, s18, s10",
+        "vmla.f32 s2, s19, s11",
+        "vldmia r12!, {{s12-s19}}",
+        "vmla.f32 s3, s12, s4",
+        "vmla.f32 s3, s13, s5",
+        "vmla.f32 s3, s14, s6",
+        "vmla.f32 s3, s15, s7",
+        "vmla.f32 s3, s16, s8",
+        "vmla.f32 s3, s17, s9",
+        "vmla.f32 s3, s18, s10",
+        "vmla.f32 s3, s19, s11",
+        "subs r4, r4, #1",
+        "bne 31b",
+        "33:",
+        "ldr r4, [sp, #36]",
+        "cmp r4, #0",
+        "beq 35f",
+        "34:",
+        "vldmia lr!, {{s4}}",
+        "vldmia r0!, {{s12}}",
+        "vmla.f32 s0, s12, s4",
+        "vldmia r10!, {{s13}}",
+        "vmla.f32 s1, s13, s4",
+        "vldmia r11!, {{s14}}",
+        "vmla.f32 s2, s14, s4",
+        "vldmia r12!, {{s15}}",
+        "vmla.f32 s3, s15, s4",
+        "subs r4, r4, #1",
+        "bne 34b",
+        "35:",
+        "str r12, [sp, #20]",
+        "vstmia r8!, {{s0-s3}}",
+        "cmp r8, r9",
+        "bne 1b",
+        "9:",
+        "add sp, sp, #48",
+        "vpop {{s16-s19}}",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// The first `4·⌊rows / 4⌋` gate rows of `f32` (see
+/// [`Scalar::gate_rows`](super::Scalar::gate_rows)) by [`f32_rows4`];
+/// returns how many rows it wrote (0 if a slice is too short: the caller
+/// then computes every row).
+#[cfg(lstm_arm_fpu)]
+#[inline]
+pub(super) fn f32_gate_rows(
+    bias: &[f32],
+    w_ih: &[f32],
+    x: &[f32],
+    w_hh: &[f32],
+    h: &[f32],
+    out: &mut [f32],
+) -> usize {
+    let rows = out.len() & !3;
+    let fits = bias.len() >= rows
+        && rows.checked_mul(x.len()).is_some_and(|n| w_ih.len() >= n)
+        && rows.checked_mul(h.len()).is_some_and(|n| w_hh.len() >= n);
+    let Some(out) = out.get_mut(..rows).filter(|o| fits && !o.is_empty()) else {
+        return 0;
+    };
+    let out_range = out.as_mut_ptr_range();
+    let args = F32RowsArgs {
+        bias: bias.as_ptr(),
+        w_ih: w_ih.as_ptr(),
+        x: x.as_ptr(),
+        input: x.len(),
+        in_bytes: 4 * x.len(),
+        w_hh: w_hh.as_ptr(),
+        h: h.as_ptr(),
+        h_bytes: 4 * h.len(),
+        h_blocks: h.len() / 8,
+        h_rest: h.len() % 8,
+        out: out_range.start,
+        out_end: out_range.end,
+    };
+    // SAFETY: checked above: `rows` (a nonzero multiple of 4) biases and
+    // outputs, `rows` complete rows of `x.len()` input and `h.len()`
+    // recurrent weights; `f32` slices are 4-byte aligned (`VLDM`/`VLDR`);
+    // `out` is an exclusive borrow, so it overlaps none of the inputs; the
+    // kernel follows the AAPCS (saves r4–r11, lr and s16–s19, restores sp).
+    unsafe { f32_rows4(&args) };
+    rows
 }
