@@ -35,6 +35,7 @@
 //!     mode: TrainingMode::Stateful,
 //!     task: Task::Regression,
 //!     differencing: Differencing::First { targets: heapless::Vec::from_slice(&[0]).unwrap() },
+//!     pool: 1,
 //! };
 //! let mut io = RawIo::new(&header)?;
 //! let mut x = [0.0f32];
@@ -152,6 +153,12 @@ impl Header<'_> {
 /// [`MAX_FEATURES`] (first differences of up to 32 features);
 /// [`RawIo::with_history`] takes any `N`, e.g. `12 × inputs` for a monthly
 /// model differenced at lag 12.
+///
+/// A classifier trained with input pooling ([`Header::pool`] `K > 1`,
+/// format version 6) takes the mean of every `K` raw samples as one model
+/// step: [`RawIo::input`] adds each sample to a fixed-size running sum and
+/// returns `Ok(true)` on every `K`-th one, with the mean scaled in `out`
+/// (a trailing partial group never reaches the model).
 #[derive(Clone, Debug)]
 pub struct RawIo<'h, 'a, const N: usize = MAX_FEATURES> {
     header: &'h Header<'a>,
@@ -160,6 +167,10 @@ pub struct RawIo<'h, 'a, const N: usize = MAX_FEATURES> {
     history: [f32; N],
     seen: usize,
     oldest: usize,
+    /// Running sum of the raw samples of the current pooling group.
+    pool_sum: [f32; MAX_FEATURES],
+    /// Samples in the current pooling group.
+    pooled: u16,
 }
 
 impl<'h, 'a> RawIo<'h, 'a> {
@@ -194,6 +205,8 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
             history: [0.0; N],
             seen: 0,
             oldest: 0,
+            pool_sum: [0.0; MAX_FEATURES],
+            pooled: 0,
         })
     }
 
@@ -219,6 +232,7 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     ///     mode: TrainingMode::Windowed { window: 4 },
     ///     task: Task::Classification { classes: heapless::Vec::from_slice(&["a", "b"]).unwrap() },
     ///     differencing: Differencing::None,
+    ///     pool: 1,
     /// };
     /// let mut io = RawIo::new(&header)?;
     /// let mut series = [1.0f32, 3.0, 1.0, 3.0]; // mean 2, std 1
@@ -236,10 +250,13 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
         self.header.normalize_series(series)
     }
 
-    /// Forgets the past samples (start of a new stream).
+    /// Forgets the past samples (start of a new stream), and a partial
+    /// pooling group.
     pub fn reset(&mut self) {
         self.seen = 0;
         self.oldest = 0;
+        self.pooled = 0;
+        self.pool_sum = [0.0; MAX_FEATURES];
     }
 
     /// Where ring slot `k` (one raw sample) lies in `history`.
@@ -266,13 +283,39 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     /// Takes the raw sample `raw` and writes the model's input for it into
     /// `out` (converted to `T`, rounding and saturating like
     /// [`Scalar::from_f32`]). `Ok(false)`: no model input yet (one of the
-    /// first `lag` samples of a differenced model).
+    /// first `lag` samples of a differenced model, or not the last sample
+    /// of a pooling group: see [`Header::pool`]).
     ///
     /// Errors: [`Error::LengthMismatch`] on a wrong length.
     pub fn input<T: Scalar>(&mut self, raw: &[f32], out: &mut [T]) -> Result<bool, Error> {
         let n = self.header.input_size();
         check_len(n, out.len())?;
         check_len(n, raw.len())?;
+        let pool = self.header.pool;
+        let mut mean = [0.0f32; MAX_FEATURES];
+        let raw = if pool > crate::file::NO_POOL {
+            // Sum in sample order, in f32; the mean of the group is the
+            // model's raw sample.
+            let sums = self.pool_sum.get_mut(..n).ok_or(Error::LengthMismatch {
+                expected: MAX_FEATURES,
+                found: n,
+            })?;
+            for (s, &x) in sums.iter_mut().zip(raw) {
+                *s += x;
+            }
+            self.pooled += 1;
+            if self.pooled < pool {
+                return Ok(false);
+            }
+            for (m, s) in mean.iter_mut().zip(sums.iter_mut()) {
+                *m = *s / f32::from(pool);
+                *s = 0.0;
+            }
+            self.pooled = 0;
+            mean.get(..n).unwrap_or(&[])
+        } else {
+            raw
+        };
         let mut scaled = [0.0f32; MAX_FEATURES];
         let scaled = scaled.get_mut(..n).ok_or(Error::LengthMismatch {
             expected: MAX_FEATURES,
@@ -353,7 +396,48 @@ mod tests {
             mode: TrainingMode::Stateful,
             task: Task::Regression,
             differencing,
+            pool: crate::file::NO_POOL,
         }
+    }
+
+    #[test]
+    fn pooling_takes_the_mean_of_every_k_samples() {
+        let mut h = header(Differencing::None);
+        h.pool = 3;
+        h.mode = TrainingMode::Windowed { window: 4 };
+        h.task = Task::Classification {
+            classes: heapless::Vec::from_slice(&["a"]).unwrap(),
+        };
+        h.output_scaling = Scaling::Identity;
+        h.layers[1] = LayerShape::Dense {
+            input: 3,
+            output: 1,
+        };
+        h.validate().unwrap();
+        let mut io = RawIo::new(&h).unwrap();
+        let mut x = [0.0f32; 2];
+        let raw = |t: usize| [t as f32, -(t as f32) * 2.0];
+        let mut steps = 0;
+        for t in 0..11 {
+            let ready = io.input(&raw(t), &mut x).unwrap();
+            assert_eq!(ready, t % 3 == 2, "t = {t}");
+            if ready {
+                // Mean of samples t-2, t-1, t: feature 0 is t-1, feature 1 -2(t-1).
+                let m = (t - 1) as f32;
+                assert_eq!(x, [m / 4.0, (-2.0 * m + 10.0) / 20.0], "t = {t}");
+                steps += 1;
+            }
+        }
+        // 11 samples: 3 groups, the last two samples a partial group.
+        assert_eq!(steps, 3);
+        io.reset();
+        assert_eq!(io.input(&raw(0), &mut x), Ok(false));
+        // Pooling is refused where it has no meaning.
+        let mut bad = header(Differencing::None);
+        bad.pool = 2;
+        assert!(matches!(bad.validate(), Err(Error::Malformed(_))));
+        h.pool = 0;
+        assert!(matches!(h.validate(), Err(Error::Malformed(_))));
     }
 
     #[test]
