@@ -446,9 +446,17 @@ fn gunpoint() {
     };
     each_cell(
         "GunPoint",
-        // LSTM: 0.97 (seed 42: 0.98; five seeds: median 0.9733, worst
-        // 0.9667); GRU, worst of five seeds: 0.9333 (1-NN 0.9133).
-        |cell| Goal::AccuracyAtLeast(per_cell(cell, 0.97, 0.93)),
+        // LSTM: 0.97 at seed 42 (0.98; five seeds: median 0.9733, worst
+        // 0.9667, so other seeds are held to 0.96); GRU, worst of five
+        // seeds: 0.9333 (1-NN 0.9133).
+        |cell| {
+            let lstm = if env("FIT_SEED", 42u64) == 42 {
+                0.97
+            } else {
+                0.96
+            };
+            Goal::AccuracyAtLeast(per_cell(cell, lstm, 0.93))
+        },
         |cell| run_classify("GunPoint", 0.0, 2, config(cell)),
     );
 }
