@@ -329,7 +329,7 @@ impl TrainArgs {
   lstm-train fit --data airline/data.csv --difference --window 12 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-diff
   lstm-train fit --data airline/data.csv --difference 12 --window 12 --hidden 16 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-sdiff
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --out-dir runs/gunpoint
-  lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --pool 2 --l2 1e-4 --epochs 400 --out-dir runs/gunpoint-pool2
+  lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --pool 2 --layers 2 --lr 0.002 --epochs 400 --l2 1e-4 --val-split 0 --patience 0 --out-dir runs/gunpoint-pool2
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --cell gru --out-dir runs/gunpoint-gru
   lstm-train fit --data airline/data.csv --out-dir runs/airline --epochs 400 --resume
 
