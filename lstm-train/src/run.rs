@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::artifact::{ArtifactError, DataSource};
+use crate::artifact::{ArtifactError, DataSource, TrainedModel};
 use crate::cv::{auto_choose, AutoChoice};
 use crate::data::outlier::{class_outliers, forecast_outliers, outlier_warning};
 use crate::data::DataError;
@@ -500,10 +500,15 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
     };
     let mut outcome = outcome;
     // `eval` scores the seasonal-naive baseline at the season `fit` was
-    // given; a resumed run without --season keeps the recorded one.
-    if options.season.is_some() {
-        outcome.model.season = options.season;
-    }
+    // given; a resumed run without --season keeps the one its folder's
+    // trained.json records.
+    outcome.model.season = options.season.or_else(|| {
+        options
+            .resume
+            .then(|| TrainedModel::load(&out_dir.join(TRAINED_FILE)).ok())
+            .flatten()
+            .and_then(|m| m.season)
+    });
     let season = outcome.model.season;
     let mut summary = finish(
         outcome,

@@ -98,6 +98,26 @@ fn eval_core_on_a_differenced_model_and_the_recorded_season() {
     // The season given to fit is recorded and used.
     assert!(s.contains("seasonal naive y[t-12]"), "{s}");
     assert_eq!(json(&model)["season"], 12);
+    // A resumed run without --season keeps the recorded season.
+    ok(&[
+        "fit",
+        "--data",
+        AIRLINE,
+        "--difference",
+        "12",
+        "--window",
+        "3",
+        "--hidden",
+        "2",
+        "--epochs",
+        "3",
+        "--resume",
+        "--quiet",
+        "--out-dir",
+        r,
+    ]);
+    assert_eq!(json(&model)["season"], 12);
+    assert!(json(&run_dir.join("metrics.json"))["baselines"][1]["name"] == "seasonal_naive_m12");
 }
 
 /// `cv --help` lists only what cv accepts; the classification flags are
