@@ -158,19 +158,21 @@ impl Header<'_> {
 /// format version 6) takes the mean of every `K` raw samples as one model
 /// step: [`RawIo::input`] adds each sample to a fixed-size running sum and
 /// returns `Ok(true)` on every `K`-th one, with the mean scaled in `out`
-/// (a trailing partial group never reaches the model).
+/// (a trailing partial group never reaches the model). The running sum
+/// takes the first `inputs` floats of the history buffer, which a pooling
+/// model (never differenced) does not otherwise use, so `N` must hold
+/// `inputs` floats then.
 #[derive(Clone, Debug)]
 pub struct RawIo<'h, 'a, const N: usize = MAX_FEATURES> {
     header: &'h Header<'a>,
     /// Slot `k` (`inputs` floats) holds a past raw sample; `oldest` is the
     /// slot of the earliest one once `seen == lag`.
     history: [f32; N],
+    /// Samples seen while priming a differenced model; in a pooling model
+    /// (never differenced), the samples of the current group, whose
+    /// running sum is in `history[..inputs]`.
     seen: usize,
     oldest: usize,
-    /// Running sum of the raw samples of the current pooling group.
-    pool_sum: [f32; MAX_FEATURES],
-    /// Samples in the current pooling group.
-    pooled: u16,
 }
 
 impl<'h, 'a> RawIo<'h, 'a> {
@@ -188,12 +190,14 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     /// A stream that has seen no sample yet, keeping up to `N` past raw values.
     ///
     /// Errors: [`Error::BufferTooSmall`] (in bytes) if `N` is less than
-    /// `lag × inputs`.
+    /// `lag × inputs`, or than `inputs` for a pooling model.
     pub fn with_history(header: &'h Header<'a>) -> Result<Self, Error> {
-        let needed = header
-            .differencing
-            .lag()
-            .saturating_mul(header.input_size());
+        let lag = if header.pool > crate::file::NO_POOL {
+            1
+        } else {
+            header.differencing.lag()
+        };
+        let needed = lag.saturating_mul(header.input_size());
         if needed > N {
             return Err(Error::BufferTooSmall {
                 needed: needed.saturating_mul(4),
@@ -205,8 +209,6 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
             history: [0.0; N],
             seen: 0,
             oldest: 0,
-            pool_sum: [0.0; MAX_FEATURES],
-            pooled: 0,
         })
     }
 
@@ -255,8 +257,9 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     pub fn reset(&mut self) {
         self.seen = 0;
         self.oldest = 0;
-        self.pooled = 0;
-        self.pool_sum = [0.0; MAX_FEATURES];
+        if self.header.pool > crate::file::NO_POOL {
+            self.history.iter_mut().for_each(|h| *h = 0.0);
+        }
     }
 
     /// Where ring slot `k` (one raw sample) lies in `history`.
@@ -291,31 +294,9 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
         let n = self.header.input_size();
         check_len(n, out.len())?;
         check_len(n, raw.len())?;
-        let pool = self.header.pool;
-        let mut mean = [0.0f32; MAX_FEATURES];
-        let raw = if pool > crate::file::NO_POOL {
-            // Sum in sample order, in f32; the mean of the group is the
-            // model's raw sample.
-            let sums = self.pool_sum.get_mut(..n).ok_or(Error::LengthMismatch {
-                expected: MAX_FEATURES,
-                found: n,
-            })?;
-            for (s, &x) in sums.iter_mut().zip(raw) {
-                *s += x;
-            }
-            self.pooled += 1;
-            if self.pooled < pool {
-                return Ok(false);
-            }
-            for (m, s) in mean.iter_mut().zip(sums.iter_mut()) {
-                *m = *s / f32::from(pool);
-                *s = 0.0;
-            }
-            self.pooled = 0;
-            mean.get(..n).unwrap_or(&[])
-        } else {
-            raw
-        };
+        if self.header.pool > crate::file::NO_POOL {
+            return self.pooled_input(raw, out);
+        }
         let mut scaled = [0.0f32; MAX_FEATURES];
         let scaled = scaled.get_mut(..n).ok_or(Error::LengthMismatch {
             expected: MAX_FEATURES,
@@ -338,6 +319,45 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
             self.oldest = (self.oldest + 1) % lag;
             ready
         };
+        if ready {
+            for (o, &v) in out.iter_mut().zip(scaled.iter()) {
+                *o = T::from_f32(v);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// [`RawIo::input`] of a pooling model (`Header::pool > 1`, never
+    /// differenced): the running sum of the group in `history[..inputs]`,
+    /// summed in sample order in `f32`; on the group's last sample the
+    /// mean (divided in place) is scaled into `out`. Kept out of line so
+    /// that models without pooling stream as they did before it existed.
+    #[inline(never)]
+    fn pooled_input<T: Scalar>(&mut self, raw: &[f32], out: &mut [T]) -> Result<bool, Error> {
+        let n = self.header.input_size();
+        let pool = self.header.pool;
+        let sums = self.history.get_mut(..n).ok_or(Error::BufferTooSmall {
+            needed: n.saturating_mul(4),
+            available: N * 4,
+        })?;
+        for (s, &x) in sums.iter_mut().zip(raw) {
+            *s += x;
+        }
+        self.seen += 1;
+        if self.seen < usize::from(pool) {
+            return Ok(false);
+        }
+        self.seen = 0;
+        for s in sums.iter_mut() {
+            *s /= f32::from(pool);
+        }
+        let mut scaled = [0.0f32; MAX_FEATURES];
+        let scaled = scaled.get_mut(..n).ok_or(Error::LengthMismatch {
+            expected: MAX_FEATURES,
+            found: n,
+        })?;
+        let ready = self.header.model_input(None, sums, scaled)?;
+        sums.iter_mut().for_each(|s| *s = 0.0);
         if ready {
             for (o, &v) in out.iter_mut().zip(scaled.iter()) {
                 *o = T::from_f32(v);
