@@ -452,6 +452,15 @@ mod tests {
         assert_eq!(steps, 3);
         io.reset();
         assert_eq!(io.input(&raw(0), &mut x), Ok(false));
+        // The running sum takes `inputs` floats of the history buffer.
+        assert!(RawIo::<'_, '_, 2>::with_history(&h).is_ok());
+        assert_eq!(
+            RawIo::<'_, '_, 1>::with_history(&h).err(),
+            Some(Error::BufferTooSmall {
+                needed: 8,
+                available: 4
+            })
+        );
         // Pooling is refused where it has no meaning.
         let mut bad = header(Differencing::None);
         bad.pool = 2;
