@@ -30,7 +30,7 @@
 //! | `T` | the number type: `f32`, `lstm_core::Q4_12` or `lstm_core::Q16_16` |
 //! | `Act` | `lstm_core::Fast` or `lstm_core::Exact` |
 //! | `IN`, `OUT` | inputs and outputs per step |
-//! | `HISTORY`, `Io<'h, 'a>` | `lstm_core::RawIo` sized for the differencing: `lag × IN` raw values (at least 1) |
+//! | `HISTORY`, `Io<'h, 'a>` | `lstm_core::RawIo` sized for the differencing (`lag × IN` raw values) or the pooling sums (`IN`), at least 1 |
 //! | `Model<'a>` | the layers: `Lstm`/`Gru` layers in file order, nested in `Stack`s, then the `Dense` head |
 //! | `Streamer<'m>` | `lstm_core::Stream` (stateful) or `lstm_core::WindowedStream` of the window length |
 //! | `MODE`, `WINDOW` | `"stateful"` / `"windowed"`, model steps per `step()` call |
@@ -182,6 +182,7 @@ impl std::error::Error for CodegenError {
 ///         lag: 12,
 ///         targets: heapless::Vec::from_slice(&[0]).unwrap(),
 ///     },
+///     pool: 1,
 /// };
 /// let code = model_types(&header, ActivationKind::Fast)?;
 /// // HISTORY: lag 12 × 2 inputs; MACs: 4·16·(2+16) + 3·8·(16+8) + 8·1.
@@ -270,8 +271,15 @@ pub fn model_types(
             window,
         ),
     };
-    // The lag is a u16 and IN a u32 in the file: the product fits a u64.
-    let history = (header.differencing.lag() as u64 * in_size as u64).max(1);
+    // What `RawIo::with_history` needs: a pooling model keeps its running
+    // sums (one sample's worth), a differenced one `lag` samples. The lag is
+    // a u16 and IN a u32 in the file: the product fits a u64.
+    let lag = if header.pool > crate::file::NO_POOL {
+        1
+    } else {
+        header.differencing.lag() as u64
+    };
+    let history = (lag * in_size as u64).max(1);
     let layers: Vec<String> = header.layers.iter().map(|l| l.to_string()).collect();
 
     let items: [(&str, String); 13] = [
@@ -378,6 +386,7 @@ mod tests {
             mode,
             task: Task::Regression,
             differencing,
+            pool: crate::file::NO_POOL,
         }
     }
 
@@ -583,6 +592,35 @@ pub const ACTIVATION: &str = \"fast\";
                 format!("pub const HISTORY: usize = {history};")
             );
         }
+    }
+
+    #[test]
+    fn pooling_sizes_the_raw_history_for_its_sums() {
+        // A pooled classifier of 3 inputs keeps one sample's running sums:
+        // `RawIo::with_history` refuses fewer than 3 values.
+        let mut h = header(
+            NumberFormat::Q4_12,
+            &[
+                LayerShape::Lstm {
+                    input: 3,
+                    hidden: 4,
+                },
+                LayerShape::Dense {
+                    input: 4,
+                    output: 2,
+                },
+            ],
+            TrainingMode::Windowed { window: 10 },
+            Differencing::None,
+        );
+        h.task = Task::Classification {
+            classes: heapless::Vec::from_slice(&["a", "b"]).unwrap(),
+        };
+        h.pool = 4;
+        let code = model_types(&h, ActivationKind::Fast).unwrap();
+        assert_eq!(item(&code, "HISTORY"), "pub const HISTORY: usize = 3;");
+        assert!(crate::RawIo::<3>::with_history(&h).is_ok());
+        assert!(crate::RawIo::<2>::with_history(&h).is_err());
     }
 
     #[test]

@@ -50,6 +50,7 @@ struct DynRecurrent<'a, T: Scalar> {
 ///     mode: TrainingMode::Stateful,
 ///     task: Task::Regression,
 ///     differencing: Differencing::None,
+///     pool: 1,
 /// };
 /// let bytes = to_vec(&header, &vec![0.1; header.parameter_count().unwrap()]).unwrap();
 /// let mut buf = AlignedBuf([0u8; 512]);

@@ -35,6 +35,7 @@
 //!     mode: TrainingMode::Stateful,
 //!     task: Task::Regression,
 //!     differencing: Differencing::First { targets: heapless::Vec::from_slice(&[0]).unwrap() },
+//!     pool: 1,
 //! };
 //! let mut io = RawIo::new(&header)?;
 //! let mut x = [0.0f32];
@@ -152,12 +153,24 @@ impl Header<'_> {
 /// [`MAX_FEATURES`] (first differences of up to 32 features);
 /// [`RawIo::with_history`] takes any `N`, e.g. `12 × inputs` for a monthly
 /// model differenced at lag 12.
+///
+/// A classifier trained with input pooling ([`Header::pool`] `K > 1`,
+/// format version 6) takes the mean of every `K` raw samples as one model
+/// step: [`RawIo::input`] adds each sample to a fixed-size running sum and
+/// returns `Ok(true)` on every `K`-th one, with the mean scaled in `out`
+/// (a trailing partial group never reaches the model). The running sum
+/// takes the first `inputs` floats of the history buffer, which a pooling
+/// model (never differenced) does not otherwise use, so `N` must hold
+/// `inputs` floats then.
 #[derive(Clone, Debug)]
 pub struct RawIo<'h, 'a, const N: usize = MAX_FEATURES> {
     header: &'h Header<'a>,
     /// Slot `k` (`inputs` floats) holds a past raw sample; `oldest` is the
     /// slot of the earliest one once `seen == lag`.
     history: [f32; N],
+    /// Samples seen while priming a differenced model; in a pooling model
+    /// (never differenced), the samples of the current group, whose
+    /// running sum is in `history[..inputs]`.
     seen: usize,
     oldest: usize,
 }
@@ -177,12 +190,14 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     /// A stream that has seen no sample yet, keeping up to `N` past raw values.
     ///
     /// Errors: [`Error::BufferTooSmall`] (in bytes) if `N` is less than
-    /// `lag × inputs`.
+    /// `lag × inputs`, or than `inputs` for a pooling model.
     pub fn with_history(header: &'h Header<'a>) -> Result<Self, Error> {
-        let needed = header
-            .differencing
-            .lag()
-            .saturating_mul(header.input_size());
+        let lag = if header.pool > crate::file::NO_POOL {
+            1
+        } else {
+            header.differencing.lag()
+        };
+        let needed = lag.saturating_mul(header.input_size());
         if needed > N {
             return Err(Error::BufferTooSmall {
                 needed: needed.saturating_mul(4),
@@ -219,6 +234,7 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     ///     mode: TrainingMode::Windowed { window: 4 },
     ///     task: Task::Classification { classes: heapless::Vec::from_slice(&["a", "b"]).unwrap() },
     ///     differencing: Differencing::None,
+    ///     pool: 1,
     /// };
     /// let mut io = RawIo::new(&header)?;
     /// let mut series = [1.0f32, 3.0, 1.0, 3.0]; // mean 2, std 1
@@ -236,10 +252,14 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
         self.header.normalize_series(series)
     }
 
-    /// Forgets the past samples (start of a new stream).
+    /// Forgets the past samples (start of a new stream), and a partial
+    /// pooling group.
     pub fn reset(&mut self) {
         self.seen = 0;
         self.oldest = 0;
+        if self.header.pool > crate::file::NO_POOL {
+            self.history.iter_mut().for_each(|h| *h = 0.0);
+        }
     }
 
     /// Where ring slot `k` (one raw sample) lies in `history`.
@@ -266,13 +286,17 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
     /// Takes the raw sample `raw` and writes the model's input for it into
     /// `out` (converted to `T`, rounding and saturating like
     /// [`Scalar::from_f32`]). `Ok(false)`: no model input yet (one of the
-    /// first `lag` samples of a differenced model).
+    /// first `lag` samples of a differenced model, or not the last sample
+    /// of a pooling group: see [`Header::pool`]).
     ///
     /// Errors: [`Error::LengthMismatch`] on a wrong length.
     pub fn input<T: Scalar>(&mut self, raw: &[f32], out: &mut [T]) -> Result<bool, Error> {
         let n = self.header.input_size();
         check_len(n, out.len())?;
         check_len(n, raw.len())?;
+        if self.header.pool > crate::file::NO_POOL {
+            return self.pooled_input(raw, out);
+        }
         let mut scaled = [0.0f32; MAX_FEATURES];
         let scaled = scaled.get_mut(..n).ok_or(Error::LengthMismatch {
             expected: MAX_FEATURES,
@@ -295,6 +319,45 @@ impl<'h, 'a, const N: usize> RawIo<'h, 'a, N> {
             self.oldest = (self.oldest + 1) % lag;
             ready
         };
+        if ready {
+            for (o, &v) in out.iter_mut().zip(scaled.iter()) {
+                *o = T::from_f32(v);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// [`RawIo::input`] of a pooling model (`Header::pool > 1`, never
+    /// differenced): the running sum of the group in `history[..inputs]`,
+    /// summed in sample order in `f32`; on the group's last sample the
+    /// mean (divided in place) is scaled into `out`. Kept out of line so
+    /// that models without pooling stream as they did before it existed.
+    #[inline(never)]
+    fn pooled_input<T: Scalar>(&mut self, raw: &[f32], out: &mut [T]) -> Result<bool, Error> {
+        let n = self.header.input_size();
+        let pool = self.header.pool;
+        let sums = self.history.get_mut(..n).ok_or(Error::BufferTooSmall {
+            needed: n.saturating_mul(4),
+            available: N * 4,
+        })?;
+        for (s, &x) in sums.iter_mut().zip(raw) {
+            *s += x;
+        }
+        self.seen += 1;
+        if self.seen < usize::from(pool) {
+            return Ok(false);
+        }
+        self.seen = 0;
+        for s in sums.iter_mut() {
+            *s /= f32::from(pool);
+        }
+        let mut scaled = [0.0f32; MAX_FEATURES];
+        let scaled = scaled.get_mut(..n).ok_or(Error::LengthMismatch {
+            expected: MAX_FEATURES,
+            found: n,
+        })?;
+        let ready = self.header.model_input(None, sums, scaled)?;
+        sums.iter_mut().for_each(|s| *s = 0.0);
         if ready {
             for (o, &v) in out.iter_mut().zip(scaled.iter()) {
                 *o = T::from_f32(v);
@@ -353,7 +416,57 @@ mod tests {
             mode: TrainingMode::Stateful,
             task: Task::Regression,
             differencing,
+            pool: crate::file::NO_POOL,
         }
+    }
+
+    #[test]
+    fn pooling_takes_the_mean_of_every_k_samples() {
+        let mut h = header(Differencing::None);
+        h.pool = 3;
+        h.mode = TrainingMode::Windowed { window: 4 };
+        h.task = Task::Classification {
+            classes: heapless::Vec::from_slice(&["a"]).unwrap(),
+        };
+        h.output_scaling = Scaling::Identity;
+        h.layers[1] = LayerShape::Dense {
+            input: 3,
+            output: 1,
+        };
+        h.validate().unwrap();
+        let mut io = RawIo::new(&h).unwrap();
+        let mut x = [0.0f32; 2];
+        let raw = |t: usize| [t as f32, -(t as f32) * 2.0];
+        let mut steps = 0;
+        for t in 0..11 {
+            let ready = io.input(&raw(t), &mut x).unwrap();
+            assert_eq!(ready, t % 3 == 2, "t = {t}");
+            if ready {
+                // Mean of samples t-2, t-1, t: feature 0 is t-1, feature 1 -2(t-1).
+                let m = (t - 1) as f32;
+                assert_eq!(x, [m / 4.0, (-2.0 * m + 10.0) / 20.0], "t = {t}");
+                steps += 1;
+            }
+        }
+        // 11 samples: 3 groups, the last two samples a partial group.
+        assert_eq!(steps, 3);
+        io.reset();
+        assert_eq!(io.input(&raw(0), &mut x), Ok(false));
+        // The running sum takes `inputs` floats of the history buffer.
+        assert!(RawIo::<'_, '_, 2>::with_history(&h).is_ok());
+        assert_eq!(
+            RawIo::<'_, '_, 1>::with_history(&h).err(),
+            Some(Error::BufferTooSmall {
+                needed: 8,
+                available: 4
+            })
+        );
+        // Pooling is refused where it has no meaning.
+        let mut bad = header(Differencing::None);
+        bad.pool = 2;
+        assert!(matches!(bad.validate(), Err(Error::Malformed(_))));
+        h.pool = 0;
+        assert!(matches!(h.validate(), Err(Error::Malformed(_))));
     }
 
     #[test]

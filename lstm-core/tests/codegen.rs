@@ -46,6 +46,7 @@ fn mixed_header() -> Header<'static> {
             lag: 4,
             targets: heapless::Vec::from_slice(&[1]).unwrap(),
         },
+        pool: lstm_core::file::NO_POOL,
     }
 }
 
@@ -74,6 +75,7 @@ fn stateful_header() -> Header<'static> {
         differencing: Differencing::First {
             targets: heapless::Vec::from_slice(&[0, 2]).unwrap(),
         },
+        pool: lstm_core::file::NO_POOL,
     }
 }
 

@@ -35,6 +35,7 @@ fn header(format: NumberFormat) -> Header<'static> {
         mode: TrainingMode::Stateful,
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: 1,
     }
 }
 

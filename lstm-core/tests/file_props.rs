@@ -35,6 +35,7 @@ fn header(format: NumberFormat) -> Header<'static> {
         mode: TrainingMode::Windowed { window: 12 },
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: 1,
     }
 }
 
@@ -332,7 +333,7 @@ fn typed_errors_name_the_problem() {
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
     // Version 1 (before `differencing`) and any later version are refused.
-    for version in [1u8, 6] {
+    for version in [1u8, 7] {
         let mut other = bytes.clone();
         other[4] = version;
         assert_eq!(

@@ -30,6 +30,7 @@ fn header() -> Header<'static> {
         mode: TrainingMode::Stateful,
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: 1,
     }
 }
 
@@ -281,4 +282,55 @@ fn series_normalisation_per_feature_and_of_a_constant_feature() {
     let mut t = [1.0f32, 3.0];
     header().normalize_series(&mut t).unwrap();
     assert_eq!(t, [1.0, 3.0]);
+}
+
+/// FORMAT.md's fifth example: the fourth vector's classifier with input
+/// pooling of 2 samples (`Header::pool = 2`), which needs version 6: the
+/// pool is a `u16` varint right after the postcard header.
+const POOL_VECTOR: &str = "
+4c53544d 0600 0000 1c000000 1c000000
+01 02 00 01 01 01 01 01 03 01 0000003f 01 0000
+0040 00 01 04 01 01 01 61 00 02 00000000
+0008 00fc 0002 0004 00f8 0006 0010 00f4 0001 0000 0000 0001 0020 0000
+xxxxxxxx";
+
+#[test]
+fn pool_vector_is_version_6_and_reads_back() {
+    let pooled = Header {
+        pool: 2,
+        ..series_header()
+    };
+    let written = to_vec(&pooled, &WEIGHTS).unwrap();
+    assert_eq!(written, hex_bytes(POOL_VECTOR), "written: {:02x?}", written);
+    assert_eq!(written.len(), 80);
+    assert_eq!(
+        &written[76..],
+        &[0x31, 0xab, 0xc5, 0x81],
+        "crc: {:02x?}",
+        &written[76..]
+    );
+    let mut buf = lstm_core::file::AlignedBuf([0u8; 80]);
+    buf.0.copy_from_slice(&written);
+    {
+        let file = ModelFile::parse(&buf.0).unwrap();
+        assert_eq!(file.version, 6);
+        assert_eq!(file.header, pooled);
+        let mut slot = core::mem::MaybeUninit::uninit();
+        let in_place = ModelFile::parse_into(&mut slot, &buf.0).unwrap();
+        assert_eq!(in_place.header.pool, 2);
+    }
+    // Without pooling the same classifier is still written as version 5,
+    // byte for byte the fourth vector.
+    assert_eq!(
+        to_vec(&series_header(), &WEIGHTS).unwrap(),
+        hex_bytes(SERIES_VECTOR)
+    );
+    // Labelled version 5 (with a valid CRC), the pool byte is left over.
+    buf.0[4] = 5;
+    let crc = lstm_core::file::CRC.checksum(&buf.0[..76]);
+    buf.0[76..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        ModelFile::parse(&buf.0).err(),
+        Some(lstm_core::Error::Malformed("bytes after the header"))
+    );
 }

@@ -113,6 +113,11 @@ pub struct TrainedModel {
     /// `x[t] − x[t−L]` and a forecast adds to the value `L` rows before it.
     #[serde(default = "crate::fit::first_lag")]
     pub difference_lag: usize,
+    /// The season `m` given to `fit --season` (forecasting): `eval` scores
+    /// the seasonal-naive baseline at it unless told otherwise. `None` when
+    /// none was given, and in models saved before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub season: Option<usize>,
 }
 
 /// Errors reading or writing a [`TrainedModel`].

@@ -27,6 +27,7 @@
 //!     mode: TrainingMode::Windowed { window: 3 },
 //!     task: Task::Regression,
 //!     differencing: Differencing::None,
+//!     pool: 1,
 //! };
 //! let bytes = CoreBytes::new(&to_vec(&header, &vec![0.1; header.parameter_count().unwrap()]).unwrap());
 //! let file = bytes.parse().unwrap();
@@ -378,7 +379,8 @@ impl<'a> CoreRunner<'a> {
 
 /// The model inputs for raw rows `[rows][features]`: each row through the
 /// file's own scaling and differencing ([`Header::model_input`], in `f32`,
-/// as a device computes them), after [`Header::normalize_series`] on the
+/// as a device computes them; a pooling classifier's through
+/// [`lstm_core::RawIo`], one row per pooled step), after [`Header::normalize_series`] on the
 /// whole of `raw` (which does something only for a classifier normalised
 /// per series: `raw` is then one whole series). A differenced model has no input for the
 /// first `lag` rows, so row `r` of the result belongs to raw row `r + lag`,
@@ -400,6 +402,23 @@ pub fn model_inputs(header: &Header<'_>, raw: ArrayView2<'_, f64>) -> Result<Arr
     // A per-series normalised classifier: `raw` is the whole series, and a
     // device normalises its buffered series the same way first.
     header.normalize_series(&mut raw32)?;
+    if header.pool > lstm_core::file::NO_POOL {
+        // A pooling classifier (no differencing): the samples go through
+        // lstm-core's own RawIo, which pools and scales them as a device does.
+        let mut io = lstm_core::RawIo::new(header)?;
+        let mut out = Array2::zeros((n / usize::from(header.pool), f));
+        let mut row_out = vec![0f32; f];
+        let mut r = 0;
+        for sample in raw32.chunks_exact(f) {
+            if io.input::<f32>(sample, &mut row_out)? {
+                if let Some(mut o) = out.rows_mut().into_iter().nth(r) {
+                    o.iter_mut().zip(&row_out).for_each(|(o, &v)| *o = v);
+                }
+                r += 1;
+            }
+        }
+        return Ok(out);
+    }
     let row = |k: usize| raw32.get(k * f..(k + 1) * f).unwrap_or(&[]);
     let mut out = Array2::zeros((n.saturating_sub(lag), f));
     let mut row_out = vec![0f32; f];

@@ -210,6 +210,17 @@ pub fn cross_validate(
         };
         fold_data.push((TaskData::Forecast(Box::new(d)), train));
     }
+    // The models record `data_cfg` (its window) as their preparation: a
+    // differenced model's predictions re-window the series from what the
+    // model records, so a source with another window would score every
+    // candidate with that window instead of its own.
+    let source = match source {
+        DataSource::Forecast { path, .. } => DataSource::Forecast {
+            path: path.clone(),
+            config: data_cfg.clone(),
+        },
+        other => other.clone(),
+    };
     let mut candidates = Vec::new();
     let grid = cfg.cells.iter().flat_map(|&cell| {
         cfg.hidden_sizes

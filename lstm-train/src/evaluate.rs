@@ -383,6 +383,16 @@ pub struct ClassEvaluation {
     pub majority_accuracy: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
+    /// Test accuracy of 1-NN Euclidean on the same prepared series, with
+    /// the training file as neighbours ([`crate::data::nn`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nn_euclidean: Option<f64>,
+    /// Test accuracy of 1-NN DTW (unconstrained), when affordable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nn_dtw: Option<f64>,
+    /// Why 1-NN DTW was not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nn_dtw_skipped: Option<String>,
     /// Every restart of `fit --restarts` (seed, best losses, epochs; the
     /// kept one marked); empty when not recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -509,6 +519,7 @@ pub fn evaluate_predictions(
             let correct = p.truth.iter().zip(&p.pred).filter(|(a, b)| a == b).count();
             let accuracy = crate::data::accuracy(&p.truth, &p.pred)?;
             let (maj, maj_acc) = c.majority_baseline()?;
+            let nn = crate::data::nn::nn_baselines(&c.train, &c.val, &c.test);
             Ok(Evaluation::Classify(ClassEvaluation {
                 cell: CellKind::default(),
                 classes: c.classes.clone(),
@@ -518,6 +529,9 @@ pub fn evaluate_predictions(
                 majority_class: c.classes.get(maj).cloned().unwrap_or_default(),
                 majority_accuracy: maj_acc,
                 confusion,
+                nn_euclidean: Some(nn.euclidean),
+                nn_dtw: nn.dtw,
+                nn_dtw_skipped: nn.dtw_skipped,
                 restarts: Vec::new(),
             }))
         }
@@ -614,7 +628,7 @@ impl Evaluation {
             Evaluation::Classify(e) => {
                 let _ = writeln!(s, "test split: {} series, {} classes", e.n, e.classes.len());
                 let maj = format!("majority ({})", e.majority_class);
-                let w = maj.len().max(5);
+                let w = maj.len().max(14);
                 let _ = writeln!(s, "{:<w$}  {:>9}  {:>11}", "model", "accuracy", "correct");
                 let _ = writeln!(
                     s,
@@ -630,6 +644,19 @@ impl Evaluation {
                     e.majority_accuracy,
                     format!("{maj_correct}/{}", e.n)
                 );
+                for (name, acc) in [("1-NN Euclidean", e.nn_euclidean), ("1-NN DTW", e.nn_dtw)] {
+                    if let Some(a) = acc {
+                        let correct = (a * e.n as f64).round() as usize;
+                        let _ = writeln!(
+                            s,
+                            "{name:<w$}  {a:>9.4}  {:>11}",
+                            format!("{correct}/{}", e.n)
+                        );
+                    }
+                }
+                if let Some(why) = &e.nn_dtw_skipped {
+                    let _ = writeln!(s, "({why})");
+                }
                 let _ = writeln!(s, "confusion matrix (rows: true class, columns: predicted)");
                 let cw = e
                     .classes

@@ -86,7 +86,19 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
         h.format,
         h.format.size_of()
     );
-    let _ = writeln!(out, "layers: {}", h.layers.len());
+    // The Dense head is a layer of the file but not a recurrent layer:
+    // `fit --layers 1` is one recurrent layer and the head.
+    let recurrent = h
+        .layers
+        .iter()
+        .filter(|l| !matches!(l, LayerShape::Dense { .. }))
+        .count();
+    let heads = h.layers.len() - recurrent;
+    let _ = writeln!(
+        out,
+        "layers: {recurrent} recurrent + {heads} Dense head ({} in the file)",
+        h.layers.len()
+    );
     let weights = decode_weights(h.format, file.weights);
     let mut at = 0;
     for (k, l) in h.layers.iter().enumerate() {
@@ -135,6 +147,13 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
                 "training mode: windowed, W = {window} (each prediction from the last {window} samples, zero state)"
             );
         }
+    }
+    if h.pool > lstm_core::file::NO_POOL {
+        let _ = writeln!(
+            out,
+            "input pooling: each model step is the mean of {} raw samples (RawIo pools them as they arrive)",
+            h.pool
+        );
     }
     match &h.differencing {
         Differencing::None => {

@@ -7,8 +7,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::artifact::{ArtifactError, DataSource};
+use crate::artifact::{ArtifactError, DataSource, TrainedModel};
 use crate::cv::{auto_choose, AutoChoice};
+use crate::data::outlier::{class_outliers, forecast_outliers, outlier_warning};
 use crate::data::DataError;
 use crate::evaluate::{evaluate_model, EvalOptions, Evaluation};
 use crate::fit::restarts::{default_restarts, fit_restarts, score, RestartScore};
@@ -326,6 +327,34 @@ pub fn chance_warning(evaluation: &Evaluation) -> Option<String> {
     })
 }
 
+/// The warning for a forecaster whose test RMSE is not below a baseline's
+/// (naive, or seasonal naive with `--season`), with what to try, or `None`.
+pub fn baseline_warning(evaluation: &Evaluation) -> Option<String> {
+    let Evaluation::Forecast(e) = evaluation else {
+        return None;
+    };
+    let lost: Vec<String> = e
+        .baselines
+        .iter()
+        .filter(|b| e.model.rmse >= b.metrics.rmse)
+        .map(|b| format!("{} (RMSE {:.4})", b.name, b.metrics.rmse))
+        .collect();
+    if lost.is_empty() {
+        return None;
+    }
+    let hint = if e.differenced {
+        "another window (--window, or leave --difference and --window open for the automatic choice, or compare with `cv`)"
+    } else {
+        "--difference (first differences, for a trend), --difference M (seasonal, for a season of M steps), \
+         another --window, or leave --difference and --window open so that fit chooses them by rolling-origin validation"
+    };
+    Some(format!(
+        "warning: the model's test RMSE {:.4} is not below {}: a baseline forecasts this series as well. Try {hint}",
+        e.model.rmse,
+        lost.join(" and ")
+    ))
+}
+
 /// What [`chance_warning`] suggests.
 const CHANCE_HINT: &str =
     "--per-series-norm (z-normalise each series), another --lr (e.g. 0.002 or 0.01), more --epochs, a larger --hidden, or --val-split 0 --patience 0";
@@ -355,6 +384,30 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
         eprintln!("{note}");
         notes.push(note);
         prepared = p;
+    }
+    if let TaskData::Classify(d) = &prepared.data {
+        if let Some(note) = &d.length_note {
+            eprintln!("{note}");
+            notes.push(note.clone());
+        }
+    }
+    // An extreme value is reported before anything is trained on it.
+    let outliers = match &prepared.data {
+        TaskData::Forecast(d) => outlier_warning(&d.file, &forecast_outliers(d)),
+        TaskData::Classify(d) => {
+            let file = match &prepared.source {
+                DataSource::Classify { train, test, .. } => {
+                    format!("{} / {}", train.display(), test.display())
+                }
+                DataSource::Forecast { path, .. } => path.display().to_string(),
+                DataSource::Imported { model } => model.display().to_string(),
+            };
+            outlier_warning(&file, &class_outliers(d))
+        }
+    };
+    if let Some(w) = outliers {
+        eprintln!("{w}");
+        notes.push(w);
     }
     if options.auto {
         if let (TaskData::Forecast(d), DataSource::Forecast { config, .. }) =
@@ -413,12 +466,17 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
     // temporary files a killed run left are swept here.
     let _lock = RunDirLock::acquire(&out_dir, "fit")?;
     let (outcome, restarts) = if options.resume {
+        let saved = Checkpoint::load(&ck).map_err(|e| RunError::Resume {
+            path: ck.clone(),
+            source: Box::new(e),
+        })?;
         if options.seed_from_checkpoint {
-            let saved = Checkpoint::load(&ck).map_err(|e| RunError::Resume {
-                path: ck.clone(),
-                source: Box::new(e),
-            })?;
             cfg.seed = saved.config.seed;
+        }
+        // On stderr only: a resumed run's metrics.json stays the one an
+        // uninterrupted run writes.
+        if let Some(note) = resume_note(&saved, cfg.epochs) {
+            eprintln!("{note}");
         }
         let out = resume(&cfg, train_data, prepared.source.clone(), &ck).map_err(|e| {
             RunError::Resume {
@@ -445,11 +503,23 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
         fit_restarts(&cfg, train_data, prepared.source.clone(), n, &mut report)
             .map_err(|e| RunError::Train(Box::new(e)))?
     };
+    let mut outcome = outcome;
+    // `eval` scores the seasonal-naive baseline at the season `fit` was
+    // given; a resumed run without --season keeps the one its folder's
+    // trained.json records.
+    outcome.model.season = options.season.or_else(|| {
+        options
+            .resume
+            .then(|| TrainedModel::load(&out_dir.join(TRAINED_FILE)).ok())
+            .flatten()
+            .and_then(|m| m.season)
+    });
+    let season = outcome.model.season;
     let mut summary = finish(
         outcome,
         &prepared.data,
         out_dir,
-        options.season,
+        season,
         restarts.clone(),
         auto.clone(),
         notes,
@@ -457,6 +527,26 @@ pub fn run_fit(options: &FitRunOptions) -> Result<FitSummary, RunError> {
     summary.restarts = restarts;
     summary.auto = auto;
     Ok(summary)
+}
+
+/// Why a resumed run will train no epoch, or `None` when it will: the
+/// checkpoint's run ended by early stopping (which a resume does not undo),
+/// or it has already run `epochs` epochs.
+pub fn resume_note(saved: &Checkpoint, epochs: usize) -> Option<String> {
+    match saved.stopped {
+        Some(StopReason::EarlyStopped { epoch }) => Some(format!(
+            "note: --resume: the run in this folder ended by early stopping after epoch {epoch} (no improvement \
+             for {} epochs), so no epoch is trained, whatever --epochs says; the kept model is evaluated again. \
+             To train longer, start a new run with a larger --patience (or --patience 0) in another --out-dir",
+            saved.config.early_stopping.map_or(0, |e| e.patience)
+        )),
+        _ if saved.epoch >= epochs => Some(format!(
+            "note: --resume: the checkpoint has already run {} epochs and --epochs is {epochs}, so no epoch is \
+             trained; give a larger --epochs to train on",
+            saved.epoch
+        )),
+        _ => None,
+    }
 }
 
 /// `restart K/N: seed S, best epoch E, val_loss V (loss L), E epochs[ <- kept]`.
@@ -505,6 +595,7 @@ fn finish(
         .with_restarts(restarts)
         .with_auto(auto);
     notes.extend(chance_warning(&evaluation));
+    notes.extend(baseline_warning(&evaluation));
     write_metrics(&evaluation, &notes, &out_dir.join(METRICS_FILE))?;
     plot_test_predictions(&outcome.model, data, &out_dir.join(PREDICTIONS_PLOT))?;
     plot_history(

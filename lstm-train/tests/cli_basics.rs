@@ -56,6 +56,7 @@ fn small_model() -> TrainedModel {
         },
         difference: false,
         difference_lag: 1,
+        season: None,
     }
 }
 

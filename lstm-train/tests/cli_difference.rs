@@ -207,7 +207,7 @@ fn airline_case(diff: &[&str], hidden: &str, lag: usize, texts: &[&str]) {
     ]);
     let trained_csv = std::fs::read_to_string(&pt).unwrap();
     assert!(
-        trained_csv.starts_with("time,value_next\n"),
+        trained_csv.starts_with("time,forecast_next\n"),
         "{trained_csv}"
     );
     let rows = |text: &str| -> Vec<(String, f64)> {

@@ -150,7 +150,7 @@ fn forecasting_fit_export_inspect_predict() {
         p(&preds_json),
     ]);
     let body_json = std::fs::read_to_string(&preds_json).unwrap();
-    assert!(body_json.starts_with("time,value_next\n"));
+    assert!(body_json.starts_with("time,forecast_next\n"));
     let vals = |b: &str| -> Vec<f64> {
         b.lines()
             .skip(1)

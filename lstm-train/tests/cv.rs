@@ -83,3 +83,41 @@ fn too_many_folds_is_an_error() {
     };
     assert!(cross_validate(&d, &cfg, &src, &cv).is_err());
 }
+
+/// A differenced candidate is scored with its own window, whatever window
+/// the recorded source carries (the automatic choice passes the run's
+/// source, window 12 by default, with candidate windows 6, 12 and 24):
+/// the fold RMSEs are those of a source with the candidate's window.
+#[test]
+fn differenced_candidates_are_scored_with_their_own_window() {
+    let (d, cfg, src) = data();
+    let cv = CvConfig {
+        folds: 2,
+        block: None,
+        cells: vec![lstm_train::net::CellKind::Lstm],
+        hidden_sizes: vec![3],
+        layers: vec![1],
+        fit: FitConfig {
+            epochs: 3,
+            batch_size: 16,
+            quiet: true,
+            difference_lag: 1,
+            ..FitConfig::forecasting()
+        },
+        difference: true,
+        verbose: false,
+    };
+    let own = cross_validate(&d, &cfg, &src, &cv).expect("cv, window 5");
+    let other_src = DataSource::Forecast {
+        path: "cv.csv".into(),
+        config: ForecastConfig {
+            window: 12,
+            ..cfg.clone()
+        },
+    };
+    let other = cross_validate(&d, &cfg, &other_src, &cv).expect("cv, source window 12");
+    assert_eq!(
+        own.candidates[0].fold_rmse, other.candidates[0].fold_rmse,
+        "the source's window must not change a candidate's score"
+    );
+}

@@ -169,8 +169,20 @@ fn long_format_with_different_lengths() {
     assert_eq!(d.train.lengths, vec![3, 1, 2, 4]);
     assert_eq!(d.train.labels, vec![1, 0, 1, 0]);
     assert_eq!(d.train.x.dim(), (4, 4, 2));
-    assert_eq!(d.test.lengths, vec![2, 5]);
-    assert_eq!(d.test.x.dim(), (2, 5, 2));
+    // The 5-step test series is longer than the model's window (the
+    // longest training series, 4 steps): it keeps its last 4 steps, as a
+    // device keeping the last 4 samples sees it, and a note says so.
+    assert_eq!(d.test.lengths, vec![2, 4]);
+    assert_eq!(d.test.x.dim(), (2, 4, 2));
+    assert_eq!(
+        d.test.series(1).to_owned(),
+        ndarray::arr2(&[[4.0f32, 40.0], [5.0, 50.0], [6.0, 60.0], [7.0, 70.0]])
+    );
+    let note = d.length_note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("1 longer ones from their last 4 steps"),
+        "{note}"
+    );
     // Real steps hold the file's values ...
     assert_eq!(
         d.train.series(0).to_owned(),
@@ -256,4 +268,99 @@ fn prepare_applies_classes_and_scaler() {
         LabelledSeries::read(shared("ItalyPowerDemand/test.csv"), &ClassConfig::default()).unwrap();
     let prepared = d.prepare(&again).unwrap();
     assert_eq!(prepared, d.test);
+}
+
+/// `--pool K`: the trainer's pooled, scaled series equal what lstm-core's
+/// `RawIo` (through `model_inputs`) makes of the raw series on a device:
+/// normalised per series, the mean of every K samples, a trailing partial
+/// group dropped, then the file's scaling.
+#[test]
+fn pooling_matches_lstm_core_raw_io() {
+    use lstm_core::file::{Differencing, Header, Scaling, Task, TrainingMode};
+    use lstm_core::{LayerShape, NumberFormat};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lens: &[usize]| {
+        let mut s = String::from("label");
+        for t in 0..11 {
+            s.push_str(&format!(",v{t}"));
+        }
+        s.push('\n');
+        for (i, &len) in lens.iter().enumerate() {
+            s.push_str(if i % 2 == 0 { "a" } else { "b" });
+            for t in 0..11 {
+                if t < len {
+                    s.push_str(&format!(",{}", ((i * 13 + t * 7) % 10) as f64 * 0.3 - 1.0));
+                } else {
+                    s.push(',');
+                }
+            }
+            s.push('\n');
+        }
+        let p = dir.path().join(name);
+        std::fs::write(&p, s).unwrap();
+        p
+    };
+    let train = write("train.csv", &[11, 9, 10, 11, 8, 11]);
+    let test = write("test.csv", &[11, 7, 10, 3]);
+    let cfg = ClassConfig {
+        val_fraction: 0.0,
+        per_series_norm: true,
+        pool: 3,
+        wide_variable_length: true,
+        ..Default::default()
+    };
+    let d = load_classification(&train, &test, &cfg).unwrap();
+    assert_eq!(d.train.lengths, vec![3, 3, 3, 3, 2, 3]);
+    assert_eq!(d.test.lengths, vec![3, 2, 3, 1]);
+    let lstm_train::data::Scaler::Standard { mean, std } = &d.scaler else {
+        panic!("standard scaler expected");
+    };
+    let header = Header {
+        format: NumberFormat::F32,
+        layers: heapless::Vec::from_slice(&[
+            LayerShape::Lstm {
+                input: 1,
+                hidden: 1,
+            },
+            LayerShape::Dense {
+                input: 1,
+                output: 2,
+            },
+        ])
+        .unwrap(),
+        input_scaling: Scaling::SeriesStandard {
+            mean: heapless::Vec::from_slice(&[mean[0] as f32]).unwrap(),
+            std: heapless::Vec::from_slice(&[std[0] as f32]).unwrap(),
+        },
+        output_scaling: Scaling::Identity,
+        mode: TrainingMode::Windowed { window: 3 },
+        task: Task::Classification {
+            classes: heapless::Vec::from_slice(&["a", "b"]).unwrap(),
+        },
+        differencing: Differencing::None,
+        pool: 3,
+    };
+    header.validate().unwrap();
+    let raw = lstm_train::data::LabelledSeries::read(
+        &test,
+        &ClassConfig {
+            format: d.format,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
+    for (i, s) in raw.series.iter().enumerate() {
+        let device = lstm_train::core_runner::model_inputs(&header, s.view()).unwrap();
+        let trainer = d.test.series(i);
+        assert_eq!(device.dim(), trainer.dim(), "series {i}");
+        for (a, b) in device.iter().zip(trainer.iter()) {
+            assert!((a - b).abs() < 1e-5, "series {i}: {device} vs {trainer}");
+        }
+    }
+    // A series shorter than the pool is refused, naming it.
+    let short = write("short.csv", &[11, 2]);
+    let err = load_classification(&train, &short, &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fewer than --pool 3"), "{err}");
 }

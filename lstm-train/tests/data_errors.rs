@@ -88,14 +88,21 @@ fn infinity_is_not_finite() {
         DataError::NotFinite { line, value, .. } => assert_eq!((line, value.as_str()), (5, "-inf")),
         other => panic!("expected NotFinite, got {other:?}"),
     }
-    // Beyond the f32 range is not finite either.
+    // A finite number beyond the f32 range is out of range, not "not finite".
     let err = Table::from_reader("big.csv", "x\n1e39\n".as_bytes())
         .unwrap()
         .number(0, 0)
         .unwrap_err();
     assert!(
-        matches!(err, DataError::NotFinite { line: 2, .. }),
+        matches!(err, DataError::OutOfRange { line: 2, .. }),
         "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("big.csv: line 2, column `x`")
+            && text.contains("out of range")
+            && !text.contains("not finite"),
+        "{text}"
     );
 }
 

@@ -56,6 +56,7 @@ fn constant_model(
         data,
         difference: false,
         difference_lag: 1,
+        season: None,
     }
 }
 

@@ -49,6 +49,7 @@ fn model(net: NetConfig, params: Params<f32>, task: TaskKind, mode: TrainMode) -
         },
         difference: false,
         difference_lag: 1,
+        season: None,
     }
 }
 

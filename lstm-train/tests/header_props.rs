@@ -294,6 +294,7 @@ fn model_file(spec: &Spec) -> Vec<u8> {
             1 => Differencing::First { targets },
             lag => Differencing::Seasonal { lag, targets },
         },
+        pool: 1,
     };
     header.validate().expect("the generated header is valid");
     let n = header.parameter_count().expect("small");

@@ -32,6 +32,7 @@ fn header(output_scaling: Scaling) -> Header<'static> {
         mode: TrainingMode::Windowed { window: 3 },
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: 1,
     }
 }
 

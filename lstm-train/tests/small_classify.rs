@@ -96,6 +96,9 @@ fn class_eval(accuracy: f64, majority_accuracy: f64) -> Evaluation {
         majority_class: "2".into(),
         majority_accuracy,
         confusion: vec![vec![0; 3]; 3],
+        nn_euclidean: None,
+        nn_dtw: None,
+        nn_dtw_skipped: None,
         restarts: Vec::new(),
     })
 }

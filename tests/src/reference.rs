@@ -134,6 +134,7 @@ impl Case {
             mode: TrainingMode::Stateful,
             task: Task::Regression,
             differencing: Differencing::None,
+            pool: 1,
         })
     }
 

@@ -175,6 +175,7 @@ pub fn make_model(spec: &MakeModel) -> Result<String> {
         mode: spec.mode,
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: 1,
     };
     let bytes = to_vec(&header, &weights)?;
 
@@ -232,6 +233,7 @@ pub fn make_synthetic(
         mode: TrainingMode::Stateful,
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: 1,
     };
     let count = header
         .parameter_count()

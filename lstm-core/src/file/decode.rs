@@ -239,10 +239,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a postcard-encoded header from the start of `bytes` into `out`,
-/// field by field where `out` lies, and returns the bytes after it. On an
-/// error `out` holds a partly decoded header (valid values, meaningless).
-pub(crate) fn decode_header_into<'a>(out: &mut Header<'a>, bytes: &'a [u8]) -> Result<&'a [u8]> {
+/// Decodes the header of a file of format `version` from the start of
+/// `bytes` into `out`, field by field where `out` lies, and returns the
+/// bytes after it: the postcard-encoded [`Header`], then, from version 6,
+/// [`Header::pool`] as a postcard `u16` varint (before version 6 the pool
+/// is 1). On an error `out` holds a partly decoded header (valid values,
+/// meaningless).
+pub(crate) fn decode_header_into<'a>(
+    out: &mut Header<'a>,
+    bytes: &'a [u8],
+    version: u16,
+) -> Result<&'a [u8]> {
     let mut r = Reader { bytes };
     out.format = r.format()?;
     r.seq(&mut out.layers, Reader::layer)?;
@@ -251,8 +258,16 @@ pub(crate) fn decode_header_into<'a>(out: &mut Header<'a>, bytes: &'a [u8]) -> R
     out.mode = r.mode()?;
     r.task(&mut out.task)?;
     r.differencing(&mut out.differencing)?;
+    out.pool = if version >= POOL_VERSION {
+        r.u16()?
+    } else {
+        crate::file::NO_POOL
+    };
     Ok(r.bytes)
 }
+
+/// The first format version that stores [`Header::pool`].
+pub(crate) const POOL_VERSION: u16 = 6;
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
@@ -266,19 +281,43 @@ mod tests {
     }
 
     /// Both decoders on `bytes`: the same header and rest, or both an error.
-    /// (Compared by their encodings: bit for bit, NaN included.)
+    /// (Compared by their encodings: bit for bit, NaN included.) Versions 2
+    /// to 5 and version 6, where postcard reads the pool as a `u16` after
+    /// the header.
     fn agree(bytes: &[u8]) -> bool {
-        let encode =
-            |(h, rest): (Header<'_>, &[u8])| (postcard::to_stdvec(&h).unwrap(), rest.len());
-        let by_serde = postcard::take_from_bytes::<Header<'_>>(bytes)
-            .ok()
-            .map(encode);
-        let mut h = empty();
-        let by_hand = decode_header_into(&mut h, bytes)
-            .ok()
-            .map(|rest| encode((h, rest)));
-        assert_eq!(by_hand, by_serde, "bytes {bytes:02x?}");
-        by_serde.is_some()
+        let mut any = false;
+        for version in [5, POOL_VERSION] {
+            let encode = |(h, rest): (Header<'_>, &[u8])| {
+                (postcard::to_stdvec(&h).unwrap(), h.pool, rest.len())
+            };
+            let by_serde = postcard::take_from_bytes::<Header<'_>>(bytes)
+                .ok()
+                .and_then(|(mut h, rest)| {
+                    if version < POOL_VERSION {
+                        return Some((h, rest));
+                    }
+                    let (pool, rest) = postcard::take_from_bytes::<u16>(rest).ok()?;
+                    h.pool = pool;
+                    Some((h, rest))
+                })
+                .map(encode);
+            let mut h = empty();
+            let by_hand = decode_header_into(&mut h, bytes, version)
+                .ok()
+                .map(|rest| encode((h, rest)));
+            assert_eq!(by_hand, by_serde, "version {version}, bytes {bytes:02x?}");
+            any |= by_serde.is_some();
+        }
+        any
+    }
+
+    /// A header's bytes as a file of `version` holds them.
+    fn encode(h: &Header<'_>, version: u16) -> StdVec<u8> {
+        let mut bytes = postcard::to_stdvec(h).unwrap();
+        if version >= POOL_VERSION {
+            bytes.extend(postcard::to_stdvec(&h.pool).unwrap());
+        }
+        bytes
     }
 
     fn f32s(v: &[f32]) -> heapless::Vec<f32, 32> {
@@ -323,6 +362,7 @@ mod tests {
                 lag: u16::MAX,
                 targets: heapless::Vec::from_slice(&[0, 255, 7]).unwrap(),
             },
+            pool: crate::file::NO_POOL,
         };
         let mut all = vec![base.clone()];
         for format in NumberFormat::ALL {
@@ -347,6 +387,11 @@ mod tests {
             std: full.clone(),
         };
         all.push(h);
+        for pool in [2, 300, u16::MAX] {
+            let mut h = base.clone();
+            h.pool = pool;
+            all.push(h);
+        }
         let mut h = base.clone();
         h.layers.clear();
         h.differencing = Differencing::None;
@@ -360,12 +405,17 @@ mod tests {
     #[test]
     fn every_sample_round_trips_and_agrees_with_postcard() {
         for h in samples() {
-            let bytes = postcard::to_stdvec(&h).unwrap();
+            let version = if h.pool == crate::file::NO_POOL {
+                5
+            } else {
+                POOL_VERSION
+            };
+            let bytes = encode(&h, version);
             let mut out = empty();
-            let rest = decode_header_into(&mut out, &bytes).unwrap();
+            let rest = decode_header_into(&mut out, &bytes, version).unwrap();
             assert!(rest.is_empty());
             assert_eq!(format!("{out:?}"), format!("{h:?}")); // NaN != NaN
-            assert_eq!(postcard::to_stdvec(&out).unwrap(), bytes);
+            assert_eq!(encode(&out, version), bytes);
             assert!(agree(&bytes));
         }
     }
@@ -373,7 +423,12 @@ mod tests {
     #[test]
     fn every_truncation_and_bit_flip_agrees_with_postcard() {
         for h in samples() {
-            let mut bytes = postcard::to_stdvec(&h).unwrap();
+            let version = if h.pool == crate::file::NO_POOL {
+                5
+            } else {
+                POOL_VERSION
+            };
+            let mut bytes = encode(&h, version);
             bytes.extend_from_slice(&[0x55, 0x80]);
             for n in 0..bytes.len() {
                 agree(&bytes[..n]);
@@ -410,6 +465,8 @@ mod tests {
                 agree(&[&[1u8, 1, 0][..], &varint, &[2, 0, 0, 0, 0, 0, 0]].concat());
                 // As the seasonal lag (u16).
                 agree(&[&[0u8, 0, 0, 0, 0, 0, 2][..], &varint, &[0]].concat());
+                // As the pool (u16, version 6).
+                agree(&[&[0u8, 0, 0, 0, 0, 0, 0][..], &varint].concat());
             }
         }
     }
@@ -430,7 +487,7 @@ mod tests {
 
         #[test]
         fn corrupted_samples_agree_with_postcard(
-            which in 0usize..5,
+            which in 0usize..9,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         ) {
             let h = &samples()[which];

@@ -11,19 +11,22 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The newest format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: u16 = 6;
 /// The oldest format version this build reads: version 2 is version 3
 /// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
 /// version 3 is version 4 without [`LayerShape::Gru`](crate::LayerShape::Gru),
 /// version 4 is version 5 without [`Scaling::SeriesStandard`](crate::file::Scaling::SeriesStandard),
-/// and the writer still writes the lowest version that holds the file.
+/// version 5 is version 6 without [`Header::pool`] (the varint after the
+/// header), and the writer still writes the lowest version that holds the file.
 pub const OLDEST_VERSION: u16 = 2;
 
-/// The lowest version that can hold `header` (what the writer writes): 5
-/// with per-series normalisation, 4 with a GRU layer, 3 with seasonal
-/// differencing, else 2.
+/// The lowest version that can hold `header` (what the writer writes): 6
+/// with input pooling, 5 with per-series normalisation, 4 with a GRU layer,
+/// 3 with seasonal differencing, else 2.
 pub(crate) fn version_for(header: &Header<'_>) -> u16 {
-    if header.input_scaling.per_series() || header.output_scaling.per_series() {
+    if header.pool != crate::file::NO_POOL {
+        6
+    } else if header.input_scaling.per_series() || header.output_scaling.per_series() {
         5
     } else if header
         .layers
@@ -121,6 +124,7 @@ impl<'a> ModelFile<'a> {
     /// #     mode: TrainingMode::Stateful,
     /// #     task: Task::Regression,
     /// #     differencing: Differencing::None,
+    /// #     pool: 1,
     /// # };
     /// # let bytes = to_vec(&header, &vec![0.0; header.parameter_count().unwrap()]).unwrap();
     /// # let mut buf = AlignedBuf([0u8; 256]);
@@ -189,7 +193,7 @@ impl<'a> ModelFile<'a> {
         let header_bytes = body
             .get(PREFIX_LEN..PREFIX_LEN + header_len)
             .ok_or(truncated(total))?;
-        let rest = decode_header_into(&mut self.header, header_bytes)
+        let rest = decode_header_into(&mut self.header, header_bytes, version)
             .map_err(|_| Error::Malformed("header does not decode"))?;
         if !rest.is_empty() {
             return Err(Error::Malformed("bytes after the header"));

@@ -263,6 +263,22 @@ pub struct Header<'a> {
     pub task: Task<'a>,
     /// Differencing of the raw series around the scalings.
     pub differencing: Differencing,
+    /// Input pooling: each model step is the mean of `pool` consecutive
+    /// raw samples (after [`Header::normalize_series`], before the input
+    /// scaling), a trailing partial group dropped; 1 is no pooling. A
+    /// classifier trained with `fit --pool K` (format version 6);
+    /// [`RawIo::input`](crate::RawIo::input) applies it. Not part of the
+    /// postcard-encoded header: a version-6 file stores it as a `u16`
+    /// varint right after it (see `FORMAT.md`), older versions mean 1.
+    #[serde(skip, default = "no_pool")]
+    pub pool: u16,
+}
+
+/// [`Header::pool`] of a file that does not pool.
+pub const NO_POOL: u16 = 1;
+
+fn no_pool() -> u16 {
+    NO_POOL
 }
 
 impl Header<'_> {
@@ -276,6 +292,7 @@ impl Header<'_> {
         mode: TrainingMode::Stateful,
         task: Task::Regression,
         differencing: Differencing::None,
+        pool: NO_POOL,
     };
 
     /// Inputs per step.
@@ -391,6 +408,18 @@ impl Header<'_> {
         }
         if let TrainingMode::Windowed { window: 0 } = self.mode {
             return Err(Error::Malformed("window length is zero"));
+        }
+        if self.pool == 0 {
+            return Err(Error::Malformed("input pooling of zero samples"));
+        }
+        if self.pool > NO_POOL
+            && !(matches!(self.task, Task::Classification { .. })
+                && matches!(self.mode, TrainingMode::Windowed { .. })
+                && matches!(self.differencing, Differencing::None))
+        {
+            return Err(Error::Malformed(
+                "input pooling is for windowed classifiers without differencing",
+            ));
         }
         Ok(())
     }

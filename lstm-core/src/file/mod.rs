@@ -27,6 +27,7 @@
 //!     mode: TrainingMode::Stateful,
 //!     task: Task::Regression,
 //!     differencing: Differencing::None,
+//!     pool: 1,
 //! };
 //! let weights: Vec<f32> = (0..header.parameter_count().unwrap()).map(|k| k as f32 * 0.01).collect();
 //! let mut buf = lstm_core::file::AlignedBuf([0u8; 512]);
@@ -50,7 +51,7 @@ mod write;
 pub use frame::{ModelFile, CRC, FORMAT_VERSION, MAGIC, OLDEST_VERSION, PREFIX_LEN, WEIGHTS_ALIGN};
 pub use header::{
     normalize_series, Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES,
-    MAX_LAYERS, SERIES_STD_FLOOR,
+    MAX_LAYERS, NO_POOL, SERIES_STD_FLOOR,
 };
 pub use load::{FromModelFile, LayerReader};
 #[cfg(feature = "std")]

@@ -8,7 +8,8 @@ use crate::num::{NumberFormat, Scalar, Q16_16, Q4_12};
 /// Size of the file [`write_to_slice`] writes for `header`.
 pub fn encoded_len(header: &Header<'_>) -> Result<usize, Error> {
     let header_len = postcard::experimental::serialized_size(header)
-        .map_err(|_| Error::Malformed("header does not encode"))?;
+        .map_err(|_| Error::Malformed("header does not encode"))?
+        + pool_len(header)?;
     let weights_len = header
         .weights_len()
         .ok_or(Error::Malformed("weights too large"))?;
@@ -16,6 +17,16 @@ pub fn encoded_len(header: &Header<'_>) -> Result<usize, Error> {
         .and_then(|w| w.checked_add(weights_len))
         .and_then(|n| n.checked_add(CRC_LEN))
         .ok_or(Error::Malformed("file too large"))
+}
+
+/// Bytes of [`Header::pool`] after the postcard header: none below
+/// version 6 (no pooling), else its `u16` varint.
+fn pool_len(header: &Header<'_>) -> Result<usize, Error> {
+    if version_for(header) < 6 {
+        return Ok(0);
+    }
+    postcard::experimental::serialized_size(&header.pool)
+        .map_err(|_| Error::Malformed("header does not encode"))
 }
 
 fn put_values<T: Scalar>(weights: &[f32], out: &mut [u8]) {
@@ -51,9 +62,18 @@ pub fn write_to_slice(
         available,
     })?;
     out.fill(0);
-    let header_len = postcard::to_slice(header, out.get_mut(PREFIX_LEN..).unwrap_or_default())
+    let mut header_len = postcard::to_slice(header, out.get_mut(PREFIX_LEN..).unwrap_or_default())
         .map_err(|_| Error::Malformed("header does not encode"))?
         .len();
+    if pool_len(header)? > 0 {
+        // Version 6: the pool right after the postcard header.
+        header_len += postcard::to_slice(
+            &header.pool,
+            out.get_mut(PREFIX_LEN + header_len..).unwrap_or_default(),
+        )
+        .map_err(|_| Error::Malformed("header does not encode"))?
+        .len();
+    }
     let weights_start = weights_offset(header_len).ok_or(Error::Malformed("file too large"))?;
     let weights_len = total - CRC_LEN - weights_start;
     let prefix = [

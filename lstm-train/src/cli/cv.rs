@@ -14,8 +14,17 @@ use lstm_train::run::Prepared;
 use super::fit::{DataArgs, TaskArg, TrainArgs};
 use super::CellArg;
 
-/// Arguments of `cv`.
+/// Arguments of `cv`. The classification flags of the shared data options
+/// are hidden from `cv --help` (they are still parsed, so that `cv --train`
+/// gets an error saying cv is for forecasting).
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("train", |a| a.hide(true)),
+    mut_arg("test", |a| a.hide(true)),
+    mut_arg("task", |a| a.hide(true)),
+    mut_arg("per_series_norm", |a| a.hide(true)),
+    mut_arg("pool", |a| a.hide(true))
+)]
 #[command(after_help = "Examples:
   lstm-train cv --data airline/data.csv --window 12 --folds 3 --hidden 16,32 --layers 1,2
   lstm-train cv --data sunspots/data.csv --window 22 --folds 4 --block 12 --hidden 32 --epochs 150

@@ -28,7 +28,8 @@ pub struct EvalArgs {
     /// The trained model (trained.json).
     #[arg(long, short = 'm')]
     pub model: PathBuf,
-    /// Season length m of the seasonal-naive baseline (forecasting).
+    /// Season length m of the seasonal-naive baseline (forecasting)
+    /// [default: the --season given to `fit`, recorded in trained.json].
     #[arg(long)]
     pub season: Option<usize>,
     /// Write the evaluation as JSON to this file.
@@ -50,13 +51,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = TrainedModel::load(&args.model)
         .with_context(|| format!("loading the trained model `{}`", args.model.display()))?;
     let data = TaskData::load(&model.data).context("rebuilding the data recorded in the model")?;
+    // The season given to `fit --season` is recorded in trained.json.
     let opts = EvalOptions {
-        season: args.season,
+        season: args.season.or(model.season),
     };
     // A model trained with `fit --difference` is fed the differenced series
     // and scored in original units.
+    if let TaskData::Classify(d) = &data {
+        if let Some(note) = &d.length_note {
+            eprintln!("{note}");
+        }
+    }
     let eval = evaluate_model(&model, &data, &opts).context("evaluating on the test split")?;
     print!("{}", eval.table());
+    for w in lstm_train::run::chance_warning(&eval)
+        .into_iter()
+        .chain(lstm_train::run::baseline_warning(&eval))
+    {
+        eprintln!("{w}");
+    }
     if let Some(path) = &args.metrics {
         eval.write_json(path)?;
         println!("wrote {}", path.display());

@@ -10,7 +10,7 @@ use lstm_train::artifact::DataSource;
 use lstm_train::data::{ClassConfig, ForecastConfig, MissingPolicy, ScalerKind};
 use lstm_train::fit::{FitConfig, FitMode};
 use lstm_train::net::CellKind;
-use lstm_train::run::{chance_warning, run_fit, FitRunOptions, RUN_FOLDER_FILES};
+use lstm_train::run::{baseline_warning, chance_warning, run_fit, FitRunOptions, RUN_FOLDER_FILES};
 
 use super::CellArg;
 
@@ -112,6 +112,13 @@ pub struct DataArgs {
     /// series (lstm_core::RawIo::normalize_series).
     #[arg(long)]
     pub per_series_norm: bool,
+    /// Classification: input pooling, each model step the mean of K
+    /// consecutive samples (after --per-series-norm, before the scaler; a
+    /// trailing partial group is dropped): K times fewer steps to train and
+    /// to run on the device. Recorded in the model file (format version
+    /// 6), where lstm_core::RawIo pools the samples as they arrive.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
+    pub pool: Option<u16>,
 }
 
 impl DataArgs {
@@ -149,6 +156,10 @@ impl DataArgs {
                     !self.per_series_norm,
                     "--per-series-norm is for classification (--train/--test): it normalises whole series"
                 );
+                ensure!(
+                    self.pool.is_none(),
+                    "--pool is for classification (--train/--test): it averages groups of samples of a series"
+                );
                 let d = ForecastConfig::default();
                 let scaler = self.scaler.map_or(d.scale_x, Into::into);
                 Ok(DataSource::Forecast {
@@ -182,6 +193,7 @@ impl DataArgs {
                         scaler: self.scaler.map_or(d.scaler, Into::into),
                         val_fraction: self.val_split.unwrap_or(d.val_fraction),
                         per_series_norm: self.per_series_norm,
+                        pool: self.pool.map_or(1, usize::from),
                         ..d
                     },
                 })
@@ -317,6 +329,7 @@ impl TrainArgs {
   lstm-train fit --data airline/data.csv --difference --window 12 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-diff
   lstm-train fit --data airline/data.csv --difference 12 --window 12 --hidden 16 --lr 0.002 --epochs 600 --val-split 0 --season 12 --out-dir runs/airline-sdiff
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --out-dir runs/gunpoint
+  lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --pool 2 --layers 2 --lr 0.002 --epochs 400 --l2 1e-4 --val-split 0 --patience 0 --out-dir runs/gunpoint-pool2
   lstm-train fit --train GunPoint/train.csv --test GunPoint/test.csv --cell gru --out-dir runs/gunpoint-gru
   lstm-train fit --data airline/data.csv --out-dir runs/airline --epochs 400 --resume
 
@@ -465,7 +478,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     }
     println!("{}", summary.outcome);
     print!("{}", summary.evaluation.table());
-    if let Some(w) = chance_warning(&summary.evaluation) {
+    for w in chance_warning(&summary.evaluation)
+        .into_iter()
+        .chain(baseline_warning(&summary.evaluation))
+    {
         eprintln!("{w}");
     }
     if !args.train.quiet {

@@ -97,6 +97,37 @@ pub struct ClassConfig {
     /// `false` (and then not written to `trained.json`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_series_norm: bool,
+    /// Input pooling: each model step is the mean of `pool` consecutive
+    /// samples of a series (after [`ClassConfig::per_series_norm`], before
+    /// the scaler), a trailing partial group dropped ([`pool_series`]);
+    /// fewer steps, cheaper on the device too. Recorded in the model file
+    /// (`Header::pool`, format version 6). Default 1, no pooling (and then
+    /// not written to `trained.json`).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub pool: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(v: &usize) -> bool {
+    *v == 1
+}
+
+/// The mean of every `pool` consecutive rows of `series`, a trailing
+/// partial group dropped (`pool` 0 or 1: the series itself).
+pub fn pool_series(series: &Array2<f64>, pool: usize) -> Array2<f64> {
+    if pool <= 1 {
+        return series.clone();
+    }
+    let steps = series.nrows() / pool;
+    let mut out = Array2::zeros((steps, series.ncols()));
+    for (k, mut row) in out.outer_iter_mut().enumerate() {
+        let group = series.slice(s![k * pool..(k + 1) * pool, ..]);
+        row.assign(&group.mean_axis(ndarray::Axis(0)).unwrap_or_default());
+    }
+    out
 }
 
 /// Z-normalises a `[length, channels]` series in place, per channel over its
@@ -131,6 +162,7 @@ impl Default for ClassConfig {
             val_split: ValSplit::Stratified,
             wide_variable_length: false,
             per_series_norm: false,
+            pool: 1,
         }
     }
 }
@@ -563,6 +595,67 @@ pub struct ClassDataset {
     /// Each series was z-normalised before the scaler
     /// ([`ClassConfig::per_series_norm`]).
     pub per_series_norm: bool,
+    /// What happened to test series whose length differs from the
+    /// training series' ([`length_note`]), or `None`.
+    pub length_note: Option<String>,
+    /// Input pooling ([`ClassConfig::pool`]); lengths here are in pooled
+    /// steps.
+    pub pool: usize,
+}
+
+/// Cuts every series longer than `window` rows to its last `window` rows,
+/// as a device does that keeps the last `window` samples of a series (a
+/// classifier's window is its longest training series); returns how many
+/// were cut.
+pub fn keep_last(series: &mut [Array2<f64>], window: usize) -> usize {
+    let mut cut = 0;
+    for s in series.iter_mut() {
+        let n = s.nrows();
+        if n > window {
+            *s = s.slice(s![n - window.., ..]).to_owned();
+            cut += 1;
+        }
+    }
+    cut
+}
+
+/// The note for test series whose lengths differ from the training
+/// series' (`None` when every test length lies within the training
+/// lengths): a shorter series is classified from its own steps, a longer
+/// one from its last `max` steps (the model's window), on the host as on
+/// the device.
+pub fn length_note(train_lengths: &[usize], test_lengths: &[usize]) -> Option<String> {
+    let (min, max) = (
+        train_lengths.iter().copied().min()?,
+        train_lengths.iter().copied().max()?,
+    );
+    let shorter = test_lengths.iter().filter(|&&l| l < min).count();
+    let longer = test_lengths.iter().filter(|&&l| l > max).count();
+    if shorter + longer == 0 {
+        return None;
+    }
+    let train = if min == max {
+        format!("every training series is {max} steps long")
+    } else {
+        format!("the training series are {min}-{max} steps long")
+    };
+    let mut parts = Vec::new();
+    if shorter > 0 {
+        parts.push(format!(
+            "{shorter} shorter ones are classified from their own steps"
+        ));
+    }
+    if longer > 0 {
+        parts.push(format!(
+            "{longer} longer ones from their last {max} steps only (the model's window: a device keeps the last {max} samples, and the host does the same)"
+        ));
+    }
+    Some(format!(
+        "note: {} of {} test series differ in length from the training series ({train}): {}",
+        shorter + longer,
+        test_lengths.len(),
+        parts.join("; ")
+    ))
 }
 
 /// Reads the official train and test files and prepares them: shorthand for
@@ -612,9 +705,37 @@ impl ClassDataset {
         mut test: LabelledSeries,
         cfg: &ClassConfig,
     ) -> Result<Self> {
+        // As a device does: each whole series normalised, then pooled.
         if cfg.per_series_norm {
             train.series.iter_mut().for_each(normalize_series);
             test.series.iter_mut().for_each(normalize_series);
+        }
+        if cfg.pool > 1 {
+            for part in [&mut train, &mut test] {
+                if let Some(k) = part.series.iter().position(|s| s.nrows() < cfg.pool) {
+                    return Err(DataError::InvalidConfig(format!(
+                        "{}: line {}: series `{}` has {} steps, fewer than --pool {}: it would pool to nothing",
+                        part.file,
+                        part.lines[k],
+                        part.ids[k],
+                        part.series[k].nrows(),
+                        cfg.pool
+                    )));
+                }
+                for s in part.series.iter_mut() {
+                    *s = pool_series(s, cfg.pool);
+                }
+            }
+        }
+        // The model's window is the longest training series (in model
+        // steps): a longer test series is classified from its last
+        // `window` steps, as a device streaming it through a window of
+        // that length does.
+        let train_lengths: Vec<usize> = train.series.iter().map(|s| s.nrows()).collect();
+        let test_lengths: Vec<usize> = test.series.iter().map(|s| s.nrows()).collect();
+        let length_note = length_note(&train_lengths, &test_lengths);
+        if let Some(&window) = train_lengths.iter().max() {
+            keep_last(&mut test.series, window);
         }
         if !(0.0..1.0).contains(&cfg.val_fraction) {
             return Err(DataError::InvalidConfig(format!(
@@ -732,6 +853,8 @@ impl ClassDataset {
             classes,
             scaler,
             per_series_norm: cfg.per_series_norm,
+            length_note,
+            pool: cfg.pool.max(1),
         })
     }
 
@@ -777,10 +900,15 @@ impl ClassDataset {
             })
             .collect::<Result<Vec<usize>>>()?;
         let all: Vec<usize> = (0..series.len()).collect();
-        if self.per_series_norm {
-            let mut normalised = series.clone();
-            normalised.series.iter_mut().for_each(normalize_series);
-            return Ok(batch(&normalised, &all, &ids, &self.classes, &self.scaler));
+        if self.per_series_norm || self.pool > 1 {
+            let mut prepared = series.clone();
+            for s in prepared.series.iter_mut() {
+                if self.per_series_norm {
+                    normalize_series(s);
+                }
+                *s = pool_series(s, self.pool);
+            }
+            return Ok(batch(&prepared, &all, &ids, &self.classes, &self.scaler));
         }
         Ok(batch(series, &all, &ids, &self.classes, &self.scaler))
     }

@@ -83,9 +83,23 @@ pub enum DataError {
         value: String,
     },
 
-    /// A cell holds `NaN`, `inf` or a value outside the `f32` range.
+    /// A cell holds `NaN` or `inf`.
     #[error("{file}: line {line}, column `{column}`: value is not finite: `{value}` (write an empty cell or NA for a missing value)")]
     NotFinite {
+        /// File name.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The offending text.
+        value: String,
+    },
+
+    /// A cell holds a finite number beyond the `f32` range (|x| > 3.4e38),
+    /// which the network and the device compute in.
+    #[error("{file}: line {line}, column `{column}`: value `{value}` is out of range: beyond the f32 range of ±3.4e38 the model computes in")]
+    OutOfRange {
         /// File name.
         file: String,
         /// 1-based line number.

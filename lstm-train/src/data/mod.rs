@@ -40,6 +40,8 @@ pub mod classify;
 pub mod error;
 pub mod forecast;
 pub mod missing;
+pub mod nn;
+pub mod outlier;
 pub mod scaler;
 pub mod table;
 pub mod times;

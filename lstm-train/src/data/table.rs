@@ -12,9 +12,11 @@
 //! * an empty cell or the text `NA` is a **missing** value (`Ok(None)`);
 //! * anything Rust's `f64` parser accepts and that is finite and within the
 //!   `f32` range is a value;
-//! * `NaN`, `nan`, `inf`, `-inf`, `infinity` and values beyond the `f32` range
-//!   are [`DataError::NotFinite`] (they are not treated as missing: a NaN in a
-//!   file usually means a bug upstream, so it is reported, not silently filled);
+//! * `NaN`, `nan`, `inf`, `-inf` and `infinity` are [`DataError::NotFinite`]
+//!   (they are not treated as missing: a NaN in a file usually means a bug
+//!   upstream, so it is reported, not silently filled);
+//! * a finite number beyond the `f32` range (`1e39`) is
+//!   [`DataError::OutOfRange`];
 //! * anything else is [`DataError::NonNumeric`].
 
 use std::fs::File;
@@ -182,7 +184,8 @@ impl Table {
 
     /// Parses the cell at data row `row`, column `col` as a number:
     /// `Ok(None)` if it is missing (empty or `NA`), `Ok(Some(v))` for a finite
-    /// number, otherwise [`DataError::NonNumeric`] or [`DataError::NotFinite`]
+    /// number, otherwise [`DataError::NonNumeric`], [`DataError::NotFinite`]
+    /// or [`DataError::OutOfRange`]
     /// naming the file, line and column.
     ///
     /// # Panics
@@ -210,6 +213,12 @@ impl Table {
                 column,
                 value,
             },
+            CellError::OutOfRange => DataError::OutOfRange {
+                file,
+                line,
+                column,
+                value,
+            },
         }
     }
 
@@ -228,8 +237,10 @@ impl Table {
 pub enum CellError {
     /// The text does not parse as a number.
     NonNumeric,
-    /// The text parses but is NaN, infinite or beyond the `f32` range.
+    /// The text parses but is NaN or infinite.
     NotFinite,
+    /// The text is a finite number beyond the `f32` range.
+    OutOfRange,
 }
 
 /// Returns `true` if the (trimmed) text marks a missing cell: empty or `NA`.
@@ -245,8 +256,11 @@ pub fn parse_number(text: &str) -> std::result::Result<Option<f64>, CellError> {
         return Ok(None);
     }
     let v: f64 = t.parse().map_err(|_| CellError::NonNumeric)?;
-    if !v.is_finite() || !(v as f32).is_finite() {
+    if !v.is_finite() {
         return Err(CellError::NotFinite);
+    }
+    if !(v as f32).is_finite() {
+        return Err(CellError::OutOfRange);
     }
     Ok(Some(v))
 }

@@ -42,6 +42,8 @@ impl EvalData {
                     format: dataset.format,
                     ..config.clone()
                 };
+                // Raw, as a device receives them: normalised, pooled and
+                // cut to the model's window on the way in (`pad_scaled`).
                 let raw_test = LabelledSeries::read(test, &cfg)?;
                 Ok(EvalData::Classify {
                     dataset: Box::new(dataset),

@@ -204,6 +204,8 @@ pub struct ExportPlan {
     /// the input scaling (`fit --per-series-norm`): written as
     /// `Scaling::SeriesStandard` (format version 5).
     pub per_series_norm: bool,
+    /// Input pooling of a classifier (`fit --pool`; 1: none).
+    pub pool: u16,
 }
 
 /// The training mode as the file records it.
@@ -238,6 +240,15 @@ impl ExportPlan {
             &model.scaler_y,
             format,
         )?;
+        if let crate::artifact::DataSource::Classify { config, .. } = &model.data {
+            plan.pool = u16::try_from(config.pool.max(1)).map_err(|_| {
+                ExportError::Unsupported(format!(
+                    "pooling of {} samples; a model file holds at most {}",
+                    config.pool,
+                    u16::MAX
+                ))
+            })?;
+        }
         plan.per_series_norm = matches!(
             &model.data,
             crate::artifact::DataSource::Classify { config, .. } if config.per_series_norm
@@ -311,6 +322,7 @@ impl ExportPlan {
             difference_targets: None,
             difference_lag: 1,
             per_series_norm: false,
+            pool: 1,
         })
     }
 
@@ -381,6 +393,7 @@ impl ExportPlan {
                     }
                 }
             },
+            pool: self.pool,
         };
         header.validate()?;
         Ok(header)

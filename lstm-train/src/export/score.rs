@@ -246,7 +246,15 @@ pub fn score_file(
     activations: Option<Activations>,
 ) -> Result<FileScore, ExportError> {
     let data = EvalData::load(&model.data)?;
-    let trainer = score_trainer(model, &data, &trainer_test_outputs(model, &data)?)?;
+    // A model trained on differences is run by the trainer on the
+    // differenced series and scored in original units, as the file is.
+    let model_data = match (&data, model.difference) {
+        (EvalData::Forecast(d), true) => Some(EvalData::Forecast(Box::new(
+            super::differenced_data(model, d)?,
+        ))),
+        _ => None,
+    };
+    let trainer = trainer_metric(model, &data, model_data.as_ref())?;
     let bytes = CoreBytes::read(path)?;
     let file = bytes.parse().map_err(|source| ExportError::ModelFile {
         path: path.to_path_buf(),

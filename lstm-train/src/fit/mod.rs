@@ -364,6 +364,7 @@ pub fn fit_with_callback(
             data: source,
             difference: cfg.difference,
             difference_lag: cfg.difference_lag,
+            season: None,
         },
         adam,
         epoch: 0,

@@ -296,6 +296,7 @@ pub fn build_model(
         data: source,
         difference: s.difference.is_some(),
         difference_lag: s.difference.unwrap_or(1),
+        season: None,
     })
 }
 
