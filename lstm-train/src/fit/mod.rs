@@ -444,6 +444,12 @@ fn run(
 ) -> Result<FitOutcome> {
     let t0 = Instant::now();
     let files = cfg.out_dir.as_deref().map(RunFiles::in_dir);
+    if let (Some(f), true) = (&files, ck.epoch > 0) {
+        // A resumed run's history is the checkpoint's: a kill between the
+        // checkpoint's write and history.csv's left the file an epoch
+        // behind, and a resume with nothing left to train writes no epoch.
+        ck.history.write_csv(&f.history)?;
+    }
     let mut engine = engine::Engine::new(cfg, data, &ck.model.net, &ck.model.params)?;
     let mut progress = Progress::new(cfg.quiet, cfg.epochs, data.metric_name());
     let mut stop = StopReason::Completed;
