@@ -174,19 +174,15 @@ pub fn h5_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<ImportedNet, ImportE
 }
 
 fn corrupt(path: &Path, format: &'static str, reason: String) -> ImportError {
-    ImportError::Corrupt {
-        path: path.into(),
-        format,
-        reason,
-    }
+    ImportError::corrupt(path, format, reason)
 }
 
 fn unsupported(path: &Path, layer: &Layer, reason: String) -> ImportError {
-    ImportError::Unsupported {
-        path: path.into(),
-        item: format!("layer '{}' ({})", layer.name, layer.class),
+    ImportError::unsupported(
+        path,
+        format!("layer '{}' ({})", layer.name, layer.class),
         reason,
-    }
+    )
 }
 
 /// One member of the zip, at most [`MAX_MEMBER`] bytes.

@@ -123,3 +123,27 @@ pub fn read_model(path: &Path, opts: &ReadOptions) -> Result<ImportedNet, Import
         _ => Err(ImportError::UnknownType { path: path.into() }),
     }
 }
+
+impl ImportError {
+    /// [`ImportError::Corrupt`] for `path` read as `format`.
+    pub(crate) fn corrupt(path: &Path, format: &'static str, reason: impl Into<String>) -> Self {
+        ImportError::Corrupt {
+            path: path.to_path_buf(),
+            format,
+            reason: reason.into(),
+        }
+    }
+
+    /// [`ImportError::Unsupported`] for `item` (a layer or node) of `path`.
+    pub(crate) fn unsupported(
+        path: &Path,
+        item: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        ImportError::Unsupported {
+            path: path.to_path_buf(),
+            item: item.into(),
+            reason: reason.into(),
+        }
+    }
+}

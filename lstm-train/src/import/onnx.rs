@@ -96,19 +96,7 @@ pub(crate) fn from_bytes(path: &Path, bytes: &[u8]) -> Result<ImportedNet, Impor
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> ImportError {
-    ImportError::Corrupt {
-        path: path.to_path_buf(),
-        format: FORMAT,
-        reason: reason.into(),
-    }
-}
-
-fn unsupported(path: &Path, item: impl Into<String>, reason: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        path: path.to_path_buf(),
-        item: item.into(),
-        reason: reason.into(),
-    }
+    ImportError::corrupt(path, FORMAT, reason)
 }
 
 /// The meaning of one axis of the network's data.
@@ -293,7 +281,7 @@ impl Importer<'_> {
             self.values.insert(init.name().to_string(), value);
         }
         if !graph.sparse_initializer.is_empty() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 "graph",
                 "sparse initializers are not supported",
@@ -305,11 +293,11 @@ impl Importer<'_> {
             .input
             .iter()
             .filter(|i| !self.values.contains_key(i.name()));
-        let input = inputs
-            .next()
-            .ok_or_else(|| unsupported(self.path, "graph", "the graph has no input"))?;
+        let input = inputs.next().ok_or_else(|| {
+            ImportError::unsupported(self.path, "graph", "the graph has no input")
+        })?;
         if let Some(other) = inputs.next() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 format!("graph input '{}'", other.name()),
                 format!(
@@ -342,7 +330,7 @@ impl Importer<'_> {
 
         let [output] = graph.output.as_slice() else {
             let names: Vec<&str> = graph.output.iter().map(|o| o.name()).collect();
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 "graph outputs",
                 format!(
@@ -355,14 +343,14 @@ impl Importer<'_> {
         let data = match self.values.get(output.name()) {
             Some(Value::Data(d)) => d.as_ref().clone(),
             Some(Value::Stack(_)) => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     item,
                     "is a Concat of recurrent layers' states, not a head's output",
                 ))
             }
             Some(_) => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     item,
                     "is not computed from the graph's input",
@@ -385,10 +373,10 @@ impl Importer<'_> {
         let item = format!("graph input '{}'", input.name());
         let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
             Some(Type::TensorType(t)) => t,
-            _ => return Err(unsupported(self.path, item, "is not a tensor")),
+            _ => return Err(ImportError::unsupported(self.path, item, "is not a tensor")),
         };
         if tensor.elem_type() != dtype::FLOAT {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 item,
                 format!("element type {} (only FLOAT, 1)", tensor.elem_type()),
@@ -410,7 +398,7 @@ impl Importer<'_> {
             _ => None,
         };
         let Some(feat) = feat else {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 item,
                 format!(
@@ -435,7 +423,7 @@ impl Importer<'_> {
     /// The imported network from the graph output's data.
     fn finish(&self, data: Data, item: &str) -> Result<ImportedNet, ImportError> {
         let Some(head) = data.head else {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 item,
                 "has no head: a Gemm or MatMul after the last recurrent layer is needed",
@@ -445,7 +433,7 @@ impl Importer<'_> {
             [Ax::Batch, Ax::Feat] => HeadMode::LastStep,
             [Ax::Batch, Ax::Time, Ax::Feat] => HeadMode::EveryStep,
             other => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     item,
                     format!(
@@ -470,7 +458,7 @@ impl Importer<'_> {
                     input_size = layer.params.input_size();
                 }
                 Some(c) if c != layer.cell => {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         format!("{} and {}", first_node, layer.node),
                         "the network mixes LSTM and GRU layers; one cell for the whole stack is \
@@ -483,7 +471,7 @@ impl Importer<'_> {
             layers.push(layer.params.clone());
         }
         let Some(cell) = cell else {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 item,
                 "the head is not after an LSTM or GRU layer",
@@ -544,7 +532,7 @@ impl Importer<'_> {
     /// rest are [`Value::Opaque`]).
     fn node(&mut self, node: &NodeProto, label: &str) -> Result<Vec<Value>, ImportError> {
         if !matches!(node.domain(), "" | "ai.onnx") {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -634,7 +622,7 @@ impl Importer<'_> {
                 Value::Opaque
             }
             "LSTM" | "GRU" => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     "input X is not computed from the graph's input",
@@ -646,7 +634,7 @@ impl Importer<'_> {
     }
 
     fn unknown_op(&self, op: &str, label: &str) -> ImportError {
-        unsupported(
+        ImportError::unsupported(
             self.path,
             label,
             format!(
@@ -716,7 +704,7 @@ impl Importer<'_> {
         // Every other op takes the data as its first input only (Add: either).
         let data_input = if op == "Add" && data_at == [1] { 1 } else { 0 };
         if data_at != [data_input] {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -727,7 +715,7 @@ impl Importer<'_> {
             ));
         }
         let Some(Value::Data(data)) = inputs.get(data_input).cloned().flatten() else {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 "takes a Concat of the network's data; only one element of it can be taken \
@@ -741,7 +729,7 @@ impl Importer<'_> {
             "Cast" => {
                 let to = attrs.int("to")?;
                 if to != Some(i64::from(dtype::FLOAT)) {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         label,
                         format!("attribute 'to' = {to:?}: casts the data to another type"),
@@ -783,7 +771,7 @@ impl Importer<'_> {
             }
             "Squeeze" => {
                 let axes = self.axes_arg(attrs, inputs, label)?.ok_or_else(|| {
-                    unsupported(
+                    ImportError::unsupported(
                         self.path,
                         label,
                         "Squeeze without axes (what it removes would depend on the batch size)",
@@ -794,7 +782,7 @@ impl Importer<'_> {
                 remove.dedup();
                 for &a in remove.iter().rev() {
                     if d.axes[a] != Ax::One {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             format!(
@@ -836,7 +824,7 @@ impl Importer<'_> {
                     Ax::Batch | Ax::Feat => false,
                 };
                 if !ok {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         label,
                         format!(
@@ -862,7 +850,7 @@ impl Importer<'_> {
             "Gemm" => {
                 self.check_head_input(&d, label)?;
                 if d.axes != [Ax::Batch, Ax::Feat] {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         label,
                         format!(
@@ -872,13 +860,17 @@ impl Importer<'_> {
                     ));
                 }
                 if attrs.int("transA")?.unwrap_or(0) != 0 {
-                    return Err(unsupported(self.path, label, "attribute 'transA' = 1"));
+                    return Err(ImportError::unsupported(
+                        self.path,
+                        label,
+                        "attribute 'transA' = 1",
+                    ));
                 }
                 let trans_b = i64::from(attrs.int("transB")?.unwrap_or(0) != 0);
                 for name in ["alpha", "beta"] {
                     let v = attrs.float(name)?.unwrap_or(1.0);
                     if v != 1.0 {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             format!("attribute '{name}' = {v} (only 1)"),
@@ -917,7 +909,7 @@ impl Importer<'_> {
             "MatMul" => {
                 self.check_head_input(&d, label)?;
                 if d.axes.last() != Some(&Ax::Feat) {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         label,
                         format!(
@@ -930,7 +922,7 @@ impl Importer<'_> {
                 let weight = match b.dims.as_slice() {
                     [h, out] => matrix(self.path, *h, *out, b.elems)?.reversed_axes(),
                     dims => {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             format!(
@@ -955,7 +947,7 @@ impl Importer<'_> {
                         *b = Some(self.bias_vector(c, &axes, feat, label, "the bias")?);
                     }
                     _ => {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             "Add is supported only as the bias right after the head's MatMul",
@@ -966,7 +958,7 @@ impl Importer<'_> {
             }
             "Softmax" | "Sigmoid" => {
                 if d.head.is_none() || d.activation.is_some() {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         label,
                         format!(
@@ -980,7 +972,7 @@ impl Importer<'_> {
                     let axis = self.normalize_axes(&[axis], rank, label)?[0];
                     let last_ok = self.opset >= 13 || axis + 1 == rank;
                     if d.axes[axis] != Ax::Feat || !last_ok {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             format!(
@@ -993,7 +985,7 @@ impl Importer<'_> {
                     d.activation = Some(HeadActivation::Softmax);
                 } else {
                     if d.feat != 1 {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             format!(
@@ -1010,7 +1002,7 @@ impl Importer<'_> {
             other => {
                 return Err(match other {
                     "Shape" | "Concat" | "Expand" | "ConstantOfShape" | "Reshape" | "Constant" => {
-                        unsupported(
+                        ImportError::unsupported(
                             self.path,
                             label,
                             format!("{other} on the network's data is not supported"),
@@ -1034,7 +1026,7 @@ impl Importer<'_> {
         match (&idx.elems, idx.dims.as_slice()) {
             (Elems::I64(v), []) if v.len() == 1 => Ok((v[0], false)),
             (Elems::I64(v), [1]) if v.len() == 1 => Ok((v[0], true)),
-            _ => Err(unsupported(
+            _ => Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -1055,7 +1047,7 @@ impl Importer<'_> {
         label: &str,
     ) -> Result<Vec<Value>, ImportError> {
         let refuse = |why: String| {
-            unsupported(
+            ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -1143,7 +1135,7 @@ impl Importer<'_> {
                         (start, true, self.normalize_axes(&[axis], rank, label)?[0])
                     }
                     _ => {
-                        return Err(unsupported(
+                        return Err(ImportError::unsupported(
                             self.path,
                             label,
                             "slices a Concat of the network's data other than to its last element",
@@ -1152,7 +1144,7 @@ impl Importer<'_> {
                 }
             }
             other => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     format!(
@@ -1163,7 +1155,7 @@ impl Importer<'_> {
             }
         };
         if axis != stack.axis {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -1188,14 +1180,14 @@ impl Importer<'_> {
 
     fn check_head_input(&self, d: &Data, label: &str) -> Result<(), ImportError> {
         if d.head.is_some() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 "a second Dense layer after the head; one head is supported",
             ));
         }
         if d.layers.is_empty() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 "a Dense layer before any LSTM or GRU layer",
@@ -1245,7 +1237,7 @@ impl Importer<'_> {
                 .zip(axes.iter().rev())
                 .all(|(&n, &ax)| n == 1 || (ax == Ax::Feat && n == out));
         if !fits {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -1359,7 +1351,7 @@ impl Importer<'_> {
             if last {
                 d.axes[axis] = Ax::One;
             } else if !whole {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     format!(
@@ -1388,18 +1380,18 @@ impl Importer<'_> {
                     self.path,
                     format!("{} ({label}, {what}): {r}", c.what),
                 )),
-                Err(DecodeError::Unsupported(r)) => Err(unsupported(
+                Err(DecodeError::Unsupported(r)) => Err(ImportError::unsupported(
                     self.path,
                     format!("{} ({label}, {what})", c.what),
                     r.clone(),
                 )),
             },
-            Some(Value::Zeros) | Some(Value::Opaque) => Err(unsupported(
+            Some(Value::Zeros) | Some(Value::Opaque) => Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!("input {what} is computed in the graph, not a constant"),
             )),
-            Some(Value::Data(_) | Value::Stack(_)) => Err(unsupported(
+            Some(Value::Data(_) | Value::Stack(_)) => Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!("input {what} is computed from the graph's input"),
@@ -1467,7 +1459,7 @@ impl Importer<'_> {
         };
         let g = cell.gates();
         if d.head.is_some() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 "a recurrent layer after the head",
@@ -1478,14 +1470,14 @@ impl Importer<'_> {
             .string("direction")?
             .unwrap_or_else(|| "forward".into());
         if direction != "forward" {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!("attribute 'direction' = '{direction}' (only 'forward')"),
             ));
         }
         if attrs.has("clip") {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 "attribute 'clip' (cell clipping)",
@@ -1493,7 +1485,11 @@ impl Importer<'_> {
         }
         for name in ["activation_alpha", "activation_beta"] {
             if attrs.has(name) {
-                return Err(unsupported(self.path, label, format!("attribute '{name}'")));
+                return Err(ImportError::unsupported(
+                    self.path,
+                    label,
+                    format!("attribute '{name}'"),
+                ));
             }
         }
         let defaults: &[&str] = if cell == CellKind::Lstm {
@@ -1508,7 +1504,7 @@ impl Importer<'_> {
                     .zip(defaults)
                     .all(|(a, b)| a.eq_ignore_ascii_case(b));
             if !same {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     format!("attribute 'activations' = {acts:?} (only the default {defaults:?})"),
@@ -1528,7 +1524,7 @@ impl Importer<'_> {
                 vec![Ax::Batch, Ax::One, Ax::Feat],
             ),
             other => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     format!("attribute 'layout' = {other} (0 or 1)"),
@@ -1538,7 +1534,7 @@ impl Importer<'_> {
         if cell == CellKind::Gru {
             let lbr = attrs.int("linear_before_reset")?.unwrap_or(0);
             if lbr != 1 {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     format!(
@@ -1550,7 +1546,7 @@ impl Importer<'_> {
         } else {
             let input_forget = attrs.int("input_forget")?.unwrap_or(0);
             if input_forget != 0 {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     label,
                     format!(
@@ -1574,7 +1570,7 @@ impl Importer<'_> {
             ));
         }
         if d.axes != x_axes {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 format!(
@@ -1586,7 +1582,7 @@ impl Importer<'_> {
             ));
         }
         if inputs.get(4).cloned().flatten().is_some() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 label,
                 "input 'sequence_lens' (per-sample lengths given to the node)",
@@ -1600,7 +1596,7 @@ impl Importer<'_> {
         for &(i, name) in states {
             if let Some(v) = inputs.get(i).cloned().flatten() {
                 if !v.is_zero() {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         label,
                         format!(
@@ -1940,7 +1936,7 @@ impl<'n> Attrs<'n> {
                 ));
             }
             if a.ref_attr_name.is_some() {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     path,
                     label,
                     format!("attribute '{}' refers to a function's attribute", a.name()),
@@ -2037,7 +2033,7 @@ impl<'n> Attrs<'n> {
     /// Refuses an attribute nobody read.
     fn finish(self) -> Result<(), ImportError> {
         match self.by_name.iter().find(|(_, _, used)| !used) {
-            Some((name, _, _)) => Err(unsupported(
+            Some((name, _, _)) => Err(ImportError::unsupported(
                 self.path,
                 self.label,
                 format!("attribute '{name}' is not supported"),

@@ -177,19 +177,7 @@ fn role(name: &str) -> Role {
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> ImportError {
-    ImportError::Corrupt {
-        path: path.to_path_buf(),
-        format: FORMAT,
-        reason: reason.into(),
-    }
-}
-
-fn unsupported(path: &Path, item: impl Into<String>, reason: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        path: path.to_path_buf(),
-        item: item.into(),
-        reason: reason.into(),
-    }
+    ImportError::corrupt(path, FORMAT, reason)
 }
 
 struct Reader<'p, 'a> {
@@ -204,7 +192,7 @@ impl Reader<'_, '_> {
         for name in self.tensors.keys() {
             match role(name) {
                 Role::Reverse => {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         format!("tensor '{name}'"),
                         "bidirectional recurrent layer (bidirectional=True); only the forward \
@@ -212,7 +200,7 @@ impl Reader<'_, '_> {
                     ))
                 }
                 Role::Projection => {
-                    return Err(unsupported(
+                    return Err(ImportError::unsupported(
                         self.path,
                         format!("tensor '{name}'"),
                         "LSTM with a projection (proj_size > 0)",
@@ -239,7 +227,7 @@ impl Reader<'_, '_> {
         }
         let mut modules = prefixes.iter();
         let Some((prefix, parts)) = modules.next() else {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 "state_dict",
                 "no recurrent layer: no tensor named like nn.LSTM's or nn.GRU's \
@@ -247,7 +235,7 @@ impl Reader<'_, '_> {
             ));
         };
         if let Some((other, _)) = modules.next() {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 format!(
                     "modules '{}' and '{}'",
@@ -366,7 +354,7 @@ impl Reader<'_, '_> {
         }
         let head = match heads.as_slice() {
             [] => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     "state_dict",
                     format!(
@@ -378,7 +366,7 @@ impl Reader<'_, '_> {
             }
             [one] => one.clone(),
             [a, b, ..] => {
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     format!("modules '{}' and '{}'", module_name(a), module_name(b)),
                     format!(
@@ -393,7 +381,7 @@ impl Reader<'_, '_> {
         for name in self.tensors.keys() {
             if !claimed(name) && *name != weight_name && *name != bias_name {
                 let shape = &self.tensors[name].shape;
-                return Err(unsupported(
+                return Err(ImportError::unsupported(
                     self.path,
                     format!("tensor '{name}' (shape {shape:?})"),
                     format!(
@@ -414,7 +402,7 @@ impl Reader<'_, '_> {
             ));
         }
         if head_activation == HeadActivation::Sigmoid && output_size != 1 {
-            return Err(unsupported(
+            return Err(ImportError::unsupported(
                 self.path,
                 format!("tensor '{weight_name}' (shape [{output_size}, {top}])"),
                 format!(
@@ -461,7 +449,7 @@ impl Reader<'_, '_> {
             .get(name)
             .ok_or_else(|| corrupt(self.path, format!("tensor '{name}' is missing")))?;
         let values = to_f32(t.dtype, t.data).map_err(|reason| {
-            unsupported(
+            ImportError::unsupported(
                 self.path,
                 format!("tensor '{name}' ({:?})", t.dtype),
                 reason,
