@@ -122,6 +122,9 @@ pub enum CodegenError {
     InvalidHeader(crate::Error),
     /// An activation name other than `fast` or `exact`.
     UnknownActivation(String),
+    /// A number format the const-generic layers do not compute in
+    /// (8-bit weights run in `DynModel` only, so far).
+    UnsupportedFormat(crate::NumberFormat),
 }
 
 impl fmt::Display for CodegenError {
@@ -142,6 +145,10 @@ impl fmt::Display for CodegenError {
             CodegenError::UnknownActivation(name) => {
                 write!(f, "activation {name:?}: expected fast or exact")
             }
+            CodegenError::UnsupportedFormat(format) => write!(
+                f,
+                "number format {format}: the const-generic layers do not compute with 8-bit weights (DynModel does)"
+            ),
         }
     }
 }
@@ -151,7 +158,7 @@ impl std::error::Error for CodegenError {
         match self {
             CodegenError::Read { source, .. } => Some(source),
             CodegenError::Parse { error, .. } | CodegenError::InvalidHeader(error) => Some(error),
-            CodegenError::UnknownActivation(_) => None,
+            CodegenError::UnknownActivation(_) | CodegenError::UnsupportedFormat(_) => None,
         }
     }
 }
@@ -227,6 +234,7 @@ pub fn model_types(
         NumberFormat::F32 => "f32",
         NumberFormat::Q4_12 => "lstm_core::Q4_12",
         NumberFormat::Q16_16 => "lstm_core::Q16_16",
+        NumberFormat::Q4_12W8 => return Err(CodegenError::UnsupportedFormat(header.format)),
     };
     let (in_size, out_size) = (header.input_size(), header.output_size());
 

@@ -49,7 +49,7 @@ use crate::net::{
 pub fn format_limit(format: NumberFormat) -> f32 {
     match format {
         NumberFormat::F32 => f32::MAX,
-        NumberFormat::Q4_12 => i16::MAX as f32 / 4096.0,
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => i16::MAX as f32 / 4096.0,
         NumberFormat::Q16_16 => (i32::MAX as f64 / 65536.0) as f32,
     }
 }
@@ -63,7 +63,7 @@ pub fn cell_limit(format: NumberFormat) -> f32 {
     }
     match format {
         NumberFormat::F32 => f32::MAX,
-        NumberFormat::Q4_12 => limit::<Q4_12>(),
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => limit::<Q4_12>(),
         NumberFormat::Q16_16 => limit::<Q16_16>(),
     }
 }
@@ -72,7 +72,7 @@ pub fn cell_limit(format: NumberFormat) -> f32 {
 pub fn format_lsb(format: NumberFormat) -> f32 {
     match format {
         NumberFormat::F32 => 0.0,
-        NumberFormat::Q4_12 => 1.0 / 4096.0,
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => 1.0 / 4096.0,
         NumberFormat::Q16_16 => 1.0 / 65536.0,
     }
 }

@@ -11,7 +11,10 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The newest format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: u16 = 7;
+/// Version 6 (input pooling) is not read by this build: refused as
+/// [`Error::UnsupportedVersion`].
+const RESERVED_VERSION: u16 = 6;
 /// The oldest format version this build reads: version 2 is version 3
 /// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
 /// version 3 is version 4 without [`LayerShape::Gru`](crate::LayerShape::Gru),
@@ -19,11 +22,13 @@ pub const FORMAT_VERSION: u16 = 5;
 /// and the writer still writes the lowest version that holds the file.
 pub const OLDEST_VERSION: u16 = 2;
 
-/// The lowest version that can hold `header` (what the writer writes): 5
-/// with per-series normalisation, 4 with a GRU layer, 3 with seasonal
-/// differencing, else 2.
+/// The lowest version that can hold `header` (what the writer writes): 7
+/// with 8-bit weights, 5 with per-series normalisation, 4 with a GRU
+/// layer, 3 with seasonal differencing, else 2.
 pub(crate) fn version_for(header: &Header<'_>) -> u16 {
-    if header.input_scaling.per_series() || header.output_scaling.per_series() {
+    if crate::w8::is_w8(header.format) {
+        7
+    } else if header.input_scaling.per_series() || header.output_scaling.per_series() {
         5
     } else if header
         .layers
@@ -151,7 +156,7 @@ impl<'a> ModelFile<'a> {
             return Err(Error::BadMagic);
         }
         let version = read_u16(bytes, 4).ok_or(truncated(PREFIX_LEN + CRC_LEN))?;
-        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) || version == RESERVED_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -203,6 +208,11 @@ impl<'a> ModelFile<'a> {
         let header = &self.header;
         header.validate()?;
         match version_for(header) {
+            7 if version < 7 => {
+                return Err(Error::Malformed(
+                    "8-bit weights in a file older than version 7",
+                ))
+            }
             5 if version < 5 => {
                 return Err(Error::Malformed(
                     "per-series normalisation in a file older than version 5",
