@@ -89,12 +89,21 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
     let h = &file.header;
     let mut out = String::new();
     let _ = writeln!(out, "format version: {}", file.version);
-    let _ = writeln!(
-        out,
-        "number format: {} ({} bytes per value)",
-        h.format,
-        h.format.size_of()
-    );
+    if h.format == NumberFormat::Q4_12W8 {
+        let _ = writeln!(
+            out,
+            "number format: {} (8-bit weights, a power-of-two scale 2^-e per row; \
+             Q4.12 biases, activations and state)",
+            h.format
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "number format: {} ({} bytes per value)",
+            h.format,
+            h.format.size_of()
+        );
+    }
     let _ = writeln!(out, "layers: {}", h.layers.len());
     let weights = decode_weights(h.format, &h.layers, file.weights);
     let mut at = 0;
