@@ -395,3 +395,181 @@ impl<T: Scalar> LayerW8<'_, T> {
 pub const fn is_w8(format: NumberFormat) -> bool {
     matches!(format, NumberFormat::Q4_12W8)
 }
+
+/// A recurrent layer with 8-bit weights and const-generic shapes (cell `C`,
+/// `IN` inputs, `H` units, `G` gate blocks), computing in [`Q4_12`] with
+/// activations `A`: the same arithmetic as `DynModel` over the same file
+/// (one implementation, [`LayerW8::step`]). Use the aliases [`LstmW8`] and
+/// [`GruW8`]; load it from a [`NumberFormat::Q4_12W8`] file with
+/// `ModelFile::model`.
+#[derive(Debug)]
+pub struct RecurrentW8<'w, C, A, const IN: usize, const H: usize, const G: usize> {
+    /// Input weights, `[gate][unit][input]`.
+    pub w_ih: &'w [[[i8; IN]; H]; G],
+    /// Recurrent weights, `[gate][unit][previous h]`.
+    pub w_hh: &'w [[[i8; H]; H]; G],
+    /// The shift `e` of every gate row, `[gate][unit]`.
+    pub shift: &'w [[u8; H]; G],
+    /// Four bias rows, as in [`crate::RecurrentWeights`].
+    pub bias: &'w [[Q4_12; H]; 4],
+    _cell: core::marker::PhantomData<(C, A)>,
+}
+
+impl<C, A, const IN: usize, const H: usize, const G: usize> Clone
+    for RecurrentW8<'_, C, A, IN, H, G>
+{
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C, A, const IN: usize, const H: usize, const G: usize> Copy
+    for RecurrentW8<'_, C, A, IN, H, G>
+{
+}
+
+impl<'w, C: crate::Cell, A, const IN: usize, const H: usize, const G: usize>
+    RecurrentW8<'w, C, A, IN, H, G>
+{
+    /// Fails to compile when `G` is not the cell's number of gate blocks.
+    const GATES_MATCH: () = assert!(G == C::GATES, "G must be the cell's Cell::GATES");
+
+    /// A layer over the given weights, shifts and biases.
+    pub const fn new(
+        w_ih: &'w [[[i8; IN]; H]; G],
+        w_hh: &'w [[[i8; H]; H]; G],
+        shift: &'w [[u8; H]; G],
+        bias: &'w [[Q4_12; H]; 4],
+    ) -> Self {
+        let () = Self::GATES_MATCH;
+        RecurrentW8 {
+            w_ih,
+            w_hh,
+            shift,
+            bias,
+            _cell: core::marker::PhantomData,
+        }
+    }
+
+    /// The flat view [`LayerW8`] computes over.
+    fn view(&self) -> LayerW8<'w, Q4_12> {
+        LayerW8 {
+            w_ih: self.w_ih.as_flattened().as_flattened(),
+            w_hh: self.w_hh.as_flattened().as_flattened(),
+            shift: self.shift.as_flattened(),
+            bias: self.bias.as_flattened(),
+        }
+    }
+}
+
+impl<C: crate::Cell, A: Activation<Q4_12>, const IN: usize, const H: usize, const G: usize>
+    crate::Layer<Q4_12, IN, H> for RecurrentW8<'_, C, A, IN, H, G>
+{
+    type State = C::State<Q4_12, H>;
+
+    fn zero_state(&self) -> Self::State {
+        C::zero_state()
+    }
+
+    #[inline]
+    fn step(&self, state: &mut Self::State, x: &[Q4_12; IN]) -> [Q4_12; H] {
+        let () = Self::GATES_MATCH;
+        let (h, c) = C::state_parts(state);
+        let h_prev = *h;
+        self.view().step::<A>(C::KIND, x, &h_prev, h, c);
+        *h
+    }
+}
+
+/// An LSTM layer with 8-bit weights: [`RecurrentW8`] over [`crate::LstmCell`].
+pub type LstmW8<'w, A, const IN: usize, const H: usize> =
+    RecurrentW8<'w, crate::LstmCell, A, IN, H, 4>;
+/// A GRU layer with 8-bit weights: [`RecurrentW8`] over [`crate::GruCell`].
+pub type GruW8<'w, A, const IN: usize, const H: usize> =
+    RecurrentW8<'w, crate::GruCell, A, IN, H, 3>;
+
+/// The Dense head with 8-bit weights, computing in [`Q4_12`].
+#[derive(Clone, Copy, Debug)]
+pub struct DenseW8<'w, const IN: usize, const OUT: usize> {
+    /// `[output][input]`.
+    pub w: &'w [[i8; IN]; OUT],
+    /// The shift `e` of every output row.
+    pub shift: &'w [u8; OUT],
+    /// `[output]`.
+    pub bias: &'w [Q4_12; OUT],
+}
+
+impl<const IN: usize, const OUT: usize> crate::Layer<Q4_12, IN, OUT> for DenseW8<'_, IN, OUT> {
+    type State = ();
+
+    fn zero_state(&self) {}
+
+    #[inline]
+    fn step(&self, _state: &mut (), x: &[Q4_12; IN]) -> [Q4_12; OUT] {
+        let mut y = [Q4_12::ZERO; OUT];
+        LayerW8 {
+            w_ih: self.w.as_flattened(),
+            w_hh: &[],
+            shift: self.shift,
+            bias: self.bias,
+        }
+        .dense(x, &mut y);
+        y
+    }
+}
+
+#[cfg(feature = "serde")]
+mod load {
+    use super::{DenseW8, RecurrentW8};
+    use crate::error::Error;
+    use crate::file::{FromModelFile, LayerReader};
+    use crate::num::Q4_12;
+    use crate::shape::LayerShape;
+
+    /// `u32` of a const-generic size (sizes above `u32::MAX` cannot be in a file).
+    fn dim(n: usize) -> u32 {
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// `bytes` as a `&B` (an array), or the alignment `B` needs.
+    fn array<'a, V: bytemuck::Pod, B: bytemuck::Pod>(values: &'a [V]) -> Result<&'a B, Error> {
+        bytemuck::try_from_bytes(bytemuck::cast_slice(values)).map_err(|_| Error::Misaligned {
+            required: core::mem::align_of::<B>(),
+        })
+    }
+
+    impl<'a, C: crate::Cell, A, const IN: usize, const H: usize, const G: usize>
+        FromModelFile<'a, Q4_12> for RecurrentW8<'a, C, A, IN, H, G>
+    {
+        const LAYERS: usize = 1;
+        const W8: bool = true;
+        fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
+            let shape = LayerShape::recurrent(C::KIND, dim(IN), dim(H));
+            reader.expect_layer(shape)?;
+            let l = reader.take_w8::<Q4_12>(shape)?;
+            Ok(RecurrentW8::new(
+                array(l.w_ih)?,
+                array(l.w_hh)?,
+                array(l.shift)?,
+                array(l.bias)?,
+            ))
+        }
+    }
+
+    impl<'a, const IN: usize, const OUT: usize> FromModelFile<'a, Q4_12> for DenseW8<'a, IN, OUT> {
+        const LAYERS: usize = 1;
+        const W8: bool = true;
+        fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
+            let shape = LayerShape::Dense {
+                input: dim(IN),
+                output: dim(OUT),
+            };
+            reader.expect_layer(shape)?;
+            let l = reader.take_w8::<Q4_12>(shape)?;
+            Ok(DenseW8 {
+                w: array(l.w_ih)?,
+                shift: array(l.shift)?,
+                bias: array(l.bias)?,
+            })
+        }
+    }
+}

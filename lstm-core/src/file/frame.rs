@@ -249,9 +249,10 @@ impl<'a> ModelFile<'a> {
     /// at a multiple of `T`'s alignment (see [`AlignedBytes`](crate::file::AlignedBytes)),
     /// and [`Error::Malformed`] on a non-finite `f32` weight.
     pub fn model<T: Scalar, M: FromModelFile<'a, T>>(&self) -> Result<M, Error> {
-        if self.header.format != T::FORMAT {
+        let expected = if M::W8 { T::FORMAT_W8 } else { Some(T::FORMAT) };
+        if expected != Some(self.header.format) {
             return Err(Error::FormatMismatch {
-                expected: T::FORMAT,
+                expected: expected.unwrap_or(T::FORMAT),
                 found: self.header.format,
             });
         }
