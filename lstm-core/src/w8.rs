@@ -65,13 +65,27 @@ use crate::shape::LayerShape;
 /// The largest row shift `e` (scale `2^-24`).
 pub const MAX_SHIFT: u8 = 24;
 
-/// `Σ w[k]·v[k]` over the common length, exact.
+/// Products per row up to which [`pre`] sums in an `i32`: `|q·v| ≤ 2^22`
+/// (`−128 · −32768`), so 511 of them stay below `2^31`.
+pub const I32_ROW: usize = 511;
+
+/// `Σ w[k]·v[k]` over the common length, exact in an `i64`.
 #[inline]
 fn sum(w: &[i8], v: &[Q4_12]) -> i64 {
     w.iter()
         .zip(v)
         .map(|(&w, v)| i64::from(i32::from(w) * i32::from(v.to_bits())))
         .sum()
+}
+
+/// `Σ w[k]·v[k]` over the common length in an `i32`: exact when the
+/// common length is at most [`I32_ROW`] (the caller checks), wrapping
+/// otherwise (never panics).
+#[inline]
+fn sum32(w: &[i8], v: &[Q4_12]) -> i32 {
+    w.iter().zip(v).fold(0i32, |a, (&w, v)| {
+        a.wrapping_add(i32::from(w) * i32::from(v.to_bits()))
+    })
 }
 
 /// One pre-activation (see the [module docs](self)): `bias + 2^-shift ·
@@ -91,7 +105,14 @@ fn sum(w: &[i8], v: &[Q4_12]) -> i64 {
 pub fn pre(bias: Q4_12, shift: u8, w_x: &[i8], x: &[Q4_12], w_h: &[i8], h: &[Q4_12]) -> Q4_12 {
     let e = u32::from(shift.min(MAX_SHIFT));
     // |b·2^e| ≤ 2^39 and each product ≤ 2^22: no overflow below 2^40 terms.
-    let acc = (i64::from(bias.to_bits()) << e) + sum(w_x, x) + sum(w_h, h);
+    // A row of at most `I32_ROW` products sums exactly in an `i32` (one
+    // 32-bit multiply-add per weight on a 32-bit core), the same value.
+    let s = if w_x.len().min(x.len()) + w_h.len().min(h.len()) <= I32_ROW {
+        i64::from(sum32(w_x, x).wrapping_add(sum32(w_h, h)))
+    } else {
+        sum(w_x, x) + sum(w_h, h)
+    };
+    let acc = (i64::from(bias.to_bits()) << e) + s;
     Q4_12::from_bits(sat_i16((acc + ((1i64 << e) >> 1)) >> e))
 }
 
@@ -530,8 +551,8 @@ mod load {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
-    /// `bytes` as a `&B` (an array), or the alignment `B` needs.
-    fn array<'a, V: bytemuck::Pod, B: bytemuck::Pod>(values: &'a [V]) -> Result<&'a B, Error> {
+    /// `values` as a `&B` (an array), or the alignment `B` needs.
+    fn array<V: bytemuck::Pod, B: bytemuck::Pod>(values: &[V]) -> Result<&B, Error> {
         bytemuck::try_from_bytes(bytemuck::cast_slice(values)).map_err(|_| Error::Misaligned {
             required: core::mem::align_of::<B>(),
         })

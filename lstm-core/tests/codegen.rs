@@ -200,7 +200,13 @@ fn generated_stateful_types_stream_like_the_dynamic_model() {
 /// file, and the 8-bit types refuse a Q4.12 file.
 #[test]
 fn generated_w8_types_stream_like_the_dynamic_model() {
-    use mixed_windowed_q4_12_w8::{Act, Io, Model, Streamer, IN, OUT, T, WINDOW};
+    use mixed_windowed_q4_12_w8::{
+        Act, Io, Model, Streamer, ACTIVATION, HISTORY, IN, LAYERS, MACS_PER_STEP, MODE, OUT, T,
+        WINDOW,
+    };
+    assert_eq!((MODE, ACTIVATION, HISTORY), ("windowed", "fast", 4 * IN));
+    assert_eq!(LAYERS, "LSTM(2 -> 6), GRU(6 -> 4), Dense(4 -> 1)");
+    assert_eq!(MACS_PER_STEP, 4 * 6 * (2 + 6) + 3 * 4 * (6 + 4) + 4);
     let header = Header {
         format: NumberFormat::Q4_12W8,
         ..mixed_header()

@@ -212,6 +212,36 @@ proptest! {
     }
 }
 
+/// Rows around `w8::I32_ROW` products (the 32-bit and the 64-bit sums),
+/// at the extremes (`−128 · −32768` each) and mixed: the definition.
+#[test]
+fn long_rows_at_the_extremes_match_the_definition() {
+    for n in [w8::I32_ROW - 1, w8::I32_ROW, w8::I32_ROW + 1, 2000] {
+        for (wq, v) in [(-128i8, i16::MIN), (127, i16::MAX), (-128, i16::MAX)] {
+            for split in [0, n / 3, n] {
+                let w = vec![wq; n];
+                let vs = vec![v; n];
+                let q: Vec<Q4_12> = vs.iter().map(|&b| Q4_12::from_bits(b)).collect();
+                for (bias, e) in [(0i16, 24u8), (i16::MIN, 24), (i16::MAX, 0), (5, 12)] {
+                    let got = w8::pre(
+                        Q4_12::from_bits(bias),
+                        e,
+                        &w[..split],
+                        &q[..split],
+                        &w[split..],
+                        &q[split..],
+                    );
+                    assert_eq!(
+                        got.to_bits(),
+                        pre_reference(bias, e, &w, &vs),
+                        "n {n}, w {wq}, v {v}, split {split}, bias {bias}, e {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A row with a weight beyond ±127.5 gets shift 0 and saturates there.
 #[test]
 fn a_row_beyond_the_range_saturates_at_shift_0() {

@@ -77,7 +77,10 @@ impl<'h, 'a> LayerReader<'h, 'a> {
 
     /// Borrows the next layer of shape `shape` with 8-bit weights (see
     /// [`crate::w8`]), checking its shifts, padding and alignment.
-    pub fn take_w8<T: Scalar>(&mut self, shape: LayerShape) -> Result<crate::w8::LayerW8<'a, T>, Error> {
+    pub fn take_w8<T: Scalar>(
+        &mut self,
+        shape: LayerShape,
+    ) -> Result<crate::w8::LayerW8<'a, T>, Error> {
         crate::w8::read_layer(shape, &mut self.weights)
     }
 
