@@ -47,6 +47,10 @@ pub(crate) fn q12_lstm_units(
     dsp::lstm_units(pre, c, h)
 }
 
+/// The 8-bit-weight row sum on `thumbv7em` (see [`crate::w8`]).
+#[cfg(lstm_arm_dsp)]
+pub(crate) use dsp::w8_sum32;
+
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
 pub type Q4_12 = FixedI16<U12>;

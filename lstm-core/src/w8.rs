@@ -81,12 +81,23 @@ fn sum(w: &[i8], v: &[Q4_12]) -> i64 {
 /// `Σ w[k]·v[k]` over the common length in an `i32`: exact when the
 /// common length is at most [`I32_ROW`] (the caller checks), wrapping
 /// otherwise (never panics).
+/// On `thumbv7em` (Cortex-M4/M7) rows of at least [`KERNEL_ROW`] run the
+/// `SXTB16` + `SMLAD` kernel (shorter ones cost less inline than its
+/// call), the same value.
 #[inline]
 fn sum32(w: &[i8], v: &[Q4_12]) -> i32 {
+    #[cfg(lstm_arm_dsp)]
+    if w.len().min(v.len()) >= KERNEL_ROW {
+        return crate::num::w8_sum32(w, v);
+    }
     w.iter().zip(v).fold(0i32, |a, (&w, v)| {
         a.wrapping_add(i32::from(w) * i32::from(v.to_bits()))
     })
 }
+
+/// Row lengths from which the Cortex-M4 kernel runs (see [`sum32`]).
+#[cfg(lstm_arm_dsp)]
+const KERNEL_ROW: usize = 16;
 
 /// One pre-activation (see the [module docs](self)): `bias + 2^-shift ·
 /// (Σ w_x·x + Σ w_h·h)`, summed exactly, rounded half up once, saturated
