@@ -138,7 +138,7 @@ fn main() {
 
     // ---- held-out inputs and expected outputs ------------------------------------
     let (in_size, out_size) = (header.input_size(), header.output_size());
-    let size = header.format.size_of();
+    let size = header.format.activations().size_of();
     let inputs_path = path_var("LSTM_INPUTS", || with_suffix(&model_path, "inputs"));
     let inputs = read(&inputs_path, "inputs file");
     if inputs.is_empty() || !inputs.len().is_multiple_of(4 * in_size) {
@@ -229,7 +229,7 @@ fn main() {
                         "f32::from_bits({:#010x})",
                         u32::from_le_bytes(b.try_into().unwrap())
                     ),
-                    NumberFormat::Q4_12 => format!(
+                    NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => format!(
                         "T::from_bits({})",
                         i16::from_le_bytes(b.try_into().unwrap())
                     ),

@@ -1,4 +1,4 @@
-//! Start-up self-test of `lstm-core`'s Q4.12 and `f32` kernels on the device.
+//! Start-up self-test of `lstm-core`'s Q4.12, 8-bit-weight and `f32` kernels on the device.
 //!
 //! On `thumbv7em` (Cortex-M4F, mps2-an386) `Q4_12::dot`, `Q4_12::gate_rows`
 //! (`q12_rows2`, two rows per pass with 32-bit sums, and its exact 64-bit
@@ -284,8 +284,75 @@ pub fn run() {
             }
         }
     }
+    cases += w8_cases(&mut rng);
     defmt::info!(
-        "selftest: Q4.12 and f32 kernels match the reference in {=u32} cases",
+        "selftest: Q4.12, 8-bit-weight and f32 kernels match the reference in {=u32} cases",
         cases
     );
+}
+
+/// `lstm_core::w8::pre` (on `thumbv7em` its row sums by the `SXTB16` +
+/// `SMLAD` kernel) against the definition written out here, in `i64`: row
+/// lengths 0..=67 split between `x` and `h` at three points, every byte
+/// offset of the weights and both halfword offsets of the values, random
+/// and extreme values (`−128 · −32768` per product), shifts 0, 7, 12, 24
+/// and extreme biases; and rows of 511 and 512 extreme products (the
+/// longest `i32` sum, and the first `i64` one). Returns the cases run.
+#[inline(never)]
+fn w8_cases(rng: &mut Rng) -> u32 {
+    use lstm_core::w8;
+    const LONG: usize = w8::I32_ROW + 1;
+    let reference = |bias: i16, e: u8, w: &[i8], v: &[Q4_12]| -> i16 {
+        let s: i64 = w
+            .iter()
+            .zip(v)
+            .map(|(&w, v)| i64::from(w) * i64::from(v.to_bits()))
+            .sum();
+        let acc = (i64::from(bias) << e) + s;
+        let half = if e == 0 { 0 } else { 1i64 << (e - 1) };
+        ((acc + half) >> e).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
+    };
+    let mut cases = 0u32;
+    let mut w = [0i8; MAX_LEN + 4];
+    let mut v = Buf([Q4_12::ZERO; MAX_LEN + 2]);
+    for pattern in 0..5u32 {
+        for (k, q) in w.iter_mut().enumerate() {
+            *q = match pattern {
+                1 | 3 => i8::MIN,
+                2 => i8::MAX,
+                _ => rng.value(0, k) as i8,
+            };
+        }
+        fill(&mut v.0, rng, if pattern == 2 { 2 } else { pattern.min(1) });
+        for n in 0..=MAX_LEN {
+            for (wo, vo) in [(0, 0), (1, 1), (2, 0), (3, 1)] {
+                let (Some(ws), Some(vs)) = (w.get(wo..wo + n), v.0.get(vo..vo + n)) else {
+                    continue;
+                };
+                for split in [0, n / 3, n] {
+                    let (wx, wh) = ws.split_at(split);
+                    let (x, h) = vs.split_at(split);
+                    for (bias, e) in [(0i16, 12u8), (i16::MIN, 24), (i16::MAX, 0), (-77, 7)] {
+                        cases += 1;
+                        let got = w8::pre(Q4_12::from_bits(bias), e, wx, x, wh, h);
+                        if got.to_bits() != reference(bias, e, ws, vs) {
+                            fail("w8::pre", cases);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // In flash, not on the stack (the Cortex-M0 has 16 KiB of RAM).
+    static LONG_W: [i8; LONG] = [i8::MIN; LONG];
+    static LONG_V: [Q4_12; LONG] = [Q4_12::MIN; LONG];
+    let (long_w, long_v) = (&LONG_W, &LONG_V);
+    for n in [LONG - 1, LONG] {
+        cases += 1;
+        let got = w8::pre(Q4_12::ZERO, 24, &long_w[..n], &long_v[..n], &[], &[]);
+        if got.to_bits() != reference(0, 24, &long_w[..n], &long_v[..n]) {
+            fail("w8::pre (long row)", cases);
+        }
+    }
+    cases
 }

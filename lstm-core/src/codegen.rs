@@ -228,7 +228,9 @@ pub fn model_types(
         NumberFormat::F32 => "f32",
         NumberFormat::Q4_12 => "lstm_core::Q4_12",
         NumberFormat::Q16_16 => "lstm_core::Q16_16",
+        NumberFormat::Q4_12W8 => "lstm_core::Q4_12",
     };
+    let w8 = header.format == NumberFormat::Q4_12W8;
     let (in_size, out_size) = (header.input_size(), header.output_size());
 
     // Stack<…Stack<L1, L2, H1>…, Dense, H_last>, and the MACs of one model step.
@@ -238,6 +240,18 @@ pub fn model_types(
     let mut width = in_size;
     for (k, layer) in header.layers.iter().enumerate() {
         let (ty, layer_macs) = match *layer {
+            LayerShape::Lstm { input, hidden } if w8 => (
+                format!("lstm_core::w8::LstmW8<'a, Act, {input}, {hidden}>"),
+                4 * u128::from(hidden) * (u128::from(input) + u128::from(hidden)),
+            ),
+            LayerShape::Gru { input, hidden } if w8 => (
+                format!("lstm_core::w8::GruW8<'a, Act, {input}, {hidden}>"),
+                3 * u128::from(hidden) * (u128::from(input) + u128::from(hidden)),
+            ),
+            LayerShape::Dense { input, output } if w8 => (
+                format!("lstm_core::w8::DenseW8<'a, {input}, {output}>"),
+                u128::from(input) * u128::from(output),
+            ),
             LayerShape::Lstm { input, hidden } => (
                 format!("lstm_core::Lstm<'a, T, Act, {input}, {hidden}>"),
                 4 * u128::from(hidden) * (u128::from(input) + u128::from(hidden)),

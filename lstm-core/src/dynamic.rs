@@ -19,18 +19,34 @@ use crate::gru::GruCell;
 use crate::lstm::LstmCell;
 use crate::num::Scalar;
 use crate::shape::LayerShape;
+use crate::w8::{self, LayerW8};
 
 /// A cell's [`Cell::step`] for one number type and activation.
 type StepFn<T> = fn(&[T], &[T], &[T], &[T], &[T], &mut [T], &mut [<T as Scalar>::Cell]);
 
-/// One recurrent layer: its kind, its cell's step and its weights.
+/// One recurrent layer: its kind, its size and its weights.
 struct DynRecurrent<'a, T: Scalar> {
     kind: CellKind,
-    step: StepFn<T>,
     hidden: usize,
-    w_ih: &'a [T],
-    w_hh: &'a [T],
-    bias: &'a [T],
+    weights: Weights<'a, T>,
+}
+
+/// A layer's weights: in the computation's own type with the cell's step,
+/// or 8-bit ([`crate::w8`]).
+enum Weights<'a, T: Scalar> {
+    Full {
+        step: StepFn<T>,
+        w_ih: &'a [T],
+        w_hh: &'a [T],
+        bias: &'a [T],
+    },
+    W8(LayerW8<'a, T>),
+}
+
+/// The head's weights.
+enum Head<'a, T> {
+    Full { w: &'a [T], b: &'a [T] },
+    W8(LayerW8<'a, T>),
 }
 
 /// A model of any shape a file describes, computing in `T` with activations `A`.
@@ -64,8 +80,7 @@ struct DynRecurrent<'a, T: Scalar> {
 pub struct DynModel<'a, T: Scalar, A> {
     shapes: Vec<LayerShape>,
     layers: Vec<DynRecurrent<'a, T>>,
-    head_w: &'a [T],
-    head_b: &'a [T],
+    head: Head<'a, T>,
     _activation: PhantomData<A>,
 }
 
@@ -81,14 +96,43 @@ pub struct DynState<T: Scalar> {
 
 impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
     /// Borrows the weights of a parsed file; checks the number format and alignment.
+    ///
+    /// `T` is the file's format or, for a file with 8-bit weights, the
+    /// format it computes in: `DynModel<Q4_12, _>` runs both
+    /// [`NumberFormat::Q4_12`](crate::NumberFormat::Q4_12) and
+    /// [`NumberFormat::Q4_12W8`](crate::NumberFormat::Q4_12W8) files.
     pub fn from_file(file: &ModelFile<'a>) -> Result<Self, Error> {
-        if file.header.format != T::FORMAT {
+        let format = file.header.format;
+        if format != T::FORMAT && Some(format) != T::FORMAT_W8 {
             return Err(Error::FormatMismatch {
                 expected: T::FORMAT,
-                found: file.header.format,
+                found: format,
             });
         }
         let shapes: Vec<LayerShape> = file.header.layers.iter().copied().collect();
+        if w8::is_w8(format) {
+            let mut bytes = file.weights;
+            let mut layers = Vec::new();
+            let mut head = None;
+            for &shape in &shapes {
+                let weights = w8::read_layer::<T>(shape, &mut bytes)?;
+                match shape.cell() {
+                    Some(kind) => layers.push(DynRecurrent {
+                        kind,
+                        hidden: shape.output(),
+                        weights: Weights::W8(weights),
+                    }),
+                    None => head = Some(Head::W8(weights)),
+                }
+            }
+            let head = head.ok_or(Error::Malformed("the last layer must be Dense"))?;
+            return Ok(DynModel {
+                shapes,
+                layers,
+                head,
+                _activation: PhantomData,
+            });
+        }
         let mut reader = LayerReader::new(&file.header.layers, file.weights);
         let mut layers = Vec::new();
         let mut head = None;
@@ -109,22 +153,28 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
                     };
                     layers.push(DynRecurrent {
                         kind,
-                        step,
                         hidden: o,
-                        w_ih: reader.take_slice(n_ih.ok_or(too_big)?)?,
-                        w_hh: reader.take_slice(n_hh.ok_or(too_big)?)?,
-                        bias: reader.take_slice(4 * o)?,
+                        weights: Weights::Full {
+                            step,
+                            w_ih: reader.take_slice(n_ih.ok_or(too_big)?)?,
+                            w_hh: reader.take_slice(n_hh.ok_or(too_big)?)?,
+                            bias: reader.take_slice(4 * o)?,
+                        },
                     })
                 }
-                None => head = Some((reader.take_slice(o * i)?, reader.take_slice(o)?)),
+                None => {
+                    head = Some(Head::Full {
+                        w: reader.take_slice(o * i)?,
+                        b: reader.take_slice(o)?,
+                    })
+                }
             }
         }
-        let (head_w, head_b) = head.ok_or(Error::Malformed("the last layer must be Dense"))?;
+        let head = head.ok_or(Error::Malformed("the last layer must be Dense"))?;
         Ok(DynModel {
             shapes,
             layers,
-            head_w,
-            head_b,
+            head,
             _activation: PhantomData,
         })
     }
@@ -194,11 +244,22 @@ impl<'a, T: Scalar, A: Activation<T>> DynModel<'a, T, A> {
             .zip(state.c.iter_mut())
         {
             let h_prev = h.clone();
-            (layer.step)(layer.w_ih, layer.w_hh, layer.bias, &input, &h_prev, h, c);
+            match &layer.weights {
+                Weights::Full {
+                    step,
+                    w_ih,
+                    w_hh,
+                    bias,
+                } => step(w_ih, w_hh, bias, &input, &h_prev, h, c),
+                Weights::W8(w) => w.step::<A>(layer.kind, &input, &h_prev, h, c),
+            }
             input.clone_from(h);
         }
         let mut y = vec![T::ZERO; self.output_size()];
-        dense_step(self.head_w, self.head_b, &input, &mut y);
+        match &self.head {
+            Head::Full { w, b } => dense_step(w, b, &input, &mut y),
+            Head::W8(w) => w.dense(&input, &mut y),
+        }
         Ok(y)
     }
 }

@@ -169,7 +169,7 @@ pub fn step_portable<T: Scalar, A: Activation<T>>(
 
 /// One unit's update from its four pre-activations.
 #[inline(always)]
-fn unit<T: Scalar, A: Activation<T>>(r: T, z: T, nx: T, nh: T, h_old: T) -> T {
+pub(crate) fn unit<T: Scalar, A: Activation<T>>(r: T, z: T, nx: T, nh: T, h_old: T) -> T {
     let r = A::sigmoid(r);
     let z = A::sigmoid(z);
     let n = A::tanh(nx.add(r.mul(nh)));

@@ -27,6 +27,7 @@ pub mod num;
 pub mod raw;
 pub mod shape;
 pub mod stream;
+pub mod w8;
 
 pub use activation::{Activation, Exact, Fast};
 pub use cell::{Cell, CellKind, Recurrent, RecurrentWeights};

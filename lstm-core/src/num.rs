@@ -6,6 +6,7 @@
 //! | [`NumberFormat::F32`] | `f32` | 32-bit float | `f32` | IEEE | 24-bit mantissa |
 //! | [`NumberFormat::Q4_12`] | [`Q4_12`] = `FixedI16<U12>` | `i16` | `i64` in Q40.24 | \[−8, 8) | 2⁻¹² ≈ 2.44e−4 |
 //! | [`NumberFormat::Q16_16`] | [`Q16_16`] = `FixedI32<U16>` | `i32` | `i64` in Q32.32 | \[−32768, 32768) | 2⁻¹⁶ ≈ 1.53e−5 |
+//! | [`NumberFormat::Q4_12W8`] | [`Q4_12`] | `i8` weights, a power-of-two scale per row ([`crate::w8`]) | exact integer sum | as Q4.12 | as Q4.12; weights `2⁻⁸`–`2⁻⁷` of their row's max |
 //!
 //! The 16-bit format holds weights, inputs, gate values and `h`; each
 //! product of two Q4.12 values is exact in Q8.24 (an `i32`) and a dot product
@@ -46,6 +47,10 @@ pub(crate) fn q12_lstm_units(
     dsp::lstm_units(pre, c, h)
 }
 
+/// The 8-bit-weight row sum on `thumbv7em` (see [`crate::w8`]).
+#[cfg(lstm_arm_dsp)]
+pub(crate) use dsp::w8_sum32;
+
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
 pub type Q4_12 = FixedI16<U12>;
@@ -68,27 +73,50 @@ pub enum NumberFormat {
     Q4_12,
     /// [`Q16_16`], 32-bit storage with 64-bit accumulation.
     Q16_16,
+    /// 8-bit weights with a power-of-two scale per output row, computing
+    /// in [`Q4_12`] exactly as [`NumberFormat::Q4_12`] does (16-bit inputs,
+    /// `h` and gate values, the cell state in [`Q20_12`], Q4.12 biases):
+    /// half the weight bytes of Q4.12. See [`crate::w8`]. Format version 7.
+    Q4_12W8,
 }
 
 impl NumberFormat {
     /// Every format, in file-code order.
-    pub const ALL: [NumberFormat; 3] =
-        [NumberFormat::F32, NumberFormat::Q4_12, NumberFormat::Q16_16];
+    pub const ALL: [NumberFormat; 4] = [
+        NumberFormat::F32,
+        NumberFormat::Q4_12,
+        NumberFormat::Q16_16,
+        NumberFormat::Q4_12W8,
+    ];
 
-    /// Bytes per stored value.
+    /// Bytes per stored weight (1 for [`NumberFormat::Q4_12W8`], whose
+    /// biases and row scales are stored beside the weights: see
+    /// [`crate::w8`]).
     pub const fn size_of(self) -> usize {
         match self {
             NumberFormat::F32 | NumberFormat::Q16_16 => 4,
             NumberFormat::Q4_12 => 2,
+            NumberFormat::Q4_12W8 => 1,
         }
     }
 
-    /// The name used on the command line and in printed reports (`f32`, `q4.12`, `q16.16`).
+    /// The format inputs, states and outputs are computed in: the format
+    /// itself, or [`NumberFormat::Q4_12`] for [`NumberFormat::Q4_12W8`].
+    pub const fn activations(self) -> NumberFormat {
+        match self {
+            NumberFormat::Q4_12W8 => NumberFormat::Q4_12,
+            f => f,
+        }
+    }
+
+    /// The name used on the command line and in printed reports (`f32`,
+    /// `q4.12`, `q16.16`, `q4.12-w8`).
     pub const fn name(self) -> &'static str {
         match self {
             NumberFormat::F32 => "f32",
             NumberFormat::Q4_12 => "q4.12",
             NumberFormat::Q16_16 => "q16.16",
+            NumberFormat::Q4_12W8 => "q4.12-w8",
         }
     }
 
@@ -245,6 +273,21 @@ pub trait Scalar:
     #[inline]
     fn bias_dot(bias: Self, w: &[Self], x: &[Self]) -> Self {
         Self::from_acc(Self::dot(bias.to_acc(), w, x))
+    }
+
+    /// The format of this type's computation with 8-bit weights
+    /// ([`NumberFormat::Q4_12W8`] for [`Q4_12`]), if it has one.
+    #[doc(hidden)]
+    const FORMAT_W8: Option<NumberFormat> = None;
+
+    /// One pre-activation from 8-bit weights with a power-of-two row scale
+    /// ([`crate::w8::pre`] for [`Q4_12`]). Only called for types whose
+    /// [`Scalar::FORMAT_W8`] is `Some` (`DynModel` refuses 8-bit weights
+    /// for the others); this default returns the bias.
+    #[doc(hidden)]
+    #[inline]
+    fn pre_w8(bias: Self, _shift: u8, _w_x: &[i8], _x: &[Self], _w_h: &[i8], _h: &[Self]) -> Self {
+        bias
     }
 
     /// Three rows over the same `x` and `h` (the GRU's r, z and n rows):
@@ -456,7 +499,7 @@ fn f32_to_bits(x: f32, frac: u32, min: i64, max: i64) -> i64 {
 }
 
 #[inline]
-fn sat_i16(x: i64) -> i16 {
+pub(crate) fn sat_i16(x: i64) -> i16 {
     if x > i16::MAX as i64 {
         i16::MAX
     } else if x < i16::MIN as i64 {
@@ -561,6 +604,11 @@ impl Scalar for Q4_12 {
             h,
             out.get_mut(done..).unwrap_or(&mut []),
         )
+    }
+    const FORMAT_W8: Option<NumberFormat> = Some(NumberFormat::Q4_12W8);
+    #[inline]
+    fn pre_w8(bias: Self, shift: u8, w_x: &[i8], x: &[Self], w_h: &[i8], h: &[Self]) -> Self {
+        crate::w8::pre(bias, shift, w_x, x, w_h, h)
     }
     #[inline]
     fn from_acc(acc: i64) -> Self {

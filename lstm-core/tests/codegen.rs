@@ -15,6 +15,11 @@ mod mixed_windowed_q4_12 {
     include!("codegen/mixed_windowed_q4_12.rs");
 }
 
+/// The same model with 8-bit weights (`Q4_12W8`).
+mod mixed_windowed_q4_12_w8 {
+    include!("codegen/mixed_windowed_q4_12_w8.rs");
+}
+
 /// Stateful f32, exact activations: a GRU, an LSTM over it, two outputs; first differences.
 mod gru_lstm_stateful_f32 {
     include!("codegen/gru_lstm_stateful_f32.rs");
@@ -105,6 +110,14 @@ fn checked_in_files_are_the_generators_output() {
         model_types(&mixed_header(), ActivationKind::Fast).unwrap(),
         include_str!("codegen/mixed_windowed_q4_12.rs")
     );
+    let w8 = Header {
+        format: NumberFormat::Q4_12W8,
+        ..mixed_header()
+    };
+    assert_eq!(
+        model_types(&w8, ActivationKind::Fast).unwrap(),
+        include_str!("codegen/mixed_windowed_q4_12_w8.rs")
+    );
     assert_eq!(
         model_types(&stateful_header(), ActivationKind::Exact).unwrap(),
         include_str!("codegen/gru_lstm_stateful_f32.rs")
@@ -182,4 +195,55 @@ fn generated_stateful_types_stream_like_the_dynamic_model() {
         outputs += 1;
     }
     assert_eq!(outputs, 20 - 1);
+}
+
+/// The generated 8-bit-weight types load a `Q4_12W8` file and stream, bit
+/// for bit, like `DynModel` over it; a full-width model type refuses the
+/// file, and the 8-bit types refuse a Q4.12 file.
+#[test]
+fn generated_w8_types_stream_like_the_dynamic_model() {
+    use mixed_windowed_q4_12_w8::{
+        Act, Io, Model, Streamer, ACTIVATION, HISTORY, IN, LAYERS, MACS_PER_STEP, MODE, OUT, T,
+        WINDOW,
+    };
+    assert_eq!((MODE, ACTIVATION, HISTORY), ("windowed", "fast", 4 * IN));
+    assert_eq!(LAYERS, "LSTM(2 -> 6), GRU(6 -> 4), Dense(4 -> 1)");
+    assert_eq!(MACS_PER_STEP, 4 * 6 * (2 + 6) + 3 * 4 * (6 + 4) + 4);
+    let header = Header {
+        format: NumberFormat::Q4_12W8,
+        ..mixed_header()
+    };
+    let (buf, len) = file_bytes(&header);
+    let file = ModelFile::parse(&bytemuck::cast_slice(&buf)[..len]).unwrap();
+    let model: Model<'_> = file.model::<T, Model<'_>>().unwrap();
+    assert!(matches!(
+        file.model::<T, mixed_windowed_q4_12::Model<'_>>(),
+        Err(lstm_core::Error::FormatMismatch { .. })
+    ));
+    let (b12, l12) = file_bytes(&mixed_header());
+    let q12 = ModelFile::parse(&bytemuck::cast_slice(&b12)[..l12]).unwrap();
+    assert!(matches!(
+        q12.model::<T, Model<'_>>(),
+        Err(lstm_core::Error::FormatMismatch { .. })
+    ));
+    let dynamic = DynModel::<T, Act>::from_file(&file).unwrap();
+    let mut stream = Streamer::new(&model);
+    let mut io = Io::with_history(&file.header).unwrap();
+    let raw = values(30 * IN, 11);
+    let mut seen: Vec<[T; IN]> = Vec::new();
+    for sample in raw.chunks_exact(IN) {
+        let mut x = [T::ZERO; IN];
+        if !io.input(sample, &mut x).unwrap() {
+            continue;
+        }
+        seen.push(x);
+        let y: [T; OUT] = stream.step(&x);
+        let mut state = dynamic.zero_state();
+        let mut want = Vec::new();
+        for x in &seen[seen.len().saturating_sub(WINDOW)..] {
+            want = dynamic.step(&mut state, x).unwrap();
+        }
+        assert_eq!(&y[..], &want[..], "after {} inputs", seen.len());
+    }
+    assert_eq!(seen.len(), 30 - 4);
 }

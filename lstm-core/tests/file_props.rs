@@ -333,7 +333,7 @@ fn typed_errors_name_the_problem() {
     bad_magic[0] = b'X';
     assert_eq!(parse_and_load(&bad_magic), Err(Error::BadMagic));
     // Version 1 (before `differencing`) and any later version are refused.
-    for version in [1u8, 7] {
+    for version in [1u8, FORMAT_VERSION as u8 + 1] {
         let mut other = bytes.clone();
         other[4] = version;
         assert_eq!(
@@ -378,7 +378,12 @@ proptest! {
         let bytes = to_vec(&h, &weights(&h)).unwrap();
         let has_gru = layers.iter().any(|l| l.cell() == Some(CellKind::Gru));
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        prop_assert_eq!(version, if has_gru { 4 } else { 2 });
+        let expected = match (format, has_gru) {
+            (NumberFormat::Q4_12W8, _) => 7,
+            (_, true) => 4,
+            _ => 2,
+        };
+        prop_assert_eq!(version, expected);
         let (buf, n) = aligned(&bytes);
         let file = ModelFile::parse(&bytemuck::cast_slice::<u128, u8>(&buf)[..n]).unwrap();
         prop_assert_eq!(&file.header, &h);
@@ -397,6 +402,15 @@ proptest! {
             }
             NumberFormat::Q16_16 => {
                 prop_assert!(DynModel::<lstm_core::Q16_16, Exact>::from_file(&file).is_ok());
+            }
+            NumberFormat::Q4_12W8 => {
+                let m = DynModel::<Q4_12, Exact>::from_file(&file).unwrap();
+                prop_assert_eq!(&m.cells().collect::<Vec<_>>(), &kinds);
+                let refused = matches!(
+                    DynModel::<lstm_core::Q16_16, Exact>::from_file(&file),
+                    Err(Error::FormatMismatch { .. })
+                );
+                prop_assert!(refused);
             }
         }
     }

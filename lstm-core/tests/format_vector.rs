@@ -334,3 +334,82 @@ fn pool_vector_is_version_6_and_reads_back() {
         Some(lstm_core::Error::Malformed("bytes after the header"))
     );
 }
+
+/// FORMAT.md's 8-bit-weights example: the first vector's model in
+/// `Q4_12W8` (version 7, so the header ends with the pool varint `01`):
+/// `w_ih`, `w_hh` as `i8`, one shift per gate row, the Q4.12 bias; the
+/// head's `i8` weight, its shift, padding, its bias.
+const W8_VECTOR: &str = "
+4c53544d 0700 0000 0e000000 1c000000
+03 02 00 01 01 01 01 01 00 00 00 00 00 01 0000
+40 c0 08 20  c0 60 40 a0  07 08 06 07  0001 0000 0000 0001
+40 05 0000 0000 0000
+xxxxxxxx";
+
+fn w8_header() -> Header<'static> {
+    Header {
+        format: NumberFormat::Q4_12W8,
+        ..header()
+    }
+}
+
+#[test]
+fn w8_vector_is_version_7_reads_back_and_computes_as_q4_12() {
+    use lstm_core::dynamic::DynModel;
+    let written = to_vec(&w8_header(), &WEIGHTS).unwrap();
+    assert_eq!(written, hex_bytes(W8_VECTOR), "written: {:02x?}", written);
+    assert_eq!(written.len(), 64);
+    assert_eq!(
+        &written[60..],
+        &[0x6a, 0x17, 0xfd, 0x53],
+        "crc: {:02x?}",
+        &written[60..]
+    );
+    let mut buf = lstm_core::file::AlignedBuf([0u8; 64]);
+    buf.0.copy_from_slice(&written);
+    let mut q12 = lstm_core::file::AlignedBuf([0u8; 64]);
+    q12.0.copy_from_slice(&vector_bytes());
+    {
+        let file = ModelFile::parse(&buf.0).unwrap();
+        assert_eq!(file.version, 7);
+        assert_eq!(file.header, w8_header());
+        let mut values = [0.0f32; 14];
+        let n = lstm_core::w8::decode(&file.header.layers, file.weights, &mut values).unwrap();
+        assert_eq!((n, values), (14, WEIGHTS));
+        // Every weight is exactly representable: the same outputs as Q4.12.
+        let q12_file = ModelFile::parse(&q12.0).unwrap();
+        let m8 = DynModel::<Q4_12, Exact>::from_file(&file).unwrap();
+        let m12 = DynModel::<Q4_12, Exact>::from_file(&q12_file).unwrap();
+        let (mut s8, mut s12) = (m8.zero_state(), m12.zero_state());
+        for t in 0..40 {
+            let x = [Q4_12::from_num((t as f32 * 0.7).sin() * 3.0)];
+            assert_eq!(
+                m8.step(&mut s8, &x).unwrap(),
+                m12.step(&mut s12, &x).unwrap(),
+                "step {t}"
+            );
+            assert_eq!(s8, s12, "step {t}");
+        }
+        // The const-generic layers do not compute with 8-bit weights.
+        let typed: Result<Stack<Lstm<Q4_12, Exact, 1, 1>, Dense<Q4_12, 1, 1>, 1>, _> = file.model();
+        assert!(matches!(
+            typed,
+            Err(lstm_core::Error::FormatMismatch { .. })
+        ));
+    }
+    // Labelled version 6 (with a valid CRC), it is refused for its format;
+    // labelled 5, the pool byte a version-5 reader does not read is left
+    // over.
+    for (version, err) in [
+        (
+            6,
+            lstm_core::Error::Malformed("8-bit weights in a file older than version 7"),
+        ),
+        (5, lstm_core::Error::Malformed("bytes after the header")),
+    ] {
+        buf.0[4] = version;
+        let crc = lstm_core::file::CRC.checksum(&buf.0[..60]);
+        buf.0[60..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(ModelFile::parse(&buf.0).err(), Some(err));
+    }
+}

@@ -108,7 +108,7 @@ impl Activations {
     pub fn firmware_default(format: NumberFormat) -> Self {
         match format {
             NumberFormat::F32 => Activations::Exact,
-            NumberFormat::Q4_12 | NumberFormat::Q16_16 => Activations::Fast,
+            NumberFormat::Q4_12 | NumberFormat::Q16_16 | NumberFormat::Q4_12W8 => Activations::Fast,
         }
     }
 
@@ -247,6 +247,9 @@ impl<'a> CoreRunner<'a> {
             (NumberFormat::Q4_12, Activations::Fast) => boxed::<Q4_12, Fast>(file)?,
             (NumberFormat::Q16_16, Activations::Exact) => boxed::<Q16_16, Exact>(file)?,
             (NumberFormat::Q16_16, Activations::Fast) => boxed::<Q16_16, Fast>(file)?,
+            // 8-bit weights compute in Q4.12 (DynModel<Q4_12> reads them).
+            (NumberFormat::Q4_12W8, Activations::Exact) => boxed::<Q4_12, Exact>(file)?,
+            (NumberFormat::Q4_12W8, Activations::Fast) => boxed::<Q4_12, Fast>(file)?,
         };
         Ok(CoreRunner {
             model,

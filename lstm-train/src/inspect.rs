@@ -26,9 +26,18 @@ pub enum InspectError {
     Core(#[from] Error),
 }
 
-/// Decodes the weights blob to `f32` (file order).
-pub fn decode_weights(format: NumberFormat, blob: &[u8]) -> Vec<f32> {
+/// Decodes the weights blob of a model of `layers` to `f32` (file order;
+/// 8-bit weights times their row scales).
+pub fn decode_weights(format: NumberFormat, layers: &[LayerShape], blob: &[u8]) -> Vec<f32> {
     match format {
+        NumberFormat::Q4_12W8 => {
+            let n: usize = layers.iter().filter_map(|l| l.parameter_count()).sum();
+            let mut out = vec![0.0; n];
+            // A parsed file's blob has the length its layers need.
+            let written = lstm_core::w8::decode(layers, blob, &mut out).unwrap_or(0);
+            out.truncate(written);
+            out
+        }
         NumberFormat::F32 => blob
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -80,12 +89,21 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
     let h = &file.header;
     let mut out = String::new();
     let _ = writeln!(out, "format version: {}", file.version);
-    let _ = writeln!(
-        out,
-        "number format: {} ({} bytes per value)",
-        h.format,
-        h.format.size_of()
-    );
+    if h.format == NumberFormat::Q4_12W8 {
+        let _ = writeln!(
+            out,
+            "number format: {} (8-bit weights, a power-of-two scale 2^-e per row; \
+             Q4.12 biases, activations and state)",
+            h.format
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "number format: {} ({} bytes per value)",
+            h.format,
+            h.format.size_of()
+        );
+    }
     // The Dense head is a layer of the file but not a recurrent layer:
     // `fit --layers 1` is one recurrent layer and the head.
     let recurrent = h
@@ -99,7 +117,7 @@ pub fn describe(file: &ModelFile<'_>, len: usize) -> String {
         "layers: {recurrent} recurrent + {heads} Dense head ({} in the file)",
         h.layers.len()
     );
-    let weights = decode_weights(h.format, file.weights);
+    let weights = decode_weights(h.format, &h.layers, file.weights);
     let mut at = 0;
     for (k, l) in h.layers.iter().enumerate() {
         let n = l.parameter_count().unwrap_or(0);

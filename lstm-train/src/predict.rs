@@ -169,11 +169,12 @@ struct InputCounts {
 /// (rounding of the scaling in `f32`).
 const RANGE_TOLERANCE: f32 = 1e-5;
 
-/// The representable range of a fixed-point format, `None` for `f32`.
+/// The representable range of a fixed-point format's activations (Q4.12
+/// for 8-bit weights too), `None` for `f32`.
 fn format_limits(format: NumberFormat) -> Option<(f32, f32)> {
     match format {
         NumberFormat::F32 => None,
-        NumberFormat::Q4_12 => Some((-8.0, 32767.0 / 4096.0)),
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => Some((-8.0, 32767.0 / 4096.0)),
         NumberFormat::Q16_16 => Some((-32768.0, 32768.0 - 1.0 / 65536.0)),
     }
 }

@@ -49,7 +49,7 @@ use crate::net::{
 pub fn format_limit(format: NumberFormat) -> f32 {
     match format {
         NumberFormat::F32 => f32::MAX,
-        NumberFormat::Q4_12 => i16::MAX as f32 / 4096.0,
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => i16::MAX as f32 / 4096.0,
         NumberFormat::Q16_16 => (i32::MAX as f64 / 65536.0) as f32,
     }
 }
@@ -63,7 +63,7 @@ pub fn cell_limit(format: NumberFormat) -> f32 {
     }
     match format {
         NumberFormat::F32 => f32::MAX,
-        NumberFormat::Q4_12 => limit::<Q4_12>(),
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => limit::<Q4_12>(),
         NumberFormat::Q16_16 => limit::<Q16_16>(),
     }
 }
@@ -72,7 +72,7 @@ pub fn cell_limit(format: NumberFormat) -> f32 {
 pub fn format_lsb(format: NumberFormat) -> f32 {
     match format {
         NumberFormat::F32 => 0.0,
-        NumberFormat::Q4_12 => 1.0 / 4096.0,
+        NumberFormat::Q4_12 | NumberFormat::Q4_12W8 => 1.0 / 4096.0,
         NumberFormat::Q16_16 => 1.0 / 65536.0,
     }
 }
@@ -417,6 +417,81 @@ pub struct QuantReport {
     /// Whether a layer keeps a cell state `c` (an LSTM layer; a GRU has
     /// none, and the report shows no `c`).
     pub cell_state: bool,
+    /// With 8-bit weights: their scales and errors.
+    pub w8: Option<W8Summary>,
+}
+
+/// What writing the weights in 8 bits does ([`NumberFormat::Q4_12W8`]:
+/// per row, the scale `2^-e` of [`lstm_core::w8::row_shift`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct W8Summary {
+    /// Weights (biases not counted: they stay Q4.12).
+    pub weights: usize,
+    /// Rows, each with its own scale.
+    pub rows: usize,
+    /// Smallest and largest row shift `e`.
+    pub shifts: (u8, u8),
+    /// Largest `|w − q·2^-e|`.
+    pub max_error: f32,
+    /// Largest `|w − q·2^-e|` divided by its row's largest `|w|`.
+    pub max_relative_error: f32,
+    /// Bytes of the weights blob in this format.
+    pub blob_bytes: usize,
+    /// Bytes of the same weights and biases in Q4.12.
+    pub q4_12_bytes: usize,
+}
+
+/// The 8-bit summary of `weights` (file order) of a model of `shapes`:
+/// each row's shift as the writer chooses it, and the rounding errors.
+pub fn w8_summary(shapes: &[lstm_core::LayerShape], weights: &[f32]) -> W8Summary {
+    use lstm_core::w8;
+    let mut out = W8Summary {
+        weights: 0,
+        rows: 0,
+        shifts: (w8::MAX_SHIFT, 0),
+        max_error: 0.0,
+        max_relative_error: 0.0,
+        blob_bytes: w8::blob_len(shapes).unwrap_or(0),
+        q4_12_bytes: 2 * weights.len(),
+    };
+    let mut at = 0;
+    for l in shapes {
+        let (rows, i, h, biases) = match l.cell() {
+            Some(k) => (
+                k.gates() * l.output(),
+                l.input(),
+                l.output(),
+                4 * l.output(),
+            ),
+            None => (l.output(), l.input(), 0, l.output()),
+        };
+        let part = |from: usize, n: usize| weights.get(from..from + n).unwrap_or(&[]);
+        let (w_ih, w_hh) = (part(at, rows * i), part(at + rows * i, rows * h));
+        for r in 0..rows {
+            let row: Vec<f32> = w_ih
+                .get(r * i..r * i + i)
+                .unwrap_or(&[])
+                .iter()
+                .chain(w_hh.get(r * h..r * h + h).unwrap_or(&[]))
+                .copied()
+                .collect();
+            let e = w8::row_shift(row.iter().copied());
+            let step = 1.0 / (1u32 << e) as f32;
+            let top = max_abs(row.iter().copied());
+            for &w in &row {
+                let err = (f32::from(w8::quantize(w, e)) * step - w).abs();
+                out.max_error = out.max_error.max(err);
+                if top > 0.0 {
+                    out.max_relative_error = out.max_relative_error.max(err / top);
+                }
+            }
+            out.shifts = (out.shifts.0.min(e), out.shifts.1.max(e));
+            out.weights += row.len();
+            out.rows += 1;
+        }
+        at += rows * (i + h) + biases;
+    }
+    out
 }
 
 impl QuantReport {
@@ -511,6 +586,7 @@ pub fn analyze(
         preactivations,
         logit_divisor: plan.logit_divisor,
         cell_state: plan.recurrent.iter().any(|l| l.cell.has_cell_state()),
+        w8: (format == NumberFormat::Q4_12W8).then(|| w8_summary(&plan.shapes(), &plan.weights())),
     }
 }
 
@@ -529,6 +605,22 @@ impl fmt::Display for QuantReport {
             write!(f, "; cell state c up to ±{}", cell_limit(self.format))?;
         }
         writeln!(f)?;
+        if let Some(w) = &self.w8 {
+            writeln!(
+                f,
+                "  8-bit weights: {} in {} rows, a scale 2^-e per row, e from {} to {}; \
+                 max |w - q·2^-e| {:.3e} ({:.2}% of its row's max |w|); \
+                 weights blob {} bytes (q4.12: {} bytes); biases Q4.12",
+                w.weights,
+                w.rows,
+                w.shifts.0,
+                w.shifts.1,
+                w.max_error,
+                100.0 * w.max_relative_error,
+                w.blob_bytes,
+                w.q4_12_bytes
+            )?;
+        }
         if self.adjustments.is_empty() {
             writeln!(f, "  rescaling: none needed")?;
         }

@@ -14,6 +14,9 @@
 //! least matches 1-NN Euclidean on the same split, as the evaluation
 //! computes it) before failing with all the misses. Every
 //! run prints a line `result <dataset> <cell> seed <s>: f32 … | q4.12 …`.
+//! Each model is also exported with 8-bit weights (`q4.12-w8`), held to 5 %
+//! RMSE / 5 accuracy points of `f32`, and a line `w8 <dataset> <cell> seed
+//! <s>: …` says whether it is within the 16-bit bar and by how much.
 //!
 //! Hyper-parameters may be overridden for experiments with environment
 //! variables (`FIT_H`, `FIT_LAYERS`, `FIT_LR`, `FIT_EPOCHS`, `FIT_BATCH`,
@@ -130,6 +133,8 @@ struct Run {
     before: Metric,
     /// Test metric of the Q4.12 file run by `lstm-core`.
     after: Metric,
+    /// Test metric of the file with 8-bit weights (`q4.12-w8`) run by `lstm-core`.
+    after_w8: Metric,
 }
 
 impl Run {
@@ -161,6 +166,12 @@ impl Run {
             misses.push(format!(
                 "{name} {cell}: Q4.12 {} is outside the 16-bit bar of f32 {}",
                 self.after, self.before
+            ));
+        }
+        if !within_w8_bound(&self.before, &self.after_w8) {
+            misses.push(format!(
+                "{name} {cell}: q4.12-w8 {} is beyond 5% RMSE / 5 accuracy points of f32 {}",
+                self.after_w8, self.before
             ));
         }
         misses
@@ -214,24 +225,44 @@ fn save_outputs(name: &str, out: &FitOutcome, ev: &Evaluation, pred: &Prediction
     println!("outputs in {}", dir.display());
 }
 
-/// Exports `out`'s model in Q4.12 and scores the file, run by `lstm-core`:
-/// the test metric of the trainer's `f32` forward and of the file.
-fn quantized(name: &str, out: &FitOutcome) -> (Metric, Metric) {
-    let opts = ExportOptions {
-        format: NumberFormat::Q4_12,
-        rescale: true,
-        use_data: true,
-        activations: None,
+/// Exports `out`'s model in Q4.12 and with 8-bit weights (`q4.12-w8`)
+/// and scores the files, run by `lstm-core`: the test metric of the
+/// trainer's `f32` forward and of each file.
+fn quantized(name: &str, out: &FitOutcome) -> (Metric, Metric, Metric) {
+    let export = |format| {
+        let opts = ExportOptions {
+            format,
+            rescale: true,
+            use_data: true,
+            activations: None,
+        };
+        let report = export_model(&out.model, &opts).expect("export");
+        let (before, after) = (report.before.expect("f32"), report.after.expect("file"));
+        println!(
+            "{name} {} {format}: before {before}, after {after} ({})\n{}",
+            out.model.net.cell,
+            before.change(&after),
+            report.quant
+        );
+        (before, after)
     };
-    let report = export_model(&out.model, &opts).expect("export");
-    let (before, after) = (report.before.expect("f32"), report.after.expect("q4.12"));
-    println!(
-        "{name} {} q4.12: before {before}, after {after} ({})\n{}",
-        out.model.net.cell,
-        before.change(&after),
-        report.quant
-    );
-    (before, after)
+    let (before, after) = export(NumberFormat::Q4_12);
+    let (_, after_w8) = export(NumberFormat::Q4_12W8);
+    (before, after, after_w8)
+}
+
+/// The bound 8-bit weights are held to here: RMSE at most 5% above the
+/// trainer's, or accuracy at most 5 points below (the 16-bit bar is 1% /
+/// 0.5 points; the report says by how much each run misses that).
+fn within_w8_bound(before: &Metric, after: &Metric) -> bool {
+    match (before, after) {
+        (Metric::Regression(b), Metric::Regression(a)) => a.rmse <= b.rmse * 1.05,
+        (
+            Metric::Classification { accuracy: b, .. },
+            Metric::Classification { accuracy: a, .. },
+        ) => *a >= *b - 0.05,
+        _ => false,
+    }
 }
 
 /// Prints the summary line of a run and the details of its fit.
@@ -253,6 +284,21 @@ fn report(name: &str, cfg: &FitConfig, out: &FitOutcome, secs: f64, ev: &Evaluat
     println!(
         "result {name} {} seed {}: f32 {} | q4.12 {} ({:.1} s)",
         run.cell, cfg.seed, run.before, run.after, secs
+    );
+    let bar = if run.before.within_bar(&run.after_w8) {
+        "within the 16-bit bar"
+    } else {
+        "MISSES the 16-bit bar"
+    };
+    println!(
+        "w8 {name} {} seed {}: f32 {} | q4.12 {} ({}) | q4.12-w8 {} ({}, {bar})",
+        run.cell,
+        cfg.seed,
+        run.before,
+        run.after,
+        run.before.change(&run.after),
+        run.after_w8,
+        run.before.change(&run.after_w8)
     );
 }
 
@@ -287,7 +333,7 @@ fn run_forecast(case: &ForecastCase, cfg: FitConfig) -> Run {
     let t0 = Instant::now();
     let out = fit(&cfg, &train_data, source).expect("fit");
     let secs = t0.elapsed().as_secs_f64();
-    let (before, after) = quantized(name, &out);
+    let (before, after, after_w8) = quantized(name, &out);
     let opts = EvalOptions {
         season: Some(season),
     };
@@ -309,6 +355,7 @@ fn run_forecast(case: &ForecastCase, cfg: FitConfig) -> Run {
         nn_euclidean: f64::NAN,
         before,
         after,
+        after_w8,
     };
     report(name, &cfg, &out, secs, &ev, &run);
     run
@@ -330,7 +377,7 @@ fn run_classify(name: &str, val_fraction: f64, pool: usize, cfg: FitConfig) -> R
     let t0 = Instant::now();
     let out = fit(&cfg, &data, source).expect("fit");
     let secs = t0.elapsed().as_secs_f64();
-    let (before, after) = quantized(name, &out);
+    let (before, after, after_w8) = quantized(name, &out);
     let ev = evaluate(&out.model, &data, &EvalOptions::default()).expect("evaluate");
     let pred = predict_split(&out.model, &data, Split::Test).expect("predict");
     save_outputs(name, &out, &ev, &pred);
@@ -344,6 +391,7 @@ fn run_classify(name: &str, val_fraction: f64, pool: usize, cfg: FitConfig) -> R
         nn_euclidean: e.nn_euclidean.expect("1-NN Euclidean is computed"),
         before,
         after,
+        after_w8,
     };
     report(name, &cfg, &out, secs, &ev, &run);
     run

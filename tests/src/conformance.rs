@@ -12,7 +12,7 @@ use std::io::Write as _;
 
 use lstm_core::dynamic::{DynModel, DynState};
 use lstm_core::file::{FromModelFile, ModelFile, MAX_LAYERS};
-use lstm_core::{Activation, Layer, NumberFormat, Scalar};
+use lstm_core::{Activation, Layer, NumberFormat, Scalar, Q4_12};
 
 use crate::model::{FromWeights, LayerStates};
 use crate::reference::Case;
@@ -425,6 +425,132 @@ impl CaseRun {
         );
         let _ = write!(line, "{}  {file_note}", if failed { "FAIL" } else { "ok" });
         self.report.push(line);
+        Ok(Outcome::Ran(errors))
+    }
+
+    /// Runs every batch element of the case through `DynModel<Q4_12, A>`
+    /// over a model file written in [`NumberFormat::Q4_12W8`] (8-bit
+    /// weights, the writer's scales; there is no const-generic model in
+    /// that format) and compares the outputs, `hidden`, `h_n` and `c_n`
+    /// with the case within `variant.bound`.
+    pub fn check_w8<A: Activation<Q4_12>>(&mut self, variant: Variant) -> Outcome {
+        let label = format!("{}/{}", NumberFormat::Q4_12W8, variant.activation);
+        match self.run_w8::<A>(&label, variant.bound) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.failures
+                    .push(format!("case `{}`, format {label}: {e}", self.name));
+                self.report.push(format!("{label:<13} BROKEN: {e}"));
+                Outcome::Broken
+            }
+        }
+    }
+
+    fn run_w8<A: Activation<Q4_12>>(&mut self, label: &str, bound: f64) -> Result<Outcome, String> {
+        let case = &self.case;
+        let skip = match self.out_of_range::<Q4_12>() {
+            Some(reason) => Some(reason),
+            None if case.layer_shapes().len() > MAX_LAYERS => Some(format!(
+                "{} layers exceed the file's limit of {MAX_LAYERS}",
+                case.layer_shapes().len()
+            )),
+            None => None,
+        };
+        if let Some(reason) = skip {
+            self.report.push(format!("{label:<13} SKIPPED: {reason}"));
+            self.skips.push(format!("{label} SKIPPED: {reason}"));
+            return Ok(Outcome::Skipped(reason));
+        }
+        let bytes = case.to_model_file(NumberFormat::Q4_12W8)?;
+        let bytes = leak_aligned(&bytes);
+        let file =
+            ModelFile::parse(bytes).map_err(|e| format!("model file does not parse: {e}"))?;
+        let model = DynModel::<Q4_12, A>::from_file(&file)
+            .map_err(|e| format!("model file does not load as a DynModel: {e}"))?;
+        let mut outputs = Tensor::new("outputs");
+        let mut hidden = Tensor::new("hidden");
+        let mut h_n = Tensor::new("h_n");
+        let mut c_n = Tensor::new("c_n");
+        for b in 0..case.batch {
+            let q = |v: &[f64]| v.iter().map(|&x| Q4_12::from_f32(x as f32)).collect();
+            let mut state = DynState::<Q4_12> {
+                h: (0..case.num_layers).map(|l| q(&case.h0[l][b])).collect(),
+                c: (0..case.num_layers)
+                    .map(|l| {
+                        case.c0.get(l).map_or(Vec::new(), |c| {
+                            c[b].iter()
+                                .map(|&x| Q4_12::cell_from_f32(x as f32))
+                                .collect()
+                        })
+                    })
+                    .collect(),
+            };
+            for t in 0..case.steps {
+                let x: Vec<Q4_12> = q(&case.inputs[b][t]);
+                let y = model
+                    .step(&mut state, &x)
+                    .map_err(|e| format!("DynModel step failed: {e}"))?;
+                for (j, (&got, &expected)) in y.iter().zip(&case.outputs[b][t]).enumerate() {
+                    outputs.check(
+                        || format!("[b={b}][t={t}][j={j}]"),
+                        got.to_f32(),
+                        expected,
+                        bound,
+                    );
+                }
+                if !case.hidden.is_empty() {
+                    let h = state.h.last().ok_or("the model has no recurrent layer")?;
+                    for (j, (&got, &expected)) in h.iter().zip(&case.hidden[b][t]).enumerate() {
+                        hidden.check(
+                            || format!("[b={b}][t={t}][j={j}]"),
+                            got.to_f32(),
+                            expected,
+                            bound,
+                        );
+                    }
+                }
+            }
+            for l in 0..case.num_layers {
+                for (j, &got) in state.h[l].iter().enumerate() {
+                    h_n.check(
+                        || format!("[l={l}][b={b}][j={j}]"),
+                        got.to_f32(),
+                        case.h_n[l][b][j],
+                        bound,
+                    );
+                }
+                for (j, &got) in state.c[l].iter().enumerate() {
+                    c_n.check(
+                        || format!("[l={l}][b={b}][j={j}]"),
+                        Q4_12::cell_to_f32(got),
+                        case.c_n[l][b][j],
+                        bound,
+                    );
+                }
+            }
+        }
+        let errors = MaxErrors {
+            outputs: outputs.max,
+            hidden: (!case.hidden.is_empty()).then_some(hidden.max),
+            h_n: h_n.max,
+            c_n: c_n.max,
+        };
+        let mut failed = false;
+        for tensor in [&outputs, &hidden, &h_n, &c_n] {
+            if let Some(f) = tensor.failure(&self.name, label) {
+                self.failures.push(f);
+                failed = true;
+            }
+        }
+        self.report.push(format!(
+            "{label:<13} max|err| outputs {:.2e}  hidden {}  h_n {:.2e}  c_n {:.2e}  bound {:.1e}  {}  (DynModel over the file)",
+            errors.outputs,
+            errors.hidden.map_or("-".to_string(), |e| format!("{e:.2e}")),
+            errors.h_n,
+            errors.c_n,
+            bound,
+            if failed { "FAIL" } else { "ok" },
+        ));
         Ok(Outcome::Ran(errors))
     }
 

@@ -274,6 +274,20 @@ pub fn cmd(args: Args) -> Result<()> {
             TrainingMode::Stateful,
             m4,
         ),
+        // 8-bit weights (portable code on both machines): an LSTM
+        // classifier and a stacked GRU classifier.
+        (
+            "i5_h16_l1_t30_classify",
+            NumberFormat::Q4_12W8,
+            TrainingMode::Stateful,
+            m4,
+        ),
+        (
+            "gru/gru_i3_h16_l2_t30_classify",
+            NumberFormat::Q4_12W8,
+            TrainingMode::Stateful,
+            m0,
+        ),
     ];
     for (case, format, mode, machine) in cases {
         s.step(

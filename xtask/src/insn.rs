@@ -60,7 +60,7 @@ pub const TABLE_SHAPES: &str = "lstm:1:32,lstm:1:64,lstm:12:32,lstm:12:64,gru:1:
 /// What `cargo xtask insn --help` prints.
 const USAGE: &str = "\
 cargo xtask insn [--reference <json> | --model <file> | --shapes CELL:IN:H,..|table]
-                 [--formats f32,q4.12,q16.16] [--machine mps2-an386|microbit]
+                 [--formats f32,q4.12,q16.16,q4.12-w8] [--machine mps2-an386|microbit]
                  [--activation fast|exact] [--no-systick]
 
 Instructions per step() under QEMU (TCG plugin of shared/bench/mcu), each output

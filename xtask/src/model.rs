@@ -48,10 +48,13 @@ pub fn parse_mode(s: &str) -> Result<TrainingMode> {
     }
 }
 
-/// Parses a number format name (`f32`, `q4.12`, `q16.16`).
+/// Parses a number format name (`f32`, `q4.12`, `q16.16`, `q4.12-w8`).
 pub fn parse_format(s: &str) -> Result<NumberFormat> {
-    NumberFormat::from_name(&s.to_ascii_lowercase())
-        .ok_or_else(|| err(format!("format {s}: expected f32, q4.12 or q16.16")))
+    NumberFormat::from_name(&s.to_ascii_lowercase()).ok_or_else(|| {
+        err(format!(
+            "format {s}: expected f32, q4.12, q16.16 or q4.12-w8"
+        ))
+    })
 }
 
 /// `cargo xtask make-model --from-reference <json> --format <f> [--mode m] --out <file>`.

@@ -119,6 +119,7 @@ impl<'a> Reader<'a> {
             0 => Ok(NumberFormat::F32),
             1 => Ok(NumberFormat::Q4_12),
             2 => Ok(NumberFormat::Q16_16),
+            3 => Ok(NumberFormat::Q4_12W8),
             _ => Err(Undecodable),
         }
     }

@@ -11,20 +11,24 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The newest format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 6;
+pub const FORMAT_VERSION: u16 = 7;
 /// The oldest format version this build reads: version 2 is version 3
 /// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
 /// version 3 is version 4 without [`LayerShape::Gru`](crate::LayerShape::Gru),
 /// version 4 is version 5 without [`Scaling::SeriesStandard`](crate::file::Scaling::SeriesStandard),
 /// version 5 is version 6 without [`Header::pool`] (the varint after the
-/// header), and the writer still writes the lowest version that holds the file.
+/// header), version 6 is version 7 without
+/// [`NumberFormat::Q4_12W8`](crate::NumberFormat::Q4_12W8), and the writer
+/// still writes the lowest version that holds the file.
 pub const OLDEST_VERSION: u16 = 2;
 
-/// The lowest version that can hold `header` (what the writer writes): 6
-/// with input pooling, 5 with per-series normalisation, 4 with a GRU layer,
-/// 3 with seasonal differencing, else 2.
+/// The lowest version that can hold `header` (what the writer writes): 7
+/// with 8-bit weights, 6 with input pooling, 5 with per-series
+/// normalisation, 4 with a GRU layer, 3 with seasonal differencing, else 2.
 pub(crate) fn version_for(header: &Header<'_>) -> u16 {
-    if header.pool != crate::file::NO_POOL {
+    if crate::w8::is_w8(header.format) {
+        7
+    } else if header.pool != crate::file::NO_POOL {
         6
     } else if header.input_scaling.per_series() || header.output_scaling.per_series() {
         5
@@ -207,6 +211,11 @@ impl<'a> ModelFile<'a> {
         let header = &self.header;
         header.validate()?;
         match version_for(header) {
+            7 if version < 7 => {
+                return Err(Error::Malformed(
+                    "8-bit weights in a file older than version 7",
+                ))
+            }
             5 if version < 5 => {
                 return Err(Error::Malformed(
                     "per-series normalisation in a file older than version 5",
@@ -243,9 +252,10 @@ impl<'a> ModelFile<'a> {
     /// at a multiple of `T`'s alignment (see [`AlignedBytes`](crate::file::AlignedBytes)),
     /// and [`Error::Malformed`] on a non-finite `f32` weight.
     pub fn model<T: Scalar, M: FromModelFile<'a, T>>(&self) -> Result<M, Error> {
-        if self.header.format != T::FORMAT {
+        let expected = if M::W8 { T::FORMAT_W8 } else { Some(T::FORMAT) };
+        if expected != Some(self.header.format) {
             return Err(Error::FormatMismatch {
-                expected: T::FORMAT,
+                expected: expected.unwrap_or(T::FORMAT),
                 found: self.header.format,
             });
         }

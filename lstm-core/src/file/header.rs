@@ -314,6 +314,9 @@ impl Header<'_> {
 
     /// Size of the weights blob in bytes. `None` on overflow.
     pub fn weights_len(&self) -> Option<usize> {
+        if crate::w8::is_w8(self.format) {
+            return crate::w8::blob_len(&self.layers);
+        }
         self.parameter_count()?.checked_mul(self.format.size_of())
     }
 

@@ -75,6 +75,15 @@ impl<'h, 'a> LayerReader<'h, 'a> {
         })
     }
 
+    /// Borrows the next layer of shape `shape` with 8-bit weights (see
+    /// [`crate::w8`]), checking its shifts, padding and alignment.
+    pub fn take_w8<T: Scalar>(
+        &mut self,
+        shape: LayerShape,
+    ) -> Result<crate::w8::LayerW8<'a, T>, Error> {
+        crate::w8::read_layer(shape, &mut self.weights)
+    }
+
     /// The shape of the next layer, without moving past it.
     pub fn peek_layer(&self) -> Option<LayerShape> {
         self.layers.get(self.next).copied()
@@ -85,6 +94,9 @@ impl<'h, 'a> LayerReader<'h, 'a> {
 pub trait FromModelFile<'a, T: Scalar>: Sized {
     /// Layers this type consumes.
     const LAYERS: usize;
+    /// Whether this type reads 8-bit weights (a file in `T`'s
+    /// [`Scalar::FORMAT_W8`] rather than `T::FORMAT`).
+    const W8: bool = false;
     /// Reads this type's layers from `reader`.
     fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error>;
 }
@@ -128,7 +140,13 @@ where
     B: FromModelFile<'a, T>,
 {
     const LAYERS: usize = A::LAYERS + B::LAYERS;
+    const W8: bool = A::W8;
     fn read(reader: &mut LayerReader<'_, 'a>) -> Result<Self, Error> {
+        if A::W8 != B::W8 {
+            return Err(Error::Malformed(
+                "a model type mixes 8-bit and full-width layers",
+            ));
+        }
         let first = A::read(reader)?;
         let second = B::read(reader)?;
         Ok(Stack::new(first, second))

@@ -100,6 +100,7 @@ pub fn write_to_slice(
         NumberFormat::F32 => put_values::<f32>(weights, blob),
         NumberFormat::Q4_12 => put_values::<Q4_12>(weights, blob),
         NumberFormat::Q16_16 => put_values::<Q16_16>(weights, blob),
+        NumberFormat::Q4_12W8 => crate::w8::put_weights(&header.layers, weights, blob),
     }
     crc_out.copy_from_slice(&CRC.checksum(body).to_le_bytes());
     Ok(total)

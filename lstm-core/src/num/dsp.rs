@@ -14,6 +14,9 @@
 //!   saturating `SSAT`), and [`q12_rows`] then recomputes the call.
 //! - [`q12_lstm_units`]: the Q4.12 LSTM unit update with the folded fast
 //!   activation tables.
+//! - [`w8_dot`]: one row part of 8-bit weights (`NumberFormat::Q4_12W8`)
+//!   over 16-bit values, `SXTB16` + `SMLAD` into an `i32` (exact for the
+//!   rows of at most 511 products it is called for).
 //! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
 //!   pass with `VMLA.F32`, which rounds the product and then the sum, as
 //!   `acc + w * v` does.
@@ -1172,4 +1175,66 @@ pub(super) fn f32_gate_rows(
     // kernel follows the AAPCS (saves r4–r11, lr and s16–s19, restores sp).
     unsafe { f32_rows4(&args) };
     rows
+}
+
+/// `Σ w[k]·x[k]` for `k < n` in an `i32`, `w` 8-bit and `x` 16-bit:
+/// per 4 elements one `LDR` of 4 weights, `SXTB16` twice (weights 0 and 2,
+/// 1 and 3, sign-extended to halfwords), two `LDR` of `x` and `PKHBT` /
+/// `PKHTB` to pair `x` the same way, then two `SMLAD`; the last `n mod 4`
+/// by `LDRSB` / `LDRSH` / `MLA`. Exact (the same value as the portable
+/// `i32` sum) when `n ≤` [`I32_ROW`](crate::w8::I32_ROW): each product is
+/// at most `2^22` in magnitude, so no partial sum leaves the `i32` range.
+///
+/// Register use: `r0` = `w`, `r1` = `x`, `r2` = `n`, sum in `r3`, block
+/// counter `r12`, data in `r4`–`r7`, `lr`.
+///
+/// # Safety
+///
+/// `w` must be valid for reads of `n` bytes and `x` of `n` `i16` values
+/// (any alignment: `LDR`, which the Cortex-M4 allows unaligned, and byte
+/// and halfword loads).
+#[unsafe(naked)]
+unsafe extern "C" fn w8_dot(w: *const i8, x: *const i16, n: usize) -> i32 {
+    core::arch::naked_asm!(
+        "push {{r4-r7, lr}}",
+        "movs r3, #0",
+        "lsrs r12, r2, #2",
+        "beq 2f",
+        "1:",
+        "ldr r4, [r0], #4",
+        "ldr r5, [r1], #4",
+        "ldr r6, [r1], #4",
+        "sxtb16 r7, r4",
+        "sxtb16 r4, r4, ror #8",
+        "pkhbt lr, r5, r6, lsl #16",
+        "pkhtb r6, r6, r5, asr #16",
+        "smlad r3, r7, lr, r3",
+        "smlad r3, r4, r6, r3",
+        "subs r12, r12, #1",
+        "bne 1b",
+        "2:",
+        "ands r2, r2, #3",
+        "beq 4f",
+        "3:",
+        "ldrsb r4, [r0], #1",
+        "ldrsh r5, [r1], #2",
+        "mla r3, r4, r5, r3",
+        "subs r2, r2, #1",
+        "bne 3b",
+        "4:",
+        "mov r0, r3",
+        "pop {{r4-r7, pc}}",
+    )
+}
+
+/// `Σ w[k]·x[k]` over the common length, in an `i32` (exact for at most
+/// [`I32_ROW`](crate::w8::I32_ROW) products; the caller checks).
+#[inline]
+pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
+    let n = w.len().min(x.len());
+    // SAFETY: `Q4_12` is `repr(transparent)` over `i16`; both slices hold
+    // at least `n` values and `w8_dot` reads exactly `n` from each, with
+    // `LDR` (unaligned allowed on Armv7-M), `LDRSB` and `LDRSH`; it
+    // follows the AAPCS (saves r4–r7 and lr, returns the `i32` in r0).
+    unsafe { w8_dot(w.as_ptr(), x.as_ptr().cast(), n) }
 }

@@ -68,6 +68,10 @@ pub enum FormatArg {
     /// 32-bit Q16.16 fixed point (range ±32768).
     #[value(name = "q16.16", alias = "q16_16", alias = "q1616")]
     Q16_16,
+    /// 8-bit weights (a power-of-two scale per row) with Q4.12 activations
+    /// and state: half the weight bytes of q4.12.
+    #[value(name = "q4.12-w8", alias = "w8a16")]
+    Q4_12W8,
 }
 
 impl From<FormatArg> for NumberFormat {
@@ -76,6 +80,7 @@ impl From<FormatArg> for NumberFormat {
             FormatArg::F32 => NumberFormat::F32,
             FormatArg::Q4_12 => NumberFormat::Q4_12,
             FormatArg::Q16_16 => NumberFormat::Q16_16,
+            FormatArg::Q4_12W8 => NumberFormat::Q4_12W8,
         }
     }
 }

@@ -205,6 +205,7 @@ pub fn default_out_path(model_path: &Path, format: NumberFormat) -> PathBuf {
         NumberFormat::F32 => "model.f32.lstm",
         NumberFormat::Q4_12 => "model.q4_12.lstm",
         NumberFormat::Q16_16 => "model.q16_16.lstm",
+        NumberFormat::Q4_12W8 => "model.q4_12_w8.lstm",
     };
     model_path.with_file_name(stem)
 }
