@@ -9,11 +9,13 @@
 //! * `lstm-core` on the written Q4.12 file within 1e-3, the larger of the
 //!   two Q4.12 bounds of the PyTorch conformance tests
 //!   (`tests/tests/conformance.rs`: 8e-4 exact, 1e-3 fast), with exact
-//!   and with the firmware's fast activations (see [`BOUND_Q4_12`]).
+//!   and with the firmware's fast activations (see [`BOUND_Q4_12`]);
+//! * `lstm-core` on the written `q4.12-w8` file (8-bit weights) within the
+//!   conformance tests' 8e-3 for that format, fast activations.
 //!
 //! Every failure is collected and printed with its case and file, then the
 //! test fails. `IMPORT_ONLY=keras,h5` restricts the run to files with those
-//! extensions (the PyTorch readers live on another branch until merged).
+//! extensions.
 //! `--nocapture` prints the largest error per case, file and variant.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +39,10 @@ const BOUND_F32: f64 = 1e-5;
 /// weights and states (resolution 2.4e-4) accumulated over the deeper,
 /// longer recurrence, not the activations.
 const BOUND_Q4_12: f64 = 1e-3;
+/// 8-bit weights (`q4.12-w8`): the conformance tests' bound for that
+/// format (`BOUND_Q4_12_W8_FAST`), set by the weights' per-row error of up
+/// to 2^-8 of the row's largest |w|.
+const BOUND_Q4_12_W8: f64 = 8e-3;
 
 /// One case: its name, the model files, the inputs `[B][T][IN]` and the
 /// framework's outputs, flattened per sample (`[OUT]` or `[T][OUT]`).
@@ -272,6 +278,7 @@ fn check_file(case: &Case, file: &str) -> Vec<String> {
         (NumberFormat::F32, Activations::Exact, BOUND_F32),
         (NumberFormat::Q4_12, Activations::Exact, BOUND_Q4_12),
         (NumberFormat::Q4_12, Activations::Fast, BOUND_Q4_12),
+        (NumberFormat::Q4_12W8, Activations::Fast, BOUND_Q4_12_W8),
     ];
     for (format, acts, bound) in variants {
         let what = format!("lstm-core {format} {} on the imported file", acts.name());
@@ -356,7 +363,7 @@ fn a_case_in_import_fixture_dir_that_fails_is_named() {
     std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
     let case = read_case(&json).unwrap();
     let failures = check_file(&case, "keras_lstm_seq2seq.h5");
-    assert_eq!(failures.len(), 4, "{failures:?}");
+    assert_eq!(failures.len(), 5, "{failures:?}");
     assert!(
         failures
             .iter()
