@@ -291,6 +291,70 @@ pub fn run() {
     );
 }
 
+/// `lstm_core::w8::rows` (on `thumbv7em` the two-row kernel over packed
+/// values) against `reference` row by row: 1 to 5 rows (an odd last row),
+/// inputs 0, 1, 7, 8, 12, 13 and 70 (past the packed 64), hidden 0, 2, 8,
+/// 30, 32, 64 and 72, weights at every byte offset, random and extreme
+/// values (`−128 · −32768` per product), every shift 0..=24 and one above
+/// (counted as 24), random and extreme biases. Returns the cases run.
+#[inline(never)]
+fn w8_rows_cases(rng: &mut Rng, reference: &dyn Fn(i16, u8, &[i8], &[Q4_12]) -> i16) -> u32 {
+    use lstm_core::w8;
+    const NX: [usize; 7] = [0, 1, 7, 8, 12, 13, 70];
+    const NH: [usize; 7] = [0, 2, 8, 30, 32, 64, 72];
+    const R: usize = 5;
+    let mut cases = 0u32;
+    let mut wx = [0i8; R * 70 + 3];
+    let mut wh = [0i8; R * 72 + 3];
+    let mut xv = [Q4_12::ZERO; 70];
+    let mut hv = [Q4_12::ZERO; 72];
+    let mut row_w = [0i8; 70 + 72];
+    let mut row_v = [Q4_12::ZERO; 70 + 72];
+    for pattern in 0..3u32 {
+        for (k, q) in wx.iter_mut().chain(wh.iter_mut()).enumerate() {
+            *q = match pattern {
+                1 => i8::MIN,
+                _ => rng.value(0, k) as i8,
+            };
+        }
+        fill(&mut xv, rng, pattern.min(1));
+        fill(&mut hv, rng, pattern.min(1));
+        for (i, &nx) in NX.iter().enumerate() {
+            for (j, &nh) in NH.iter().enumerate() {
+                let off = (i + j + pattern as usize) % 4;
+                let rows = 1 + (i + 2 * j + pattern as usize) % R;
+                let mut bias = [Q4_12::ZERO; R];
+                let mut shift = [0u8; R];
+                for r in 0..R {
+                    bias[r] = Q4_12::from_bits(if pattern == 2 {
+                        [i16::MIN, i16::MAX][r % 2]
+                    } else {
+                        rng.next() as i16
+                    });
+                    shift[r] = ((cases as usize + 7 * r) % 26) as u8;
+                }
+                let (x, h) = (&xv[..nx], &hv[..nh]);
+                let (w_x, w_h) = (&wx[off..off + rows * nx], &wh[off..off + rows * nh]);
+                let mut out = [Q4_12::ZERO; R];
+                w8::rows(&bias, &shift, w_x, x, w_h, h, &mut out[..rows]);
+                for r in 0..rows {
+                    cases += 1;
+                    let n = nx + nh;
+                    row_w[..nx].copy_from_slice(&w_x[r * nx..][..nx]);
+                    row_w[nx..n].copy_from_slice(&w_h[r * nh..][..nh]);
+                    row_v[..nx].copy_from_slice(x);
+                    row_v[nx..n].copy_from_slice(h);
+                    let want = reference(bias[r].to_bits(), shift[r].min(24), &row_w[..n], &row_v[..n]);
+                    if out[r].to_bits() != want {
+                        fail("w8::rows", cases);
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
 /// `lstm_core::w8::pre` (on `thumbv7em` its row sums by the `SXTB16` +
 /// `SMLAD` kernel) against the definition written out here, in `i64`: row
 /// lengths 0..=67 split between `x` and `h` at three points, every byte
@@ -343,6 +407,7 @@ fn w8_cases(rng: &mut Rng) -> u32 {
             }
         }
     }
+    cases += w8_rows_cases(rng, &reference);
     // In flash, not on the stack (the Cortex-M0 has 16 KiB of RAM).
     static LONG_W: [i8; LONG] = [i8::MIN; LONG];
     static LONG_V: [Q4_12; LONG] = [Q4_12::MIN; LONG];
