@@ -1277,6 +1277,11 @@ struct W8Rows2Args {
     out: *mut i16,
     /// `[60]` One past the last output.
     out_end: *mut i16,
+    /// `[64]` Nonzero if `x_w` and `x_stride` are multiples of 4 (the
+    /// input rows are read by `LDRD`).
+    x_aligned: usize,
+    /// `[68]` Nonzero if `h_w` and `h_stride` are multiples of 4.
+    h_aligned: usize,
 }
 
 /// Pairs of rows of 8-bit weights ([`crate::w8::rows`]): for every row
@@ -1286,8 +1291,9 @@ struct W8Rows2Args {
 /// 16 bits (a shift above 24 counts as 24).
 ///
 /// Per part and row pair: blocks of 8 values (one `LDM` of 4 words of
-/// packed values, shared by both rows, two `LDR` of weights per row, eight
-/// `SXTB16` and eight `SMLAD`), then the values past the packed
+/// packed values, shared by both rows, two `LDR` of weights per row, or
+/// one `LDRD` when the part's rows are 4-byte aligned, eight `SXTB16` and
+/// eight `SMLAD`), then the values past the packed
 /// ones by `LDRSH`, `LDRSB`, `MLA`. Sums in `r4`, `r5`; both rows'
 /// weights are read in order (`r1` from row `a`, `r2` from row `b`,
 /// which ends where the next pair starts). Exact for rows of at most
@@ -1298,7 +1304,8 @@ struct W8Rows2Args {
 /// `args` must point to a valid [`W8Rows2Args`]: `out_end − out` an even
 /// number of outputs `rows`, writable and overlapping no input; `bias`
 /// and `shift` readable for `rows` values; `x_w` for `rows·x_stride`
-/// bytes with `x_stride = 8·x_blocks + x_tail_n`, `x_packed` 4-byte
+/// bytes with `x_stride = 8·x_blocks + x_tail_n` (`x_w` and `x_stride`
+/// multiples of 4 if `x_aligned` is nonzero), `x_packed` 4-byte
 /// aligned and readable for `4·x_blocks` words, `x_tail` for `x_tail_n`
 /// values; the same for `h`.
 #[unsafe(naked)]
@@ -1320,6 +1327,9 @@ unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
         "ldr r12, [r0, #12]",
         "cmp r12, #0",
         "beq 2f",
+        "ldr lr, [r0, #64]",
+        "cmp lr, #0",
+        "bne 11f",
         "1:",
         "ldm r3!, {{r6-r9}}",
         "ldr r10, [r1], #4",
@@ -1344,6 +1354,29 @@ unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
         "smlad r5, r11, r9, r5",
         "subs r12, r12, #1",
         "bne 1b",
+        "b 2f",
+        "11:",
+        "ldm r3!, {{r6-r9}}",
+        "ldrd r10, r11, [r1], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, lr, r6, r4",
+        "smlad r4, r10, r7, r4",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r4, lr, r8, r4",
+        "smlad r4, r11, r9, r4",
+        "ldrd r10, r11, [r2], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, lr, r6, r5",
+        "smlad r5, r10, r7, r5",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r5, lr, r8, r5",
+        "smlad r5, r11, r9, r5",
+        "subs r12, r12, #1",
+        "bne 11b",
         "2:",
         "ldr r3, [r0, #16]",
         "ldr r12, [r0, #20]",
@@ -1367,6 +1400,9 @@ unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
         "ldr r12, [r0, #36]",
         "cmp r12, #0",
         "beq 6f",
+        "ldr lr, [r0, #68]",
+        "cmp lr, #0",
+        "bne 15f",
         "5:",
         "ldm r3!, {{r6-r9}}",
         "ldr r10, [r1], #4",
@@ -1391,6 +1427,29 @@ unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
         "smlad r5, r11, r9, r5",
         "subs r12, r12, #1",
         "bne 5b",
+        "b 6f",
+        "15:",
+        "ldm r3!, {{r6-r9}}",
+        "ldrd r10, r11, [r1], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, lr, r6, r4",
+        "smlad r4, r10, r7, r4",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r4, lr, r8, r4",
+        "smlad r4, r11, r9, r4",
+        "ldrd r10, r11, [r2], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, lr, r6, r5",
+        "smlad r5, r10, r7, r5",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r5, lr, r8, r5",
+        "smlad r5, r11, r9, r5",
+        "subs r12, r12, #1",
+        "bne 15b",
         "6:",
         "ldr r3, [r0, #40]",
         "ldr r12, [r0, #44]",
@@ -1493,6 +1552,7 @@ pub(crate) fn w8_rows(
     }
     let out_range = out.as_mut_ptr_range();
     let tail = |v: &[Q4_12], m: usize| v.get(m..).unwrap_or(&[]).as_ptr().cast::<i16>();
+    let aligned = |w: *const i8, n: usize| (w as usize).is_multiple_of(4) && n.is_multiple_of(4);
     let mut args = W8Rows2Args {
         x_w: w_x.as_ptr(),
         x_stride: nx,
@@ -1510,11 +1570,14 @@ pub(crate) fn w8_rows(
         shift: shift.as_ptr(),
         out: out_range.start.cast(),
         out_end: out_range.end.cast(),
+        x_aligned: usize::from(aligned(w_x.as_ptr(), nx)),
+        h_aligned: usize::from(aligned(w_h.as_ptr(), nh)),
     };
     // SAFETY: checked above: an even number of outputs (an exclusive
     // borrow, so overlapping no input), as many biases and shifts, `rows`
     // complete rows of `nx` input and `nh` recurrent weights (read by
-    // `LDR`, unaligned allowed on Armv7-M, and `LDRSB`), `mx / 8` and
+    // `LDR`, unaligned allowed on Armv7-M, or `LDRD` where every row of
+    // the part starts 4-byte aligned, and `LDRSB`), `mx / 8` and
     // `mh / 8` blocks of 4 words in `px` and `ph` (`u32` slices, so
     // 4-byte aligned for `LDM`), and `nx − mx`, `nh − mh` values after
     // them in `x` and `h`; `Q4_12` is `repr(transparent)` over `i16`; the
