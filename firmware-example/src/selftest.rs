@@ -360,8 +360,9 @@ fn w8_rows_cases(rng: &mut Rng, reference: &dyn Fn(i16, u8, &[i8], &[Q4_12]) -> 
 /// lengths 0..=67 split between `x` and `h` at three points, every byte
 /// offset of the weights and both halfword offsets of the values, random
 /// and extreme values (`−128 · −32768` per product), shifts 0, 7, 12, 24
-/// and extreme biases; and rows of 511 and 512 extreme products (the
-/// longest `i32` sum, and the first `i64` one). Returns the cases run.
+/// and extreme biases; rows of 511 and 512 extreme products (the
+/// longest `i32` sum, and the first `i64` one); and `w8::rows` over 508 to
+/// 512 extreme products. Returns the cases run.
 #[inline(never)]
 fn w8_cases(rng: &mut Rng) -> u32 {
     use lstm_core::w8;
@@ -417,6 +418,31 @@ fn w8_cases(rng: &mut Rng) -> u32 {
         let got = w8::pre(Q4_12::ZERO, 24, &long_w[..n], &long_v[..n], &[], &[]);
         if got.to_bits() != reference(0, 24, &long_w[..n], &long_v[..n]) {
             fail("w8::pre (long row)", cases);
+        }
+    }
+    // `w8::rows` at the kernel's longest rows (509 extreme products: the
+    // largest sum plus the rounding term) and past them (510..=512: the
+    // portable path), two rows split between `x` and `h`.
+    for n in 508..=LONG {
+        let (nx, nh) = (n / 2, n - n / 2);
+        for e in [0u8, 12, 24] {
+            let mut out = [Q4_12::ZERO; 2];
+            w8::rows(
+                &[Q4_12::MIN, Q4_12::MAX],
+                &[e, e],
+                &long_w[..2 * nx],
+                &long_v[..nx],
+                &long_w[..2 * nh],
+                &long_v[..nh],
+                &mut out,
+            );
+            for (r, o) in out.iter().enumerate() {
+                cases += 1;
+                let b = [i16::MIN, i16::MAX][r];
+                if o.to_bits() != reference(b, e, &long_w[..n], &long_v[..n]) {
+                    fail("w8::rows (long rows)", cases);
+                }
+            }
         }
     }
     cases

@@ -49,7 +49,7 @@ pub(crate) fn q12_lstm_units(
 
 /// The 8-bit-weight row sum on `thumbv7em` (see [`crate::w8`]).
 #[cfg(lstm_arm_dsp)]
-pub(crate) use dsp::{w8_rows, w8_sum32};
+pub(crate) use dsp::{w8_rows, w8_sum32, KERNEL_ROW as W8_KERNEL_ROW};
 
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]

@@ -173,7 +173,9 @@ pub fn rows(
     };
     let short = nx.saturating_add(nh) <= I32_ROW;
     #[cfg(lstm_arm_dsp)]
-    if short && packed::rows2(bias, shift, w_x, x, w_h, h, out) {
+    if nx.saturating_add(nh) <= crate::num::W8_KERNEL_ROW
+        && packed::rows2(bias, shift, w_x, x, w_h, h, out)
+    {
         return;
     }
     for (r, o) in out.iter_mut().enumerate() {
@@ -215,7 +217,7 @@ mod packed {
         n
     }
 
-    /// [`super::rows`] for rows of at most [`super::I32_ROW`] products
+    /// [`super::rows`] for rows of at most 509 products
     /// (the caller checks) when every row, bias and shift is present;
     /// returns `false` without writing otherwise. `x` and `h` are packed
     /// once; the row pairs run the kernel (`w8_rows2` in `num::dsp`), an

@@ -1242,6 +1242,11 @@ pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
     unsafe { w8_dot(w.as_ptr(), x.as_ptr().cast(), n) }
 }
 
+/// The longest row [`w8_rows2`] computes: `|s| ≤ 509 · 2^22 = 2^31 − 3 ·
+/// 2^22`, so adding the rounding term (at most `2^23`) stays in the `i32`
+/// range.
+pub(crate) const KERNEL_ROW: usize = 509;
+
 /// Arguments of [`w8_rows2`], in the order of its frame (offsets in bytes).
 #[repr(C)]
 struct W8Rows2Args {
@@ -1285,10 +1290,10 @@ struct W8Rows2Args {
 }
 
 /// Pairs of rows of 8-bit weights ([`crate::w8::rows`]): for every row
-/// `r`, the `i32` sum of its input part and its recurrent part, then
-/// `sat_i16(bias + ⌊(s + ⌊2^e/2⌋) / 2^e⌋)` computed as `(s >> e) +
-/// (((s & (2^e − 1)) + ⌊2^e/2⌋) >> e)`, `QADD` of the bias and `SSAT` to
-/// 16 bits (a shift above 24 counts as 24).
+/// `r`, the `i32` sum `s` of its input part and its recurrent part, then
+/// `sat_i16(bias + ⌊(s + ⌊2^e/2⌋) / 2^e⌋)`: `(s + ⌊2^e/2⌋) >> e` (no
+/// overflow: rows of at most [`KERNEL_ROW`] products), `QADD` of the bias
+/// and `SSAT` to 16 bits (a shift above 24 counts as 24).
 ///
 /// Per part and row pair: blocks of 8 values (one `LDM` of 4 words of
 /// packed values, shared by both rows, two `LDR` of weights per row, or
@@ -1297,7 +1302,7 @@ struct W8Rows2Args {
 /// ones by `LDRSH`, `LDRSB`, `MLA`. Sums in `r4`, `r5`; both rows'
 /// weights are read in order (`r1` from row `a`, `r2` from row `b`,
 /// which ends where the next pair starts). Exact for rows of at most
-/// [`I32_ROW`](crate::w8::I32_ROW) products (the caller checks).
+/// [`KERNEL_ROW`] products (the caller checks).
 ///
 /// # Safety
 ///
@@ -1480,26 +1485,18 @@ unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
         "cmp r9, #24",
         "it hi",
         "movhi r9, #24",
-        // Row a: (s >> e) + (((s & (2^e - 1)) + 2^e / 2) >> e), + bias.
+        // Row a: ((s + 2^e / 2) >> e) + bias.
         "movs r10, #1",
         "lsl r10, r10, r8",
-        "sub r11, r10, #1",
-        "and r11, r11, r4",
-        "add r11, r11, r10, lsr #1",
-        "asr r11, r11, r8",
+        "add r4, r4, r10, lsr #1",
         "asr r4, r4, r8",
-        "add r4, r4, r11",
         "qadd r4, r4, r6",
         "ssat r4, #16, r4",
         // Row b.
         "movs r10, #1",
         "lsl r10, r10, r9",
-        "sub r11, r10, #1",
-        "and r11, r11, r5",
-        "add r11, r11, r10, lsr #1",
-        "asr r11, r11, r9",
+        "add r5, r5, r10, lsr #1",
         "asr r5, r5, r9",
-        "add r5, r5, r11",
         "qadd r5, r5, r7",
         "ssat r5, #16, r5",
         "ldr r1, [r0, #56]",
@@ -1521,8 +1518,7 @@ unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
 /// `x` packed by fours for `SXTB16` (for values `v0..v3`, one word `v0 |
 /// v2 << 16` and one `v1 | v3 << 16`, which pair with `SXTB16 w`, bytes 0
 /// and 2 of a weight word, and `SXTB16 w, ror #8`, bytes 1 and 3), `ph` the first `mh` of `h`. The
-/// caller checks that a row has at most [`I32_ROW`](crate::w8::I32_ROW)
-/// products.
+/// caller checks that a row has at most [`KERNEL_ROW`] products.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn w8_rows(
