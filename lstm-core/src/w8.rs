@@ -523,10 +523,16 @@ impl<T: Scalar> LayerW8<'_, T> {
                 {
                     let j0 = chunk * CHUNK;
                     let mut pre = [[T::ZERO; CHUNK]; 4];
-                    for (g, p) in pre.iter_mut().enumerate() {
-                        let r0 = at(g, j0);
-                        let (p, _) = p.split_at_mut(hs.len().min(CHUNK));
-                        self.rows(r0, r0, x, h_prev, p);
+                    if hidden <= CHUNK {
+                        // One layer-wide call (`x` and `h` packed once):
+                        // the 4 gate blocks are consecutive rows.
+                        rows_spread(&mut pre, hidden, |p| self.rows(0, 0, x, h_prev, p));
+                    } else {
+                        for (g, p) in pre.iter_mut().enumerate() {
+                            let r0 = at(g, j0);
+                            let (p, _) = p.split_at_mut(hs.len().min(CHUNK));
+                            self.rows(r0, r0, x, h_prev, p);
+                        }
                     }
                     A::lstm_units(&pre, cs, hs);
                 }
@@ -561,6 +567,22 @@ impl<T: Scalar> LayerW8<'_, T> {
     /// The head: `y[k]` = row `k`'s pre-activation over `x`.
     pub fn dense(&self, x: &[T], y: &mut [T]) {
         self.rows(0, 0, x, &[], y);
+    }
+}
+
+/// Calls `rows` for `4 · hidden` consecutive rows (an LSTM's four gate
+/// blocks, `hidden ≤ CHUNK`) written from the start of `out`, then moves
+/// block `g` to `out[g]`.
+#[inline]
+fn rows_spread<T: Copy>(out: &mut [[T; CHUNK]; 4], hidden: usize, rows: impl FnOnce(&mut [T])) {
+    let h = hidden.min(CHUNK);
+    let flat = out.as_flattened_mut();
+    rows(flat.get_mut(..4 * h).unwrap_or(&mut []));
+    // From the last block down: a block's destination starts at or after
+    // its source, and past every lower block's source (`g < 4`, `h ≤
+    // CHUNK`: both ranges are inside `flat`).
+    for g in (1..4).rev() {
+        flat.copy_within(g * h..(g + 1) * h, g * CHUNK);
     }
 }
 
