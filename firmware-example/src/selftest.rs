@@ -291,14 +291,28 @@ pub fn run() {
     );
 }
 
+/// The 8-bit-weight pre-activation written out in `i64`: `bias·2^e` plus
+/// the exact sum, rounded half up by `e`, saturated to 16 bits.
+fn w8_reference(bias: i16, e: u8, w: &[i8], v: &[Q4_12]) -> i16 {
+    let s: i64 = w
+        .iter()
+        .zip(v)
+        .map(|(&w, v)| i64::from(w) * i64::from(v.to_bits()))
+        .sum();
+    let acc = (i64::from(bias) << e) + s;
+    let half = if e == 0 { 0 } else { 1i64 << (e - 1) };
+    ((acc + half) >> e).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
+}
+
 /// `lstm_core::w8::rows` (on `thumbv7em` the two-row kernel over packed
-/// values) against `reference` row by row: 1 to 5 rows (an odd last row),
+/// values) against [`w8_reference`] row by row: 1 to 5 rows (an odd last row),
 /// inputs 0, 1, 7, 8, 12, 13 and 70 (past the packed 64), hidden 0, 2, 8,
 /// 30, 32, 64 and 72, weights at every byte offset, random and extreme
 /// values (`−128 · −32768` per product), every shift 0..=24 and one above
 /// (counted as 24), random and extreme biases. Returns the cases run.
 #[inline(never)]
-fn w8_rows_cases(rng: &mut Rng, reference: &dyn Fn(i16, u8, &[i8], &[Q4_12]) -> i16) -> u32 {
+fn w8_rows_cases(rng: &mut Rng) -> u32 {
+    let reference = w8_reference;
     use lstm_core::w8;
     const NX: [usize; 7] = [0, 1, 7, 8, 12, 13, 70];
     const NH: [usize; 7] = [0, 2, 8, 30, 32, 64, 72];
@@ -344,7 +358,12 @@ fn w8_rows_cases(rng: &mut Rng, reference: &dyn Fn(i16, u8, &[i8], &[Q4_12]) -> 
                     row_w[nx..n].copy_from_slice(&w_h[r * nh..][..nh]);
                     row_v[..nx].copy_from_slice(x);
                     row_v[nx..n].copy_from_slice(h);
-                    let want = reference(bias[r].to_bits(), shift[r].min(24), &row_w[..n], &row_v[..n]);
+                    let want = reference(
+                        bias[r].to_bits(),
+                        shift[r].min(24),
+                        &row_w[..n],
+                        &row_v[..n],
+                    );
                     if out[r].to_bits() != want {
                         fail("w8::rows", cases);
                     }
@@ -367,16 +386,7 @@ fn w8_rows_cases(rng: &mut Rng, reference: &dyn Fn(i16, u8, &[i8], &[Q4_12]) -> 
 fn w8_cases(rng: &mut Rng) -> u32 {
     use lstm_core::w8;
     const LONG: usize = w8::I32_ROW + 1;
-    let reference = |bias: i16, e: u8, w: &[i8], v: &[Q4_12]| -> i16 {
-        let s: i64 = w
-            .iter()
-            .zip(v)
-            .map(|(&w, v)| i64::from(w) * i64::from(v.to_bits()))
-            .sum();
-        let acc = (i64::from(bias) << e) + s;
-        let half = if e == 0 { 0 } else { 1i64 << (e - 1) };
-        ((acc + half) >> e).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
-    };
+    let reference = w8_reference;
     let mut cases = 0u32;
     let mut w = [0i8; MAX_LEN + 4];
     let mut v = Buf([Q4_12::ZERO; MAX_LEN + 2]);
@@ -408,7 +418,7 @@ fn w8_cases(rng: &mut Rng) -> u32 {
             }
         }
     }
-    cases += w8_rows_cases(rng, &reference);
+    cases += w8_rows_cases(rng);
     // In flash, not on the stack (the Cortex-M0 has 16 KiB of RAM).
     static LONG_W: [i8; LONG] = [i8::MIN; LONG];
     static LONG_V: [Q4_12; LONG] = [Q4_12::MIN; LONG];
