@@ -291,27 +291,102 @@ pub fn run() {
     );
 }
 
+/// The 8-bit-weight pre-activation written out in `i64`: `bias·2^e` plus
+/// the exact sum, rounded half up by `e`, saturated to 16 bits.
+fn w8_reference(bias: i16, e: u8, w: &[i8], v: &[Q4_12]) -> i16 {
+    let s: i64 = w
+        .iter()
+        .zip(v)
+        .map(|(&w, v)| i64::from(w) * i64::from(v.to_bits()))
+        .sum();
+    let acc = (i64::from(bias) << e) + s;
+    let half = if e == 0 { 0 } else { 1i64 << (e - 1) };
+    ((acc + half) >> e).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
+}
+
+/// `lstm_core::w8::rows` (on `thumbv7em` the two-row kernel over packed
+/// values) against [`w8_reference`] row by row: 1 to 5 rows (an odd last row),
+/// inputs 0, 1, 7, 8, 12, 13 and 70 (past the packed 64), hidden 0, 2, 8,
+/// 30, 32, 64 and 72, weights at every byte offset, random and extreme
+/// values (`−128 · −32768` per product), every shift 0..=24 and one above
+/// (counted as 24), random and extreme biases. Returns the cases run.
+#[inline(never)]
+fn w8_rows_cases(rng: &mut Rng) -> u32 {
+    let reference = w8_reference;
+    use lstm_core::w8;
+    const NX: [usize; 7] = [0, 1, 7, 8, 12, 13, 70];
+    const NH: [usize; 7] = [0, 2, 8, 30, 32, 64, 72];
+    const R: usize = 5;
+    let mut cases = 0u32;
+    let mut wx = [0i8; R * 70 + 3];
+    let mut wh = [0i8; R * 72 + 3];
+    let mut xv = [Q4_12::ZERO; 70];
+    let mut hv = [Q4_12::ZERO; 72];
+    let mut row_w = [0i8; 70 + 72];
+    let mut row_v = [Q4_12::ZERO; 70 + 72];
+    for pattern in 0..3u32 {
+        for (k, q) in wx.iter_mut().chain(wh.iter_mut()).enumerate() {
+            *q = match pattern {
+                1 => i8::MIN,
+                _ => rng.value(0, k) as i8,
+            };
+        }
+        fill(&mut xv, rng, pattern.min(1));
+        fill(&mut hv, rng, pattern.min(1));
+        for (i, &nx) in NX.iter().enumerate() {
+            for (j, &nh) in NH.iter().enumerate() {
+                let off = (i + j + pattern as usize) % 4;
+                let rows = 1 + (i + 2 * j + pattern as usize) % R;
+                let mut bias = [Q4_12::ZERO; R];
+                let mut shift = [0u8; R];
+                for r in 0..R {
+                    bias[r] = Q4_12::from_bits(if pattern == 2 {
+                        [i16::MIN, i16::MAX][r % 2]
+                    } else {
+                        rng.next() as i16
+                    });
+                    shift[r] = ((cases as usize + 7 * r) % 26) as u8;
+                }
+                let (x, h) = (&xv[..nx], &hv[..nh]);
+                let (w_x, w_h) = (&wx[off..off + rows * nx], &wh[off..off + rows * nh]);
+                let mut out = [Q4_12::ZERO; R];
+                w8::rows(&bias, &shift, w_x, x, w_h, h, &mut out[..rows]);
+                for r in 0..rows {
+                    cases += 1;
+                    let n = nx + nh;
+                    row_w[..nx].copy_from_slice(&w_x[r * nx..][..nx]);
+                    row_w[nx..n].copy_from_slice(&w_h[r * nh..][..nh]);
+                    row_v[..nx].copy_from_slice(x);
+                    row_v[nx..n].copy_from_slice(h);
+                    let want = reference(
+                        bias[r].to_bits(),
+                        shift[r].min(24),
+                        &row_w[..n],
+                        &row_v[..n],
+                    );
+                    if out[r].to_bits() != want {
+                        fail("w8::rows", cases);
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
 /// `lstm_core::w8::pre` (on `thumbv7em` its row sums by the `SXTB16` +
 /// `SMLAD` kernel) against the definition written out here, in `i64`: row
 /// lengths 0..=67 split between `x` and `h` at three points, every byte
 /// offset of the weights and both halfword offsets of the values, random
 /// and extreme values (`−128 · −32768` per product), shifts 0, 7, 12, 24
-/// and extreme biases; and rows of 511 and 512 extreme products (the
-/// longest `i32` sum, and the first `i64` one). Returns the cases run.
+/// and extreme biases; rows of 511 and 512 extreme products (the
+/// longest `i32` sum, and the first `i64` one); and `w8::rows` over 508 to
+/// 512 extreme products. Returns the cases run.
 #[inline(never)]
 fn w8_cases(rng: &mut Rng) -> u32 {
     use lstm_core::w8;
     const LONG: usize = w8::I32_ROW + 1;
-    let reference = |bias: i16, e: u8, w: &[i8], v: &[Q4_12]| -> i16 {
-        let s: i64 = w
-            .iter()
-            .zip(v)
-            .map(|(&w, v)| i64::from(w) * i64::from(v.to_bits()))
-            .sum();
-        let acc = (i64::from(bias) << e) + s;
-        let half = if e == 0 { 0 } else { 1i64 << (e - 1) };
-        ((acc + half) >> e).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
-    };
+    let reference = w8_reference;
     let mut cases = 0u32;
     let mut w = [0i8; MAX_LEN + 4];
     let mut v = Buf([Q4_12::ZERO; MAX_LEN + 2]);
@@ -343,6 +418,7 @@ fn w8_cases(rng: &mut Rng) -> u32 {
             }
         }
     }
+    cases += w8_rows_cases(rng);
     // In flash, not on the stack (the Cortex-M0 has 16 KiB of RAM).
     static LONG_W: [i8; LONG] = [i8::MIN; LONG];
     static LONG_V: [Q4_12; LONG] = [Q4_12::MIN; LONG];
@@ -352,6 +428,31 @@ fn w8_cases(rng: &mut Rng) -> u32 {
         let got = w8::pre(Q4_12::ZERO, 24, &long_w[..n], &long_v[..n], &[], &[]);
         if got.to_bits() != reference(0, 24, &long_w[..n], &long_v[..n]) {
             fail("w8::pre (long row)", cases);
+        }
+    }
+    // `w8::rows` at the kernel's longest rows (509 extreme products: the
+    // largest sum plus the rounding term) and past them (510..=512: the
+    // portable path), two rows split between `x` and `h`.
+    for n in 508..=LONG {
+        let (nx, nh) = (n / 2, n - n / 2);
+        for e in [0u8, 12, 24] {
+            let mut out = [Q4_12::ZERO; 2];
+            w8::rows(
+                &[Q4_12::MIN, Q4_12::MAX],
+                &[e, e],
+                &long_w[..2 * nx],
+                &long_v[..nx],
+                &long_w[..2 * nh],
+                &long_v[..nh],
+                &mut out,
+            );
+            for (r, o) in out.iter().enumerate() {
+                cases += 1;
+                let b = [i16::MIN, i16::MAX][r];
+                if o.to_bits() != reference(b, e, &long_w[..n], &long_v[..n]) {
+                    fail("w8::rows (long rows)", cases);
+                }
+            }
         }
     }
     cases

@@ -49,7 +49,7 @@ pub(crate) fn q12_lstm_units(
 
 /// The 8-bit-weight row sum on `thumbv7em` (see [`crate::w8`]).
 #[cfg(lstm_arm_dsp)]
-pub(crate) use dsp::w8_sum32;
+pub(crate) use dsp::{w8_rows, w8_sum32, KERNEL_ROW as W8_KERNEL_ROW};
 
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
@@ -288,6 +288,33 @@ pub trait Scalar:
     #[inline]
     fn pre_w8(bias: Self, _shift: u8, _w_x: &[i8], _x: &[Self], _w_h: &[i8], _h: &[Self]) -> Self {
         bias
+    }
+
+    /// [`Scalar::pre_w8`] of `out.len()` consecutive rows (the layout of
+    /// [`crate::w8::rows`]). A type may compute them with a kernel of its
+    /// own ([`crate::w8::rows`] for [`Q4_12`]); the same results.
+    #[doc(hidden)]
+    #[inline]
+    fn w8_rows(
+        bias: &[Self],
+        shift: &[u8],
+        w_x: &[i8],
+        x: &[Self],
+        w_h: &[i8],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        let (nx, nh) = (x.len(), h.len());
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Self::pre_w8(
+                bias.get(r).map_or(Self::ZERO, |&b| b),
+                shift.get(r).map_or(0, |&e| e),
+                row(w_x, r.saturating_mul(nx), nx),
+                x,
+                row(w_h, r.saturating_mul(nh), nh),
+                h,
+            );
+        }
     }
 
     /// Three rows over the same `x` and `h` (the GRU's r, z and n rows):
@@ -609,6 +636,18 @@ impl Scalar for Q4_12 {
     #[inline]
     fn pre_w8(bias: Self, shift: u8, w_x: &[i8], x: &[Self], w_h: &[i8], h: &[Self]) -> Self {
         crate::w8::pre(bias, shift, w_x, x, w_h, h)
+    }
+    #[inline]
+    fn w8_rows(
+        bias: &[Self],
+        shift: &[u8],
+        w_x: &[i8],
+        x: &[Self],
+        w_h: &[i8],
+        h: &[Self],
+        out: &mut [Self],
+    ) {
+        crate::w8::rows(bias, shift, w_x, x, w_h, h, out)
     }
     #[inline]
     fn from_acc(acc: i64) -> Self {

@@ -57,7 +57,7 @@
 //! (`Error::Malformed`) when it builds a model.
 
 use crate::activation::Activation;
-use crate::cell::{CellKind, CHUNK};
+use crate::cell::{tail, CellKind, CHUNK};
 use crate::error::Error;
 use crate::num::{row, sat_i16, NumberFormat, Scalar, Q4_12};
 use crate::shape::LayerShape;
@@ -125,6 +125,139 @@ pub fn pre(bias: Q4_12, shift: u8, w_x: &[i8], x: &[Q4_12], w_h: &[i8], h: &[Q4_
     };
     let acc = (i64::from(bias.to_bits()) << e) + s;
     Q4_12::from_bits(sat_i16((acc + ((1i64 << e) >> 1)) >> e))
+}
+
+/// `sat_i16(bias + ⌊(s + ⌊2^e / 2⌋) / 2^e⌋)`: [`pre`]'s rounding and
+/// saturation for a row sum `s` that is exact in an `i32`, computed in
+/// 32-bit arithmetic (`b·2^e` is a multiple of `2^e`, so it leaves the
+/// rounding unchanged; `s` splits into `(s >> e)·2^e + (s mod 2^e)`).
+#[inline]
+fn finish(bias: Q4_12, shift: u8, s: i32) -> Q4_12 {
+    let e = u32::from(shift.min(MAX_SHIFT));
+    let mask = (1i32 << e) - 1;
+    let half = (1i32 << e) >> 1;
+    // `s & mask < 2^24` and `half ≤ 2^23`: no overflow.
+    let q = (s >> e) + (((s & mask) + half) >> e);
+    Q4_12::from_bits(sat_i16(i64::from(
+        i32::from(bias.to_bits()).saturating_add(q),
+    )))
+}
+
+/// Pre-activations of `out.len()` consecutive rows: for every `r`,
+/// `out[r] = pre(bias[r], shift[r], w_x_r, x, w_h_r, h)` where `w_x_r =
+/// w_x[r·x.len() ..][.. x.len()]` and `w_h_r = w_h[r·h.len() ..][..
+/// h.len()]` (a missing bias reads as zero, a missing shift as 0, a row
+/// that does not fit in its slice as empty). The same values as [`pre`]
+/// row by row; on `thumbv7em` pairs of rows run the two-row `SXTB16` +
+/// `SMLAD` kernel over `x` and `h` packed once per call. Exposed for the
+/// device self-test.
+#[doc(hidden)]
+#[inline]
+pub fn rows(
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[i8],
+    x: &[Q4_12],
+    w_h: &[i8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) {
+    let (nx, nh) = (x.len(), h.len());
+    let at = |r: usize| {
+        (
+            bias.get(r).map_or(Q4_12::ZERO, |&b| b),
+            shift.get(r).map_or(0, |&e| e),
+            row(w_x, r.saturating_mul(nx), nx),
+            row(w_h, r.saturating_mul(nh), nh),
+        )
+    };
+    let short = nx.saturating_add(nh) <= I32_ROW;
+    #[cfg(lstm_arm_dsp)]
+    if nx.saturating_add(nh) <= crate::num::W8_KERNEL_ROW
+        && packed::rows2(bias, shift, w_x, x, w_h, h, out)
+    {
+        return;
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        let (b, e, wx, wh) = at(r);
+        *o = if short {
+            finish(b, e, sum32(wx, x).wrapping_add(sum32(wh, h)))
+        } else {
+            pre(b, e, wx, x, wh, h)
+        };
+    }
+}
+
+/// Row pairs by the two-row kernel (`thumbv7em`).
+#[cfg(lstm_arm_dsp)]
+mod packed {
+    use super::{finish, sum32};
+    use crate::num::{row, w8_rows, Q4_12};
+
+    /// Values packed per call (the rest, up to the row's length, is summed
+    /// value by value).
+    const CAP: usize = 64;
+
+    /// Packs the first `min(v.len(), CAP)` values of `v`, rounded down to
+    /// a multiple of 8, by fours (`v0 | v2 << 16`, `v1 | v3 << 16`) into
+    /// `p`; returns how many.
+    #[inline]
+    fn pack(v: &[Q4_12], p: &mut [u32; CAP / 2]) -> usize {
+        let n = v.len().min(CAP) & !7;
+        let bits = |v: &Q4_12| u32::from(v.to_bits() as u16);
+        for (w, q) in p
+            .chunks_exact_mut(2)
+            .zip(v.get(..n).unwrap_or(&[]).chunks_exact(4))
+        {
+            if let ([w0, w1], [a, b, c, d]) = (w, q) {
+                *w0 = bits(a) | bits(c) << 16;
+                *w1 = bits(b) | bits(d) << 16;
+            }
+        }
+        n
+    }
+
+    /// [`super::rows`] for rows of at most 509 products
+    /// (the caller checks) when every row, bias and shift is present;
+    /// returns `false` without writing otherwise. `x` and `h` are packed
+    /// once; the row pairs run the kernel (`w8_rows2` in `num::dsp`), an
+    /// odd last row [`sum32`] and [`finish`].
+    #[inline]
+    pub(super) fn rows2(
+        bias: &[Q4_12],
+        shift: &[u8],
+        w_x: &[i8],
+        x: &[Q4_12],
+        w_h: &[i8],
+        h: &[Q4_12],
+        out: &mut [Q4_12],
+    ) -> bool {
+        let (nx, nh, rows) = (x.len(), h.len(), out.len());
+        let fits = bias.len() >= rows
+            && shift.len() >= rows
+            && rows.checked_mul(nx).is_some_and(|n| w_x.len() >= n)
+            && rows.checked_mul(nh).is_some_and(|n| w_h.len() >= n);
+        if !fits {
+            return false;
+        }
+        let (mut px, mut ph) = ([0u32; CAP / 2], [0u32; CAP / 2]);
+        let (mx, mh) = (pack(x, &mut px), pack(h, &mut ph));
+        let even = rows & !1;
+        let (pairs, last) = out.split_at_mut(even);
+        if !w8_rows(bias, shift, w_x, x, (&px, mx), w_h, h, (&ph, mh), pairs) {
+            return false;
+        }
+        if let ([o], Some(&b), Some(&e)) = (
+            last,
+            bias.get(rows.wrapping_sub(1)),
+            shift.get(rows.wrapping_sub(1)),
+        ) {
+            let wx = row(w_x, even.saturating_mul(nx), nx);
+            let wh = row(w_h, even.saturating_mul(nh), nh);
+            *o = finish(b, e, sum32(wx, x).wrapping_add(sum32(wh, h)));
+        }
+        true
+    }
 }
 
 /// `round(w · 2^e)` (half away from zero), saturated to `i8`; NaN is 0.
@@ -350,30 +483,28 @@ pub fn decode(layers: &[LayerShape], blob: &[u8], out: &mut [f32]) -> Result<usi
 }
 
 impl<T: Scalar> LayerW8<'_, T> {
-    /// The pre-activation of row `r` with the bias at `b`: over `x` (unless
-    /// `no_x`) and `h` (unless `no_h`).
+    /// The pre-activations of rows `r0 ..` into `out` with the biases at
+    /// `b0 ..`: over `x` and `h` (an empty `x` or `h` leaves that part
+    /// out).
     #[inline]
-    fn pre(&self, r: usize, b: usize, x: &[T], h: &[T], no_x: bool, no_h: bool) -> T {
+    fn rows(&self, r0: usize, b0: usize, x: &[T], h: &[T], out: &mut [T]) {
         let (ni, nh) = (x.len(), h.len());
-        let bias = self.bias.get(b).map_or(T::ZERO, |&b| b);
-        let shift = self.shift.get(r).map_or(0, |&e| e);
-        let (w_x, x) = if no_x {
-            (&[][..], &[][..])
-        } else {
-            (row(self.w_ih, r.saturating_mul(ni), ni), x)
-        };
-        let (w_h, h) = if no_h {
-            (&[][..], &[][..])
-        } else {
-            (row(self.w_hh, r.saturating_mul(nh), nh), h)
-        };
-        T::pre_w8(bias, shift, w_x, x, w_h, h)
+        T::w8_rows(
+            tail(self.bias, b0),
+            tail(self.shift, r0),
+            tail(self.w_ih, r0.saturating_mul(ni)),
+            x,
+            tail(self.w_hh, r0.saturating_mul(nh)),
+            h,
+            out,
+        );
     }
 
     /// One recurrent step of a `kind` layer: `x` `[IN]`, `h_prev` `[H]`,
     /// the new `h` into `h_out` (`[H]`), `c` updated in place (`[H]` for
-    /// the LSTM, empty for the GRU). The unit updates are the cells' own
-    /// (`Activation::lstm_units`, the GRU's unit), so only the
+    /// the LSTM, empty for the GRU). The pre-activations of up to
+    /// [`CHUNK`] units per gate row block in one call, then the cells' own
+    /// unit updates (`Activation::lstm_units`, the GRU's unit), so only the
     /// pre-activations differ from the full-width format's.
     pub fn step<A: Activation<T>>(
         &self,
@@ -384,6 +515,7 @@ impl<T: Scalar> LayerW8<'_, T> {
         c: &mut [T::Cell],
     ) {
         let hidden = h_out.len();
+        let at = |k: usize, j: usize| k.saturating_mul(hidden).saturating_add(j);
         match kind {
             CellKind::Lstm => {
                 for (chunk, (hs, cs)) in
@@ -391,10 +523,15 @@ impl<T: Scalar> LayerW8<'_, T> {
                 {
                     let j0 = chunk * CHUNK;
                     let mut pre = [[T::ZERO; CHUNK]; 4];
-                    for (g, p) in pre.iter_mut().enumerate() {
-                        for (j, p) in p.iter_mut().take(hs.len()).enumerate() {
-                            let r = g * hidden + j0 + j;
-                            *p = self.pre(r, r, x, h_prev, false, false);
+                    if hidden <= CHUNK {
+                        // One layer-wide call (`x` and `h` packed once):
+                        // the 4 gate blocks are consecutive rows.
+                        rows_spread(&mut pre, hidden, |p| self.rows(0, 0, x, h_prev, p));
+                    } else {
+                        for (g, p) in pre.iter_mut().enumerate() {
+                            let r0 = at(g, j0);
+                            let (p, _) = p.split_at_mut(hs.len().min(CHUNK));
+                            self.rows(r0, r0, x, h_prev, p);
                         }
                     }
                     A::lstm_units(&pre, cs, hs);
@@ -402,14 +539,26 @@ impl<T: Scalar> LayerW8<'_, T> {
             }
             CellKind::Gru => {
                 use crate::gru::{bias as b, gate};
-                for (j, h) in h_out.iter_mut().enumerate() {
-                    let at = |k: usize| k * hidden + j;
-                    let r = self.pre(at(gate::R), at(b::R), x, h_prev, false, false);
-                    let z = self.pre(at(gate::Z), at(b::Z), x, h_prev, false, false);
-                    let nx = self.pre(at(gate::N), at(b::N_INPUT), x, h_prev, false, true);
-                    let nh = self.pre(at(gate::N), at(b::N_HIDDEN), x, h_prev, true, false);
-                    let old = h_prev.get(j).map_or(T::ZERO, |&v| v);
-                    *h = crate::gru::unit::<T, A>(r, z, nx, nh, old);
+                let (no_x, no_h) = (x.get(..0).unwrap_or(&[]), h_prev.get(..0).unwrap_or(&[]));
+                for (chunk, hs) in h_out.chunks_mut(CHUNK).enumerate() {
+                    let j0 = chunk * CHUNK;
+                    let n = hs.len().min(CHUNK);
+                    let mut pre = [[T::ZERO; CHUNK]; 4];
+                    let [pr, pz, pnx, pnh] = &mut pre;
+                    let (pr, pz, pnx, pnh) =
+                        (&mut pr[..n], &mut pz[..n], &mut pnx[..n], &mut pnh[..n]);
+                    self.rows(at(gate::R, j0), at(b::R, j0), x, h_prev, pr);
+                    self.rows(at(gate::Z, j0), at(b::Z, j0), x, h_prev, pz);
+                    self.rows(at(gate::N, j0), at(b::N_INPUT, j0), x, no_h, pnx);
+                    self.rows(at(gate::N, j0), at(b::N_HIDDEN, j0), no_x, h_prev, pnh);
+                    for (j, (h, (((&r, &z), &nx), &nh))) in hs
+                        .iter_mut()
+                        .zip(pr.iter().zip(pz.iter()).zip(pnx.iter()).zip(pnh.iter()))
+                        .enumerate()
+                    {
+                        let old = h_prev.get(j0 + j).map_or(T::ZERO, |&v| v);
+                        *h = crate::gru::unit::<T, A>(r, z, nx, nh, old);
+                    }
                 }
             }
         }
@@ -417,9 +566,23 @@ impl<T: Scalar> LayerW8<'_, T> {
 
     /// The head: `y[k]` = row `k`'s pre-activation over `x`.
     pub fn dense(&self, x: &[T], y: &mut [T]) {
-        for (k, y) in y.iter_mut().enumerate() {
-            *y = self.pre(k, k, x, &[], false, true);
-        }
+        self.rows(0, 0, x, &[], y);
+    }
+}
+
+/// Calls `rows` for `4 · hidden` consecutive rows (an LSTM's four gate
+/// blocks, `hidden ≤ CHUNK`) written from the start of `out`, then moves
+/// block `g` to `out[g]`.
+#[inline]
+fn rows_spread<T: Copy>(out: &mut [[T; CHUNK]; 4], hidden: usize, rows: impl FnOnce(&mut [T])) {
+    let h = hidden.min(CHUNK);
+    let flat = out.as_flattened_mut();
+    rows(flat.get_mut(..4 * h).unwrap_or(&mut []));
+    // From the last block down: a block's destination starts at or after
+    // its source, and past every lower block's source (`g < 4`, `h ≤
+    // CHUNK`: both ranges are inside `flat`).
+    for g in (1..4).rev() {
+        flat.copy_within(g * h..(g + 1) * h, g * CHUNK);
     }
 }
 

@@ -48,6 +48,37 @@ proptest! {
         prop_assert_eq!(got.to_bits(), pre_reference(bias, e, &w, &v));
     }
 
+    /// `w8::rows` (the batched rows the layers compute with) is
+    /// `pre_reference` row by row, for any number of rows, lengths of `x`
+    /// and `h` (including empty ones and rows beyond the `i32` limit),
+    /// extreme values and every shift.
+    #[test]
+    fn rows_match_the_definition(
+        rows in 0usize..6,
+        nx in prop_oneof![0usize..20, 500usize..520],
+        nh in 0usize..40,
+        extreme in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut s = seed | 1;
+        let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+        let wx: Vec<i8> = (0..rows * nx).map(|_| if extreme { i8::MIN } else { next() as i8 }).collect();
+        let wh: Vec<i8> = (0..rows * nh).map(|_| if extreme { i8::MIN } else { next() as i8 }).collect();
+        let x: Vec<i16> = (0..nx).map(|_| if extreme { i16::MIN } else { next() as i16 }).collect();
+        let h: Vec<i16> = (0..nh).map(|_| if extreme { i16::MIN } else { next() as i16 }).collect();
+        let bias: Vec<i16> = (0..rows).map(|_| next() as i16).collect();
+        let shift: Vec<u8> = (0..rows).map(|_| (next() % 25) as u8).collect();
+        let q = |v: &[i16]| v.iter().map(|&b| Q4_12::from_bits(b)).collect::<Vec<_>>();
+        let (qx, qh, qb) = (q(&x), q(&h), q(&bias));
+        let mut out = vec![Q4_12::ZERO; rows];
+        w8::rows(&qb, &shift, &wx, &qx, &wh, &qh, &mut out);
+        for r in 0..rows {
+            let w: Vec<i8> = wx[r * nx..][..nx].iter().chain(&wh[r * nh..][..nh]).copied().collect();
+            let v: Vec<i16> = x.iter().chain(&h).copied().collect();
+            prop_assert_eq!(out[r].to_bits(), pre_reference(bias[r], shift[r], &w, &v), "row {}", r);
+        }
+    }
+
     /// With shift 12, a pre-activation is Q4.12's: `from_acc` of the bias
     /// plus the exact dot product of the same weights.
     #[test]

@@ -274,10 +274,17 @@ pub fn cmd(args: Args) -> Result<()> {
             TrainingMode::Stateful,
             m4,
         ),
-        // 8-bit weights (portable code on both machines): an LSTM
-        // classifier and a stacked GRU classifier.
+        // 8-bit weights: an LSTM classifier and a stacked GRU classifier
+        // (layer 2: 16 inputs, packed for the two-row kernel) on the M4F,
+        // the GRU also on the M0 (portable code).
         (
             "i5_h16_l1_t30_classify",
+            NumberFormat::Q4_12W8,
+            TrainingMode::Stateful,
+            m4,
+        ),
+        (
+            "gru/gru_i3_h16_l2_t30_classify",
             NumberFormat::Q4_12W8,
             TrainingMode::Stateful,
             m4,

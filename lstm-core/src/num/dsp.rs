@@ -17,6 +17,9 @@
 //! - [`w8_dot`]: one row part of 8-bit weights (`NumberFormat::Q4_12W8`)
 //!   over 16-bit values, `SXTB16` + `SMLAD` into an `i32` (exact for the
 //!   rows of at most 511 products it is called for).
+//! - [`w8_rows2`]: pairs of rows of 8-bit weights (both parts, the
+//!   rounding shift, the bias and the saturation), the values packed once
+//!   per call so that one `LDM` serves both rows.
 //! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
 //!   pass with `VMLA.F32`, which rounds the product and then the sum, as
 //!   `acc + w * v` does.
@@ -1237,4 +1240,344 @@ pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
     // `LDR` (unaligned allowed on Armv7-M), `LDRSB` and `LDRSH`; it
     // follows the AAPCS (saves r4–r7 and lr, returns the `i32` in r0).
     unsafe { w8_dot(w.as_ptr(), x.as_ptr().cast(), n) }
+}
+
+/// The longest row [`w8_rows2`] computes: `|s| ≤ 509 · 2^22 = 2^31 − 3 ·
+/// 2^22`, so adding the rounding term (at most `2^23`) stays in the `i32`
+/// range.
+pub(crate) const KERNEL_ROW: usize = 509;
+
+/// Arguments of [`w8_rows2`], in the order of its frame (offsets in bytes).
+#[repr(C)]
+struct W8Rows2Args {
+    /// `[0]` Input weights of the next row pair (advanced).
+    x_w: *const i8,
+    /// `[4]` `IN`: bytes of one input row.
+    x_stride: usize,
+    /// `[8]` The packed first values of `x` (see [`w8_rows2`]).
+    x_packed: *const u32,
+    /// `[12]` Blocks of 8 packed values of `x`.
+    x_blocks: usize,
+    /// `[16]` The values of `x` after the packed ones.
+    x_tail: *const i16,
+    /// `[20]` How many.
+    x_tail_n: usize,
+    /// `[24]` Recurrent weights of the next row pair (advanced).
+    h_w: *const i8,
+    /// `[28]` `H`: bytes of one recurrent row.
+    h_stride: usize,
+    /// `[32]` The packed first values of `h`.
+    h_packed: *const u32,
+    /// `[36]` Blocks of 8 packed values of `h`.
+    h_blocks: usize,
+    /// `[40]` The values of `h` after the packed ones.
+    h_tail: *const i16,
+    /// `[44]` How many.
+    h_tail_n: usize,
+    /// `[48]` Biases of the next row pair (advanced).
+    bias: *const i16,
+    /// `[52]` Shifts of the next row pair (advanced).
+    shift: *const u8,
+    /// `[56]` Outputs of the next row pair (advanced).
+    out: *mut i16,
+    /// `[60]` One past the last output.
+    out_end: *mut i16,
+    /// `[64]` Nonzero if `x_w` and `x_stride` are multiples of 4 (the
+    /// input rows are read by `LDRD`).
+    x_aligned: usize,
+    /// `[68]` Nonzero if `h_w` and `h_stride` are multiples of 4.
+    h_aligned: usize,
+}
+
+/// Pairs of rows of 8-bit weights ([`crate::w8::rows`]): for every row
+/// `r`, the `i32` sum `s` of its input part and its recurrent part, then
+/// `sat_i16(bias + ⌊(s + ⌊2^e/2⌋) / 2^e⌋)`: `(s + ⌊2^e/2⌋) >> e` (no
+/// overflow: rows of at most [`KERNEL_ROW`] products), `QADD` of the bias
+/// and `SSAT` to 16 bits (a shift above 24 counts as 24).
+///
+/// Per part and row pair: blocks of 8 values (one `LDM` of 4 words of
+/// packed values, shared by both rows, two `LDR` of weights per row, or
+/// one `LDRD` when the part's rows are 4-byte aligned, eight `SXTB16` and
+/// eight `SMLAD`), then the values past the packed
+/// ones by `LDRSH`, `LDRSB`, `MLA`. Sums in `r4`, `r5`; both rows'
+/// weights are read in order (`r1` from row `a`, `r2` from row `b`,
+/// which ends where the next pair starts). Exact for rows of at most
+/// [`KERNEL_ROW`] products (the caller checks).
+///
+/// # Safety
+///
+/// `args` must point to a valid [`W8Rows2Args`]: `out_end − out` an even
+/// number of outputs `rows`, writable and overlapping no input; `bias`
+/// and `shift` readable for `rows` values; `x_w` for `rows·x_stride`
+/// bytes with `x_stride = 8·x_blocks + x_tail_n` (`x_w` and `x_stride`
+/// multiples of 4 if `x_aligned` is nonzero), `x_packed` 4-byte
+/// aligned and readable for `4·x_blocks` words, `x_tail` for `x_tail_n`
+/// values; the same for `h`.
+#[unsafe(naked)]
+unsafe extern "C" fn w8_rows2(args: *mut W8Rows2Args) {
+    core::arch::naked_asm!(
+        "push {{r4-r11, lr}}",
+        "ldr r1, [r0, #56]",
+        "ldr r2, [r0, #60]",
+        "cmp r1, r2",
+        "beq 90f",
+        "10:",
+        "movs r4, #0",
+        "movs r5, #0",
+        // Input part.
+        "ldr r1, [r0, #0]",
+        "ldr r2, [r0, #4]",
+        "add r2, r1, r2",
+        "ldr r3, [r0, #8]",
+        "ldr r12, [r0, #12]",
+        "cmp r12, #0",
+        "beq 2f",
+        "ldr lr, [r0, #64]",
+        "cmp lr, #0",
+        "bne 11f",
+        "1:",
+        "ldm r3!, {{r6-r9}}",
+        "ldr r10, [r1], #4",
+        "ldr r11, [r1], #4",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, lr, r6, r4",
+        "smlad r4, r10, r7, r4",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r4, lr, r8, r4",
+        "smlad r4, r11, r9, r4",
+        "ldr r10, [r2], #4",
+        "ldr r11, [r2], #4",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, lr, r6, r5",
+        "smlad r5, r10, r7, r5",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r5, lr, r8, r5",
+        "smlad r5, r11, r9, r5",
+        "subs r12, r12, #1",
+        "bne 1b",
+        "b 2f",
+        "11:",
+        "ldm r3!, {{r6-r9}}",
+        "ldrd r10, r11, [r1], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, lr, r6, r4",
+        "smlad r4, r10, r7, r4",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r4, lr, r8, r4",
+        "smlad r4, r11, r9, r4",
+        "ldrd r10, r11, [r2], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, lr, r6, r5",
+        "smlad r5, r10, r7, r5",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r5, lr, r8, r5",
+        "smlad r5, r11, r9, r5",
+        "subs r12, r12, #1",
+        "bne 11b",
+        "2:",
+        "ldr r3, [r0, #16]",
+        "ldr r12, [r0, #20]",
+        "cmp r12, #0",
+        "beq 4f",
+        "3:",
+        "ldrsh r6, [r3], #2",
+        "ldrsb r7, [r1], #1",
+        "ldrsb r8, [r2], #1",
+        "mla r4, r6, r7, r4",
+        "mla r5, r6, r8, r5",
+        "subs r12, r12, #1",
+        "bne 3b",
+        "4:",
+        "str r2, [r0, #0]",
+        // Recurrent part.
+        "ldr r1, [r0, #24]",
+        "ldr r2, [r0, #28]",
+        "add r2, r1, r2",
+        "ldr r3, [r0, #32]",
+        "ldr r12, [r0, #36]",
+        "cmp r12, #0",
+        "beq 6f",
+        "ldr lr, [r0, #68]",
+        "cmp lr, #0",
+        "bne 15f",
+        "5:",
+        "ldm r3!, {{r6-r9}}",
+        "ldr r10, [r1], #4",
+        "ldr r11, [r1], #4",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, lr, r6, r4",
+        "smlad r4, r10, r7, r4",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r4, lr, r8, r4",
+        "smlad r4, r11, r9, r4",
+        "ldr r10, [r2], #4",
+        "ldr r11, [r2], #4",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, lr, r6, r5",
+        "smlad r5, r10, r7, r5",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r5, lr, r8, r5",
+        "smlad r5, r11, r9, r5",
+        "subs r12, r12, #1",
+        "bne 5b",
+        "b 6f",
+        "15:",
+        "ldm r3!, {{r6-r9}}",
+        "ldrd r10, r11, [r1], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, lr, r6, r4",
+        "smlad r4, r10, r7, r4",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r4, lr, r8, r4",
+        "smlad r4, r11, r9, r4",
+        "ldrd r10, r11, [r2], #8",
+        "sxtb16 lr, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, lr, r6, r5",
+        "smlad r5, r10, r7, r5",
+        "sxtb16 lr, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlad r5, lr, r8, r5",
+        "smlad r5, r11, r9, r5",
+        "subs r12, r12, #1",
+        "bne 15b",
+        "6:",
+        "ldr r3, [r0, #40]",
+        "ldr r12, [r0, #44]",
+        "cmp r12, #0",
+        "beq 8f",
+        "7:",
+        "ldrsh r6, [r3], #2",
+        "ldrsb r7, [r1], #1",
+        "ldrsb r8, [r2], #1",
+        "mla r4, r6, r7, r4",
+        "mla r5, r6, r8, r5",
+        "subs r12, r12, #1",
+        "bne 7b",
+        "8:",
+        "str r2, [r0, #24]",
+        // Biases and shifts of the pair.
+        "ldr r1, [r0, #48]",
+        "ldrsh r6, [r1], #2",
+        "ldrsh r7, [r1], #2",
+        "str r1, [r0, #48]",
+        "ldr r1, [r0, #52]",
+        "ldrb r8, [r1], #1",
+        "ldrb r9, [r1], #1",
+        "str r1, [r0, #52]",
+        "cmp r8, #24",
+        "it hi",
+        "movhi r8, #24",
+        "cmp r9, #24",
+        "it hi",
+        "movhi r9, #24",
+        // Row a: ((s + 2^e / 2) >> e) + bias.
+        "movs r10, #1",
+        "lsl r10, r10, r8",
+        "add r4, r4, r10, lsr #1",
+        "asr r4, r4, r8",
+        "qadd r4, r4, r6",
+        "ssat r4, #16, r4",
+        // Row b.
+        "movs r10, #1",
+        "lsl r10, r10, r9",
+        "add r5, r5, r10, lsr #1",
+        "asr r5, r5, r9",
+        "qadd r5, r5, r7",
+        "ssat r5, #16, r5",
+        "ldr r1, [r0, #56]",
+        "strh r4, [r1], #2",
+        "strh r5, [r1], #2",
+        "str r1, [r0, #56]",
+        "ldr r2, [r0, #60]",
+        "cmp r1, r2",
+        "bne 10b",
+        "90:",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// The row pairs of [`crate::w8::rows`] by [`w8_rows2`], if the shapes
+/// fit (`out.len()` even, every row, bias and shift present, `mx` and
+/// `mh` multiples of 8 covered by `px`, `ph`, `x` and `h`); returns
+/// `false` without writing otherwise. `px` holds the first `mx` values of
+/// `x` packed by fours for `SXTB16` (for values `v0..v3`, one word `v0 |
+/// v2 << 16` and one `v1 | v3 << 16`, which pair with `SXTB16 w`, bytes 0
+/// and 2 of a weight word, and `SXTB16 w, ror #8`, bytes 1 and 3), `ph` the first `mh` of `h`. The
+/// caller checks that a row has at most [`KERNEL_ROW`] products.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn w8_rows(
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[i8],
+    x: &[Q4_12],
+    (px, mx): (&[u32], usize),
+    w_h: &[i8],
+    h: &[Q4_12],
+    (ph, mh): (&[u32], usize),
+    out: &mut [Q4_12],
+) -> bool {
+    let (nx, nh, rows) = (x.len(), h.len(), out.len());
+    let packed = |m: usize, n: usize, p: &[u32]| {
+        m.is_multiple_of(8) && m <= n && p.len().saturating_mul(2) >= m
+    };
+    let fits = rows.is_multiple_of(2)
+        && bias.len() >= rows
+        && shift.len() >= rows
+        && rows.checked_mul(nx).is_some_and(|n| w_x.len() >= n)
+        && rows.checked_mul(nh).is_some_and(|n| w_h.len() >= n)
+        && packed(mx, nx, px)
+        && packed(mh, nh, ph);
+    if !fits {
+        return false;
+    }
+    let out_range = out.as_mut_ptr_range();
+    let tail = |v: &[Q4_12], m: usize| v.get(m..).unwrap_or(&[]).as_ptr().cast::<i16>();
+    let aligned = |w: *const i8, n: usize| (w as usize).is_multiple_of(4) && n.is_multiple_of(4);
+    let mut args = W8Rows2Args {
+        x_w: w_x.as_ptr(),
+        x_stride: nx,
+        x_packed: px.as_ptr(),
+        x_blocks: mx / 8,
+        x_tail: tail(x, mx),
+        x_tail_n: nx - mx,
+        h_w: w_h.as_ptr(),
+        h_stride: nh,
+        h_packed: ph.as_ptr(),
+        h_blocks: mh / 8,
+        h_tail: tail(h, mh),
+        h_tail_n: nh - mh,
+        bias: bias.as_ptr().cast(),
+        shift: shift.as_ptr(),
+        out: out_range.start.cast(),
+        out_end: out_range.end.cast(),
+        x_aligned: usize::from(aligned(w_x.as_ptr(), nx)),
+        h_aligned: usize::from(aligned(w_h.as_ptr(), nh)),
+    };
+    // SAFETY: checked above: an even number of outputs (an exclusive
+    // borrow, so overlapping no input), as many biases and shifts, `rows`
+    // complete rows of `nx` input and `nh` recurrent weights (read by
+    // `LDR`, unaligned allowed on Armv7-M, or `LDRD` where every row of
+    // the part starts 4-byte aligned, and `LDRSB`), `mx / 8` and
+    // `mh / 8` blocks of 4 words in `px` and `ph` (`u32` slices, so
+    // 4-byte aligned for `LDM`), and `nx − mx`, `nh − mh` values after
+    // them in `x` and `h`; `Q4_12` is `repr(transparent)` over `i16`; the
+    // kernel follows the AAPCS (saves r4–r11 and lr).
+    unsafe { w8_rows2(&mut args) };
+    true
 }
