@@ -49,7 +49,7 @@ pub(crate) fn q12_lstm_units(
 
 /// The 8-bit-weight row sum on `thumbv7em` (see [`crate::w8`]).
 #[cfg(lstm_arm_dsp)]
-pub(crate) use dsp::{w8_rows, w8_sum32, KERNEL_ROW as W8_KERNEL_ROW};
+pub(crate) use dsp::{w8_pairs, w8_sum32};
 
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]
@@ -290,30 +290,26 @@ pub trait Scalar:
         bias
     }
 
-    /// [`Scalar::pre_w8`] of `out.len()` consecutive rows (the layout of
-    /// [`crate::w8::rows`]). A type may compute them with a kernel of its
-    /// own ([`crate::w8::rows`] for [`Q4_12`]); the same results.
+    /// [`Scalar::pre_w8`] of `out.len()` consecutive rows in the file's
+    /// pair layout ([`crate::w8::rows`] for [`Q4_12`]). Like
+    /// [`Scalar::pre_w8`], only called for types whose
+    /// [`Scalar::FORMAT_W8`] is `Some`; this default writes the biases.
     #[doc(hidden)]
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn w8_rows(
+        first: usize,
         bias: &[Self],
         shift: &[u8],
-        w_x: &[i8],
+        w_x: &[u8],
         x: &[Self],
-        w_h: &[i8],
+        w_h: &[u8],
         h: &[Self],
         out: &mut [Self],
     ) {
-        let (nx, nh) = (x.len(), h.len());
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::pre_w8(
-                bias.get(r).map_or(Self::ZERO, |&b| b),
-                shift.get(r).map_or(0, |&e| e),
-                row(w_x, r.saturating_mul(nx), nx),
-                x,
-                row(w_h, r.saturating_mul(nh), nh),
-                h,
-            );
+        let _ = (first, shift, w_x, x, w_h, h);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = bias.get(i).map_or(Self::ZERO, |&b| b);
         }
     }
 
@@ -639,15 +635,16 @@ impl Scalar for Q4_12 {
     }
     #[inline]
     fn w8_rows(
+        first: usize,
         bias: &[Self],
         shift: &[u8],
-        w_x: &[i8],
+        w_x: &[u8],
         x: &[Self],
-        w_h: &[i8],
+        w_h: &[u8],
         h: &[Self],
         out: &mut [Self],
     ) {
-        crate::w8::rows(bias, shift, w_x, x, w_h, h, out)
+        crate::w8::rows(first, bias, shift, w_x, x, w_h, h, out)
     }
     #[inline]
     fn from_acc(acc: i64) -> Self {

@@ -143,121 +143,242 @@ fn finish(bias: Q4_12, shift: u8, s: i32) -> Q4_12 {
     )))
 }
 
-/// Pre-activations of `out.len()` consecutive rows: for every `r`,
-/// `out[r] = pre(bias[r], shift[r], w_x_r, x, w_h_r, h)` where `w_x_r =
-/// w_x[r·x.len() ..][.. x.len()]` and `w_h_r = w_h[r·h.len() ..][..
-/// h.len()]` (a missing bias reads as zero, a missing shift as 0, a row
-/// that does not fit in its slice as empty). The same values as [`pre`]
-/// row by row; on `thumbv7em` pairs of rows run the two-row `SXTB16` +
-/// `SMLAD` kernel over `x` and `h` packed once per call. Exposed for the
-/// device self-test.
-#[doc(hidden)]
+/// Whether row `r` (even) of a part of `n` weights per row is the first
+/// of a stored pair, i.e. its partner `r + 1` is in `part` too (see
+/// [`weight`]). An empty part (`n = 0`) pairs every row.
 #[inline]
-pub fn rows(
+pub fn paired(part: &[u8], n: usize, r: usize) -> bool {
+    n == 0 || r.saturating_add(2).saturating_mul(n) <= part.len()
+}
+
+/// The weight `q` of row `r`, column `c` of a part of `n` weights per row
+/// in the file's *pair layout* (see the [module docs](self)): rows `2k`
+/// and `2k + 1` share `2n` bytes, column `c` at bytes `2c` (`q_{2k}[c] +
+/// 128` as a `u8`) and `2c + 1` (`q_{2k+1}[c]` as an `i8`); a last row
+/// without a partner (an odd number of rows) is `n` plain `i8`. `part`
+/// starts at a pair (row 0 even) and ends with the layer's last row; a
+/// weight outside `part` reads as 0.
+#[inline]
+pub fn weight(part: &[u8], n: usize, r: usize, c: usize) -> i8 {
+    let pair = r & !1;
+    let at = |i: usize| part.get(i).copied();
+    let q = if paired(part, n, pair) {
+        let base = pair.saturating_mul(n).saturating_add(c.saturating_mul(2));
+        if r & 1 == 0 {
+            at(base).map(|b| (i16::from(b) - 128) as i8)
+        } else {
+            at(base.saturating_add(1)).map(|b| b as i8)
+        }
+    } else if r & 1 == 0 {
+        at(r.saturating_mul(n).saturating_add(c)).map(|b| b as i8)
+    } else {
+        None
+    };
+    q.unwrap_or(0)
+}
+
+/// Writes the pair layout of `rows` rows of `n` weights each, given
+/// row-major as `q` (`q[r·n + c]`), into `out` (`rows·n` bytes; at most
+/// its length). The inverse of [`weight`].
+pub fn pair_layout(q: &[i8], n: usize, rows: usize, out: &mut [u8]) {
+    for r in 0..rows {
+        for c in 0..n {
+            put(out, n, rows, r, c, q.get(r * n + c).copied().unwrap_or(0));
+        }
+    }
+}
+
+/// Stores weight `q` of row `r`, column `c` of a part of `rows` rows of
+/// `n` weights in the pair layout (see [`weight`]); out of range: nothing.
+#[inline]
+fn put(part: &mut [u8], n: usize, rows: usize, r: usize, c: usize, q: i8) {
+    let pair = r & !1;
+    let (at, byte) = if pair + 1 < rows {
+        let base = pair * n + 2 * c;
+        if r & 1 == 0 {
+            (base, (i16::from(q) + 128) as u8)
+        } else {
+            (base + 1, q as u8)
+        }
+    } else {
+        (r * n + c, q as u8)
+    };
+    if let Some(b) = part.get_mut(at) {
+        *b = byte;
+    }
+}
+
+/// `(Σ q_a·v, Σ q_b·v)` of the stored pair whose bytes start `part`
+/// (`2·v.len()` bytes; a short `part` sums what it holds), in `i32`
+/// arithmetic (wrapping; exact for at most [`I32_ROW`] products).
+#[inline]
+fn pair_sums32(part: &[u8], v: &[Q4_12]) -> (i32, i32) {
+    part.chunks_exact(2)
+        .zip(v)
+        .fold((0i32, 0i32), |(a, b), (w, v)| {
+            let v = i32::from(v.to_bits());
+            let (qa, qb) = match w {
+                [lo, hi] => (i32::from(*lo) - 128, i32::from(*hi as i8)),
+                _ => (0, 0),
+            };
+            (a.wrapping_add(qa * v), b.wrapping_add(qb * v))
+        })
+}
+
+/// [`pair_sums32`] exact in `i64` (any length).
+#[inline]
+fn pair_sums64(part: &[u8], v: &[Q4_12]) -> (i64, i64) {
+    part.chunks_exact(2).zip(v).fold((0, 0), |(a, b), (w, v)| {
+        let v = i64::from(v.to_bits());
+        let (qa, qb) = match w {
+            [lo, hi] => (i64::from(*lo) - 128, i64::from(*hi as i8)),
+            _ => (0, 0),
+        };
+        (a + qa * v, b + qb * v)
+    })
+}
+
+/// `Σ q[r][c]·v[c]` of row `r` of a pair-layout part (see [`weight`]),
+/// exact in `i64`.
+#[inline]
+fn row_sum64(part: &[u8], r: usize, v: &[Q4_12]) -> i64 {
+    let n = v.len();
+    v.iter()
+        .enumerate()
+        .map(|(c, v)| i64::from(weight(part, n, r, c)) * i64::from(v.to_bits()))
+        .sum()
+}
+
+/// `sat_i16(bias + ⌊(s + ⌊2^e / 2⌋) / 2^e⌋)` for an exact `i64` sum `s`:
+/// [`pre`]'s rounding and saturation.
+#[inline]
+fn finish64(bias: Q4_12, shift: u8, s: i64) -> Q4_12 {
+    let e = u32::from(shift.min(MAX_SHIFT));
+    let acc = (i64::from(bias.to_bits()) << e) + s;
+    Q4_12::from_bits(sat_i16((acc + ((1i64 << e) >> 1)) >> e))
+}
+
+/// [`rows`] from a row that starts a pair: `out.len()` consecutive rows `0, 1, …` of a layer
+/// part in the file's pair layout (see [`weight`]): for every `r`,
+/// `out[r] = pre(bias[r], shift[r], q_x[r], x, q_h[r], h)` where `q_x[r]`
+/// is row `r` of `w_x` (`x.len()` weights per row) and `q_h[r]` row `r` of
+/// `w_h`. Row 0 must be the first of a pair (or the layer's unpaired last
+/// row) and the parts must run to the layer's last row, so that a pair's
+/// partner is found; a missing bias reads as zero, a missing shift as 0, a
+/// missing weight as 0. The same values as [`pre`] row by row; pairs are
+/// summed together (one pass over `x` and `h` for two rows), and on
+/// `thumbv7em` by the row-pair kernel (`w8_pairs` in `num::dsp`).
+#[inline]
+fn rows_even(
     bias: &[Q4_12],
     shift: &[u8],
-    w_x: &[i8],
+    w_x: &[u8],
     x: &[Q4_12],
-    w_h: &[i8],
+    w_h: &[u8],
     h: &[Q4_12],
     out: &mut [Q4_12],
 ) {
     let (nx, nh) = (x.len(), h.len());
-    let at = |r: usize| {
+    let short = nx.saturating_add(nh) <= I32_ROW;
+    let b_e = |r: usize| {
         (
             bias.get(r).map_or(Q4_12::ZERO, |&b| b),
             shift.get(r).map_or(0, |&e| e),
-            row(w_x, r.saturating_mul(nx), nx),
-            row(w_h, r.saturating_mul(nh), nh),
         )
     };
-    let short = nx.saturating_add(nh) <= I32_ROW;
     #[cfg(lstm_arm_dsp)]
-    if nx.saturating_add(nh) <= crate::num::W8_KERNEL_ROW
-        && packed::rows2(bias, shift, w_x, x, w_h, h, out)
-    {
-        return;
-    }
-    for (r, o) in out.iter_mut().enumerate() {
-        let (b, e, wx, wh) = at(r);
-        *o = if short {
-            finish(b, e, sum32(wx, x).wrapping_add(sum32(wh, h)))
+    let mut r = crate::num::w8_pairs(bias, shift, w_x, x, w_h, h, out);
+    #[cfg(not(lstm_arm_dsp))]
+    let mut r = 0;
+    while let Some(rest) = out.get_mut(r..).filter(|rest| !rest.is_empty()) {
+        let pair = rest.len() >= 2 && paired(w_x, nx, r) && paired(w_h, nh, r);
+        if pair {
+            let (px, ph) = (
+                tail(w_x, r.saturating_mul(nx)),
+                tail(w_h, r.saturating_mul(nh)),
+            );
+            let ((ba, ea), (bb, eb)) = (b_e(r), b_e(r + 1));
+            let (a, b) = if short {
+                let ((xa, xb), (ha, hb)) = (pair_sums32(px, x), pair_sums32(ph, h));
+                (
+                    finish(ba, ea, xa.wrapping_add(ha)),
+                    finish(bb, eb, xb.wrapping_add(hb)),
+                )
+            } else {
+                let ((xa, xb), (ha, hb)) = (pair_sums64(px, x), pair_sums64(ph, h));
+                (finish64(ba, ea, xa + ha), finish64(bb, eb, xb + hb))
+            };
+            if let [oa, ob, ..] = rest {
+                (*oa, *ob) = (a, b);
+            }
+            r += 2;
         } else {
-            pre(b, e, wx, x, wh, h)
-        };
+            let (b, e) = b_e(r);
+            if let Some(o) = rest.first_mut() {
+                *o = finish64(b, e, row_sum64(w_x, r, x) + row_sum64(w_h, r, h));
+            }
+            r += 1;
+        }
     }
 }
 
-/// Row pairs by the two-row kernel (`thumbv7em`).
-#[cfg(lstm_arm_dsp)]
-mod packed {
-    use super::{finish, sum32};
-    use crate::num::{row, w8_rows, Q4_12};
-
-    /// Values packed per call (the rest, up to the row's length, is summed
-    /// value by value).
-    const CAP: usize = 64;
-
-    /// Packs the first `min(v.len(), CAP)` values of `v`, rounded down to
-    /// a multiple of 8, by fours (`v0 | v2 << 16`, `v1 | v3 << 16`) into
-    /// `p`; returns how many.
-    #[inline]
-    fn pack(v: &[Q4_12], p: &mut [u32; CAP / 2]) -> usize {
-        let n = v.len().min(CAP) & !7;
-        let bits = |v: &Q4_12| u32::from(v.to_bits() as u16);
-        for (w, q) in p
-            .chunks_exact_mut(2)
-            .zip(v.get(..n).unwrap_or(&[]).chunks_exact(4))
-        {
-            if let ([w0, w1], [a, b, c, d]) = (w, q) {
-                *w0 = bits(a) | bits(c) << 16;
-                *w1 = bits(b) | bits(d) << 16;
-            }
-        }
-        n
+/// Pre-activations of `out.len()` consecutive rows `first, first + 1, …`
+/// of a layer part in the file's pair layout (see [`weight`]): `w_x` and
+/// `w_h` start at the pair holding row `first` (row `first & !1`) and run
+/// to the layer's last row (`x.len()` and `h.len()` weights per row), so
+/// that a pair's partner is found; `bias` and `shift` start at row
+/// `first`. For every `i`, `out[i] = pre(bias[i], shift[i], q_x, x, q_h,
+/// h)` with `q_x`, `q_h` row `first + i`'s weights; a missing bias reads as
+/// zero, a missing shift as 0, a missing weight as 0. The same values as
+/// [`pre`] row by row; pairs are summed together (one pass over `x` and
+/// `h` for two rows), on `thumbv7em` by the row-pair kernel (`w8_pairs` in
+/// `num::dsp`). Exposed for the device self-test.
+///
+/// ```
+/// use lstm_core::{w8, Q4_12};
+/// let q = |x: f32| Q4_12::from_num(x);
+/// // Two rows of one weight each, 64·2^-7 = 0.5 and -32·2^-7 = -0.25:
+/// let mut part = [0u8; 2];
+/// w8::pair_layout(&[64, -32], 1, 2, &mut part);
+/// assert_eq!(part, [64 + 128, (-32i8) as u8]);
+/// let mut out = [Q4_12::ZERO; 2];
+/// w8::rows(0, &[q(0.125), q(0.0)], &[7, 7], &part, &[q(1.0)], &[], &[], &mut out);
+/// assert_eq!(out, [q(0.625), q(-0.25)]);
+/// ```
+#[doc(hidden)]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn rows(
+    first: usize,
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) {
+    if first & 1 == 0 {
+        return rows_even(bias, shift, w_x, x, w_h, h, out);
     }
-
-    /// [`super::rows`] for rows of at most 509 products
-    /// (the caller checks) when every row, bias and shift is present;
-    /// returns `false` without writing otherwise. `x` and `h` are packed
-    /// once; the row pairs run the kernel (`w8_rows2` in `num::dsp`), an
-    /// odd last row [`sum32`] and [`finish`].
-    #[inline]
-    pub(super) fn rows2(
-        bias: &[Q4_12],
-        shift: &[u8],
-        w_x: &[i8],
-        x: &[Q4_12],
-        w_h: &[i8],
-        h: &[Q4_12],
-        out: &mut [Q4_12],
-    ) -> bool {
-        let (nx, nh, rows) = (x.len(), h.len(), out.len());
-        let fits = bias.len() >= rows
-            && shift.len() >= rows
-            && rows.checked_mul(nx).is_some_and(|n| w_x.len() >= n)
-            && rows.checked_mul(nh).is_some_and(|n| w_h.len() >= n);
-        if !fits {
-            return false;
-        }
-        let (mut px, mut ph) = ([0u32; CAP / 2], [0u32; CAP / 2]);
-        let (mx, mh) = (pack(x, &mut px), pack(h, &mut ph));
-        let even = rows & !1;
-        let (pairs, last) = out.split_at_mut(even);
-        if !w8_rows(bias, shift, w_x, x, (&px, mx), w_h, h, (&ph, mh), pairs) {
-            return false;
-        }
-        if let ([o], Some(&b), Some(&e)) = (
-            last,
-            bias.get(rows.wrapping_sub(1)),
-            shift.get(rows.wrapping_sub(1)),
-        ) {
-            let wx = row(w_x, even.saturating_mul(nx), nx);
-            let wh = row(w_h, even.saturating_mul(nh), nh);
-            *o = finish(b, e, sum32(wx, x).wrapping_add(sum32(wh, h)));
-        }
-        true
-    }
+    // Row `first` is the second of the pair that starts the parts.
+    let Some((o, out)) = out.split_first_mut() else {
+        return;
+    };
+    let (b, e) = (
+        bias.first().map_or(Q4_12::ZERO, |&b| b),
+        shift.first().map_or(0, |&e| e),
+    );
+    *o = finish64(b, e, row_sum64(w_x, 1, x) + row_sum64(w_h, 1, h));
+    rows_even(
+        tail(bias, 1),
+        tail(shift, 1),
+        tail(w_x, x.len().saturating_mul(2)),
+        x,
+        tail(w_h, h.len().saturating_mul(2)),
+        h,
+        out,
+    );
 }
 
 /// `round(w · 2^e)` (half away from zero), saturated to `i8`; NaN is 0.
@@ -349,11 +470,11 @@ pub(crate) fn put_weights(layers: &[LayerShape], weights: &[f32], blob: &mut [u8
             let (ri, rh) = (row(w_ih, r * i, i), row(w_hh, r * h, h));
             let e = row_shift(ri.iter().chain(rh).copied());
             *e_out = e;
-            for (q, &w) in q_ih.iter_mut().skip(r * i).zip(ri) {
-                *q = quantize(w, e) as u8;
+            for (c, &w) in ri.iter().enumerate() {
+                put(q_ih, i, rows, r, c, quantize(w, e));
             }
-            for (q, &w) in q_hh.iter_mut().skip(r * h).zip(rh) {
-                *q = quantize(w, e) as u8;
+            for (c, &w) in rh.iter().enumerate() {
+                put(q_hh, h, rows, r, c, quantize(w, e));
             }
         }
         for (out, &b) in biases.chunks_exact_mut(2).zip(bias) {
@@ -363,14 +484,16 @@ pub(crate) fn put_weights(layers: &[LayerShape], weights: &[f32], blob: &mut [u8
 }
 
 /// One layer's 8-bit weights, borrowed from a model file: rows as in
-/// [`crate::Cell`] (`w_ih` `[R][IN]`, `w_hh` `[R][H]`, bias `[4][H]`) or
-/// the head (`w_ih` `[OUT][IN]`, `w_hh` empty, bias `[OUT]`).
+/// [`crate::Cell`] (`w_ih` `R` rows of `IN`, `w_hh` `R` rows of `H`, bias
+/// `[4][H]`) or the head (`w_ih` `OUT` rows of `IN`, `w_hh` empty, bias
+/// `[OUT]`), the weights as the file's bytes in the pair layout (see
+/// [`weight`]).
 #[derive(Clone, Copy, Debug)]
 pub struct LayerW8<'a, T> {
-    /// Input weights (the head's weights), row-major.
-    pub w_ih: &'a [i8],
-    /// Recurrent weights, row-major (empty for the head).
-    pub w_hh: &'a [i8],
+    /// Input weights (the head's weights), pair layout.
+    pub w_ih: &'a [u8],
+    /// Recurrent weights, pair layout (empty for the head).
+    pub w_hh: &'a [u8],
     /// The shift `e` of each row.
     pub shift: &'a [u8],
     /// The biases, in the activations' type.
@@ -434,8 +557,8 @@ pub fn read_layer<'a, T: Scalar>(
         required: core::mem::align_of::<T>(),
     })?;
     Ok(LayerW8 {
-        w_ih: bytemuck::cast_slice(w_ih),
-        w_hh: bytemuck::cast_slice(w_hh),
+        w_ih,
+        w_hh,
         shift,
         bias,
     })
@@ -460,15 +583,14 @@ pub fn decode(layers: &[LayerShape], blob: &[u8], out: &mut [f32]) -> Result<usi
             },
         );
         let scale = |r: usize| 1.0 / (1u32 << shift.get(r).map_or(0, |&e| e)) as f32;
-        let w = w_ih
-            .iter()
-            .enumerate()
-            .map(|(k, &q)| f32::from(q as i8) * scale(k / i.max(1)))
-            .chain(
-                w_hh.iter()
-                    .enumerate()
-                    .map(|(k, &q)| f32::from(q as i8) * scale(k / h.max(1))),
-            )
+        let rows = shift.len();
+        let value = |part: &[u8], n: usize, k: usize| {
+            let r = k / n.max(1);
+            f32::from(weight(part, n, r, k % n.max(1))) * scale(r)
+        };
+        let w = (0..rows * i)
+            .map(|k| value(w_ih, i, k))
+            .chain((0..rows * h).map(|k| value(w_hh, h, k)))
             .chain(
                 bias.chunks_exact(2)
                     .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 4096.0),
@@ -488,13 +610,14 @@ impl<T: Scalar> LayerW8<'_, T> {
     /// out).
     #[inline]
     fn rows(&self, r0: usize, b0: usize, x: &[T], h: &[T], out: &mut [T]) {
-        let (ni, nh) = (x.len(), h.len());
+        let (ni, nh, pair) = (x.len(), h.len(), r0 & !1);
         T::w8_rows(
+            r0,
             tail(self.bias, b0),
             tail(self.shift, r0),
-            tail(self.w_ih, r0.saturating_mul(ni)),
+            tail(self.w_ih, pair.saturating_mul(ni)),
             x,
-            tail(self.w_hh, r0.saturating_mul(nh)),
+            tail(self.w_hh, pair.saturating_mul(nh)),
             h,
             out,
         );
@@ -599,10 +722,11 @@ pub const fn is_w8(format: NumberFormat) -> bool {
 /// `ModelFile::model`.
 #[derive(Debug)]
 pub struct RecurrentW8<'w, C, A, const IN: usize, const H: usize, const G: usize> {
-    /// Input weights, `[gate][unit][input]`.
-    pub w_ih: &'w [[[i8; IN]; H]; G],
-    /// Recurrent weights, `[gate][unit][previous h]`.
-    pub w_hh: &'w [[[i8; H]; H]; G],
+    /// Input weights: `G·H` rows of `IN`, the file's bytes in the pair
+    /// layout (see [`weight`]; not indexed `[gate][unit][input]`).
+    pub w_ih: &'w [[[u8; IN]; H]; G],
+    /// Recurrent weights: `G·H` rows of `H`, pair layout.
+    pub w_hh: &'w [[[u8; H]; H]; G],
     /// The shift `e` of every gate row, `[gate][unit]`.
     pub shift: &'w [[u8; H]; G],
     /// Four bias rows, as in [`crate::RecurrentWeights`].
@@ -630,8 +754,8 @@ impl<'w, C: crate::Cell, A, const IN: usize, const H: usize, const G: usize>
 
     /// A layer over the given weights, shifts and biases.
     pub const fn new(
-        w_ih: &'w [[[i8; IN]; H]; G],
-        w_hh: &'w [[[i8; H]; H]; G],
+        w_ih: &'w [[[u8; IN]; H]; G],
+        w_hh: &'w [[[u8; H]; H]; G],
         shift: &'w [[u8; H]; G],
         bias: &'w [[Q4_12; H]; 4],
     ) -> Self {
@@ -685,8 +809,9 @@ pub type GruW8<'w, A, const IN: usize, const H: usize> =
 /// The Dense head with 8-bit weights, computing in [`Q4_12`].
 #[derive(Clone, Copy, Debug)]
 pub struct DenseW8<'w, const IN: usize, const OUT: usize> {
-    /// `[output][input]`.
-    pub w: &'w [[i8; IN]; OUT],
+    /// `OUT` rows of `IN`, the file's bytes in the pair layout (see
+    /// [`weight`]).
+    pub w: &'w [[u8; IN]; OUT],
     /// The shift `e` of every output row.
     pub shift: &'w [u8; OUT],
     /// `[output]`.

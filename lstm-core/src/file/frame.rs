@@ -11,23 +11,32 @@ use crate::num::Scalar;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"LSTM";
 /// The newest format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 7;
+pub const FORMAT_VERSION: u16 = 8;
 /// The oldest format version this build reads: version 2 is version 3
 /// without [`Differencing::Seasonal`](crate::file::Differencing::Seasonal),
 /// version 3 is version 4 without [`LayerShape::Gru`](crate::LayerShape::Gru),
 /// version 4 is version 5 without [`Scaling::SeriesStandard`](crate::file::Scaling::SeriesStandard),
 /// version 5 is version 6 without [`Header::pool`] (the varint after the
-/// header), version 6 is version 7 without
+/// header), version 6 is version 8 without
 /// [`NumberFormat::Q4_12W8`](crate::NumberFormat::Q4_12W8), and the writer
-/// still writes the lowest version that holds the file.
+/// still writes the lowest version that holds the file. Version 7 (8-bit
+/// weights in row order, before their pair layout) is refused:
+/// [`RETIRED_VERSION`].
 pub const OLDEST_VERSION: u16 = 2;
 
-/// The lowest version that can hold `header` (what the writer writes): 7
+/// A version this build refuses although it lies between
+/// [`OLDEST_VERSION`] and [`FORMAT_VERSION`]: version 7 stored
+/// [`NumberFormat::Q4_12W8`](crate::NumberFormat::Q4_12W8) weights row by
+/// row; version 8 stores them in row pairs (`lstm-core/FORMAT.md`), so a
+/// version-7 file must be exported again.
+pub const RETIRED_VERSION: u16 = 7;
+
+/// The lowest version that can hold `header` (what the writer writes): 8
 /// with 8-bit weights, 6 with input pooling, 5 with per-series
 /// normalisation, 4 with a GRU layer, 3 with seasonal differencing, else 2.
 pub(crate) fn version_for(header: &Header<'_>) -> u16 {
     if crate::w8::is_w8(header.format) {
-        7
+        8
     } else if header.pool != crate::file::NO_POOL {
         6
     } else if header.input_scaling.per_series() || header.output_scaling.per_series() {
@@ -159,7 +168,7 @@ impl<'a> ModelFile<'a> {
             return Err(Error::BadMagic);
         }
         let version = read_u16(bytes, 4).ok_or(truncated(PREFIX_LEN + CRC_LEN))?;
-        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) || version == RETIRED_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -211,9 +220,9 @@ impl<'a> ModelFile<'a> {
         let header = &self.header;
         header.validate()?;
         match version_for(header) {
-            7 if version < 7 => {
+            8 if version < 8 => {
                 return Err(Error::Malformed(
-                    "8-bit weights in a file older than version 7",
+                    "8-bit weights in a file older than version 8",
                 ))
             }
             5 if version < 5 => {

@@ -48,7 +48,10 @@ mod header;
 mod load;
 mod write;
 
-pub use frame::{ModelFile, CRC, FORMAT_VERSION, MAGIC, OLDEST_VERSION, PREFIX_LEN, WEIGHTS_ALIGN};
+pub use frame::{
+    ModelFile, CRC, FORMAT_VERSION, MAGIC, OLDEST_VERSION, PREFIX_LEN, RETIRED_VERSION,
+    WEIGHTS_ALIGN,
+};
 pub use header::{
     normalize_series, Differencing, Header, Scaling, Task, TrainingMode, MAX_CLASSES, MAX_FEATURES,
     MAX_LAYERS, NO_POOL, SERIES_STD_FLOOR,
