@@ -76,7 +76,7 @@ pub enum NumberFormat {
     /// 8-bit weights with a power-of-two scale per output row, computing
     /// in [`Q4_12`] exactly as [`NumberFormat::Q4_12`] does (16-bit inputs,
     /// `h` and gate values, the cell state in [`Q20_12`], Q4.12 biases):
-    /// half the weight bytes of Q4.12. See [`crate::w8`]. Format version 7.
+    /// half the weight bytes of Q4.12. See [`crate::w8`]. Format version 8.
     Q4_12W8,
 }
 

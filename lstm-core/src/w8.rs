@@ -44,14 +44,24 @@
 //! layer's part is a multiple of 4 bytes, so each starts 4-aligned):
 //!
 //! - recurrent layer (`G` gate blocks, `IN` inputs, `H` units, `R = G·H`
-//!   rows): `w_ih` `[R][IN]` `i8`, `w_hh` `[R][H]` `i8`, the shifts `e`
-//!   `[R]` `u8`, zero bytes up to a multiple of 4, the bias `[4H]` Q4.12 `i16`
-//!   (as in [`NumberFormat::Q4_12`]). A GRU's candidate row `n` uses its
-//!   shift for both `W_in x + b_in` and `W_hn h + b_hn`, each a [`pre`] of
-//!   its own;
-//! - Dense head (`IN` inputs, `OUT` outputs): `w` `[OUT][IN]` `i8`, the
-//!   shifts `[OUT]` `u8`, zero bytes up to a multiple of 4, the bias
-//!   `[OUT]` `i16`, zero bytes up to a multiple of 4.
+//!   rows): `w_ih` (`R` rows of `IN`) and `w_hh` (`R` rows of `H`) in the
+//!   pair layout (below), the shifts `e` `[R]` `u8`, zero bytes up to a
+//!   multiple of 4, the bias `[4H]` Q4.12 `i16` (as in
+//!   [`NumberFormat::Q4_12`]). A GRU's candidate row `n` uses its shift for
+//!   both `W_in x + b_in` and `W_hn h + b_hn`, each a [`pre`] of its own;
+//! - Dense head (`IN` inputs, `OUT` outputs): `w` (`OUT` rows of `IN`) in
+//!   the pair layout, the shifts `[OUT]` `u8`, zero bytes up to a multiple
+//!   of 4, the bias `[OUT]` `i16`, zero bytes up to a multiple of 4.
+//!
+//! **The pair layout** ([`weight`], [`pair_layout`]): rows `2k` and `2k +
+//! 1` share `2n` bytes, column `c` as the bytes `q_{2k}[c] + 128` (`u8`)
+//! and `q_{2k+1}[c]` (`i8`); an odd last row is `n` plain `i8`. Read as a
+//! little-endian `i16`, a column is `v = 256·q_{2k+1} + q_{2k} + 128`: on
+//! a Cortex-M4 one `SMLALD` of two such columns against two 16-bit values
+//! adds `256·S_b + S_a + 128·Σv` for both rows of the pair, and `UXTB16`
+//! + `SMLAD` adds `S_a + 128·Σv`: three instructions per two columns of
+//! two rows (four MACs) give both exact sums, where row-major bytes need
+//! four (two `SXTB16`, two `SMLAD`).
 //!
 //! A reader refuses a shift above [`MAX_SHIFT`] and non-zero padding
 //! (`Error::Malformed`) when it builds a model.

@@ -379,7 +379,7 @@ proptest! {
         let has_gru = layers.iter().any(|l| l.cell() == Some(CellKind::Gru));
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
         let expected = match (format, has_gru) {
-            (NumberFormat::Q4_12W8, _) => 7,
+            (NumberFormat::Q4_12W8, _) => 8,
             (_, true) => 4,
             _ => 2,
         };

@@ -336,13 +336,14 @@ fn pool_vector_is_version_6_and_reads_back() {
 }
 
 /// FORMAT.md's 8-bit-weights example: the first vector's model in
-/// `Q4_12W8` (version 7, so the header ends with the pool varint `01`):
-/// `w_ih`, `w_hh` as `i8`, one shift per gate row, the Q4.12 bias; the
-/// head's `i8` weight, its shift, padding, its bias.
+/// `Q4_12W8` (version 8, so the header ends with the pool varint `01`):
+/// `w_ih`, `w_hh` in row pairs (i with f, g with o: per column `q_a + 128`,
+/// then `q_b`), one shift per gate row, the Q4.12 bias; the head's single
+/// row as a plain `i8`, its shift, padding, its bias.
 const W8_VECTOR: &str = "
-4c53544d 0700 0000 0e000000 1c000000
+4c53544d 0800 0000 0e000000 1c000000
 03 02 00 01 01 01 01 01 00 00 00 00 00 01 0000
-40 c0 08 20  c0 60 40 a0  07 08 06 07  0001 0000 0000 0001
+c0 c0 88 20  40 60 c0 a0  07 08 06 07  0001 0000 0000 0001
 40 05 0000 0000 0000
 xxxxxxxx";
 
@@ -354,14 +355,14 @@ fn w8_header() -> Header<'static> {
 }
 
 #[test]
-fn w8_vector_is_version_7_reads_back_and_computes_as_q4_12() {
+fn w8_vector_is_version_8_reads_back_and_computes_as_q4_12() {
     use lstm_core::dynamic::DynModel;
     let written = to_vec(&w8_header(), &WEIGHTS).unwrap();
     assert_eq!(written, hex_bytes(W8_VECTOR), "written: {:02x?}", written);
     assert_eq!(written.len(), 64);
     assert_eq!(
         &written[60..],
-        &[0x6a, 0x17, 0xfd, 0x53],
+        &[0xd5, 0x00, 0xd1, 0x65],
         "crc: {:02x?}",
         &written[60..]
     );
@@ -371,7 +372,7 @@ fn w8_vector_is_version_7_reads_back_and_computes_as_q4_12() {
     q12.0.copy_from_slice(&vector_bytes());
     {
         let file = ModelFile::parse(&buf.0).unwrap();
-        assert_eq!(file.version, 7);
+        assert_eq!(file.version, 8);
         assert_eq!(file.header, w8_header());
         let mut values = [0.0f32; 14];
         let n = lstm_core::w8::decode(&file.header.layers, file.weights, &mut values).unwrap();
@@ -397,13 +398,21 @@ fn w8_vector_is_version_7_reads_back_and_computes_as_q4_12() {
             Err(lstm_core::Error::FormatMismatch { .. })
         ));
     }
-    // Labelled version 6 (with a valid CRC), it is refused for its format;
-    // labelled 5, the pool byte a version-5 reader does not read is left
-    // over.
+    // Labelled version 7 (the retired row-order layout of 8-bit weights,
+    // with a valid CRC), it is refused by version; labelled 6, for its
+    // format; labelled 5, the pool byte a version-5 reader does not read is
+    // left over.
     for (version, err) in [
         (
+            7,
+            lstm_core::Error::UnsupportedVersion {
+                found: 7,
+                supported: 8,
+            },
+        ),
+        (
             6,
-            lstm_core::Error::Malformed("8-bit weights in a file older than version 7"),
+            lstm_core::Error::Malformed("8-bit weights in a file older than version 8"),
         ),
         (5, lstm_core::Error::Malformed("bytes after the header")),
     ] {

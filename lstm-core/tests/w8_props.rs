@@ -48,34 +48,48 @@ proptest! {
         prop_assert_eq!(got.to_bits(), pre_reference(bias, e, &w, &v));
     }
 
-    /// `w8::rows` (the batched rows the layers compute with) is
-    /// `pre_reference` row by row, for any number of rows, lengths of `x`
-    /// and `h` (including empty ones and rows beyond the `i32` limit),
-    /// extreme values and every shift.
+    /// `w8::rows` (the batched rows the layers compute with, over the
+    /// file's pair layout) is `pre_reference` row by row, for any number of
+    /// rows (an unpaired last row of the layer), a first row that is the
+    /// second of a pair, lengths of `x` and `h` (including empty ones and
+    /// rows beyond the `i32` limit), extreme values and every shift.
     #[test]
     fn rows_match_the_definition(
         rows in 0usize..6,
+        first in 0usize..3,
+        after in 0usize..3,
         nx in prop_oneof![0usize..20, 500usize..520],
         nh in 0usize..40,
         extreme in any::<bool>(),
         seed in any::<u64>(),
     ) {
+        // The layer has `first + rows + after` rows; rows `first ..` are asked for.
+        let total = first + rows + after;
         let mut s = seed | 1;
         let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
-        let wx: Vec<i8> = (0..rows * nx).map(|_| if extreme { i8::MIN } else { next() as i8 }).collect();
-        let wh: Vec<i8> = (0..rows * nh).map(|_| if extreme { i8::MIN } else { next() as i8 }).collect();
+        let wx: Vec<i8> = (0..total * nx).map(|_| if extreme { i8::MIN } else { next() as i8 }).collect();
+        let wh: Vec<i8> = (0..total * nh).map(|_| if extreme { i8::MIN } else { next() as i8 }).collect();
         let x: Vec<i16> = (0..nx).map(|_| if extreme { i16::MIN } else { next() as i16 }).collect();
         let h: Vec<i16> = (0..nh).map(|_| if extreme { i16::MIN } else { next() as i16 }).collect();
-        let bias: Vec<i16> = (0..rows).map(|_| next() as i16).collect();
-        let shift: Vec<u8> = (0..rows).map(|_| (next() % 25) as u8).collect();
+        let bias: Vec<i16> = (0..total).map(|_| next() as i16).collect();
+        let shift: Vec<u8> = (0..total).map(|_| (next() % 25) as u8).collect();
         let q = |v: &[i16]| v.iter().map(|&b| Q4_12::from_bits(b)).collect::<Vec<_>>();
         let (qx, qh, qb) = (q(&x), q(&h), q(&bias));
+        let (mut px, mut ph) = (vec![0u8; total * nx], vec![0u8; total * nh]);
+        w8::pair_layout(&wx, nx, total, &mut px);
+        w8::pair_layout(&wh, nh, total, &mut ph);
+        for r in 0..total {
+            for c in 0..nx {
+                prop_assert_eq!(w8::weight(&px, nx, r, c), wx[r * nx + c]);
+            }
+        }
+        let pair = first & !1;
         let mut out = vec![Q4_12::ZERO; rows];
-        w8::rows(&qb, &shift, &wx, &qx, &wh, &qh, &mut out);
-        for r in 0..rows {
+        w8::rows(first, &qb[first..], &shift[first..], &px[pair * nx..], &qx, &ph[pair * nh..], &qh, &mut out);
+        for (i, r) in (first..first + rows).enumerate() {
             let w: Vec<i8> = wx[r * nx..][..nx].iter().chain(&wh[r * nh..][..nh]).copied().collect();
             let v: Vec<i16> = x.iter().chain(&h).copied().collect();
-            prop_assert_eq!(out[r].to_bits(), pre_reference(bias[r], shift[r], &w, &v), "row {}", r);
+            prop_assert_eq!(out[i].to_bits(), pre_reference(bias[r], shift[r], &w, &v), "row {}", r);
         }
     }
 

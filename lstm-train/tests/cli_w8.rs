@@ -128,7 +128,7 @@ fn export_inspect_eval_predict_with_8_bit_weights() {
 
     let s = out(&["inspect", p(&m8)]);
     for needle in [
-        "format version: 7",
+        "format version: 8",
         "number format: q4.12-w8 (8-bit weights",
         "LSTM  input 1, hidden 16",
         "(valid)",
