@@ -59,7 +59,7 @@
 //! little-endian `i16`, a column is `v = 256·q_{2k+1} + q_{2k} + 128`: on
 //! a Cortex-M4 one `SMLALD` of two such columns against two 16-bit values
 //! adds `256·S_b + S_a + 128·Σv` for both rows of the pair, and `UXTB16`
-//! + `SMLAD` adds `S_a + 128·Σv`: three instructions per two columns of
+//! with `SMLAD` adds `S_a + 128·Σv`: three instructions per two columns of
 //! two rows (four MACs) give both exact sums, where row-major bytes need
 //! four (two `SXTB16`, two `SMLAD`).
 //!
