@@ -71,7 +71,10 @@ proptest! {
         let q = |v: &[i16]| v.iter().map(|&b| Q4_12::from_bits(b)).collect::<Vec<_>>();
         let (qx, qh, qb) = (q(&x), q(&h), q(&bias));
         let mut out = vec![Q4_12::ZERO; rows];
-        w8::rows(&qb, &shift, &wx, &qx, &wh, &qh, &mut out);
+        let (mut px, mut ph) = (vec![0u8; rows * nx], vec![0u8; rows * nh]);
+        w8::pair_layout(&wx, nx, rows, &mut px);
+        w8::pair_layout(&wh, nh, rows, &mut ph);
+        w8::rows(0, &qb, &shift, &px, &qx, &ph, &qh, &mut out);
         for r in 0..rows {
             let w: Vec<i8> = wx[r * nx..][..nx].iter().chain(&wh[r * nh..][..nh]).copied().collect();
             let v: Vec<i16> = x.iter().chain(&h).copied().collect();

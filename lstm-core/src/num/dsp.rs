@@ -17,9 +17,12 @@
 //! - [`w8_dot`]: one row part of 8-bit weights (`NumberFormat::Q4_12W8`)
 //!   over 16-bit values, `SXTB16` + `SMLAD` into an `i32` (exact for the
 //!   rows of at most 511 products it is called for).
-//! - [`w8_pairs`]: pairs of rows of 8-bit weights (both parts, the
-//!   rounding shift, the bias and the saturation), the values packed once
-//!   per call so that one `LDM` serves both rows.
+//! - [`w8_pairs`] ([`w8_pairs_kernel`]): pairs of rows of 8-bit weights
+//!   in the file's pair layout (both parts, the rounding shift, the bias
+//!   and the saturation): per two weight columns of a row pair one `SMLAD`
+//!   of the pair's halfwords (`256·q_b + q_a + 128`) and one `SXTB16` +
+//!   `SMLAD` of row `b`'s bytes, the values copied once per call to a
+//!   4-byte-aligned buffer so that one `LDM` loads 8 of them.
 //! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
 //!   pass with `VMLA.F32`, which rounds the product and then the sum, as
 //!   `acc + w * v` does.
@@ -1242,10 +1245,396 @@ pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
     unsafe { w8_dot(w.as_ptr(), x.as_ptr().cast(), n) }
 }
 
+/// The longest row (`x.len() + h.len()`) [`w8_pairs`] computes: `|s| ≤
+/// 509 · 2^22 = 2^31 − 3 · 2^22`, so adding the rounding term (at most
+/// `2^23`) stays in the `i32` range. (The kernel's own limit,
+/// [`W8_MAX_PART`] values per part, is lower today.)
+pub(crate) const KERNEL_ROW: usize = 509;
+
+/// Blocks of 8 columns unrolled per part in [`w8_pairs_kernel`].
+const W8_BLOCKS: usize = 8;
+/// The most values of one part (`x` or `h`) [`w8_pairs_kernel`] takes:
+/// [`W8_BLOCKS`] blocks of 8 and a tail of up to 7.
+pub(crate) const W8_MAX_PART: usize = 8 * W8_BLOCKS + 7;
+/// Code bytes of one block of 8 columns with aligned weights (two `LDM.W`,
+/// four `SMLAD`, `SXTB16`, `SMLAD`).
+const W8_BLOCK_BYTES: usize = 56;
+/// Code bytes of one block with unaligned weights (`LDM.W` of the values,
+/// four `LDR.W` of the weights, twelve multiplies).
+const W8_BLOCK_UN_BYTES: usize = 68;
+/// Code bytes of one tail step of two columns (two `LDR.W`, `SMLAD`,
+/// `SXTB16`, `SMLAD`).
+const W8_WORD_BYTES: usize = 20;
+
+/// Code addresses of [`w8_pairs_kernel`] (indices of its offset table).
+mod w8_label {
+    /// The recurrent part is done: jump to the input part's entry.
+    pub const H_END: u32 = 0;
+    /// Recurrent tail (up to 3 column pairs), even part.
+    pub const H_TAIL_EVEN: u32 = 1;
+    /// Recurrent tail, odd part (column pairs, then one column).
+    pub const H_TAIL_ODD: u32 = 2;
+    /// Recurrent blocks, aligned weights.
+    pub const H_BLOCKS: u32 = 3;
+    /// Recurrent blocks, unaligned weights.
+    pub const H_BLOCKS_UN: u32 = 4;
+    /// Both parts done: rounding, bias, saturation, store.
+    pub const FINISH: u32 = 5;
+    /// The input part of one input.
+    pub const X_ONE: u32 = 6;
+    /// An odd input part of 3 or more: skip the buffer's gap, then the odd tail.
+    pub const X_ODD: u32 = 7;
+    /// Input tail, even part.
+    pub const X_TAIL_EVEN: u32 = 8;
+    /// Input tail, odd part.
+    pub const X_TAIL_ODD: u32 = 9;
+    /// Input blocks, aligned weights.
+    pub const X_BLOCKS: u32 = 10;
+    /// Input blocks, unaligned weights.
+    pub const X_BLOCKS_UN: u32 = 11;
+}
+
+/// Arguments of [`w8_pairs_kernel`], copied to its stack frame in this
+/// order (byte offsets from `sp`). The code slots hold `label | offset <<
+/// 4` (a [`w8_label`] and a byte offset from it), which the kernel
+/// replaces by the code address (with the Thumb bit).
+#[repr(C)]
+struct W8PairsArgs {
+    /// `[0]` `shift + 2·pairs`.
+    shift_end: *const u8,
+    /// `[4]` `bias + 2·pairs`.
+    bias_end: *const i16,
+    /// `[8]` `out + 2·pairs`.
+    out_end: *mut i16,
+    /// `[12]` `0x1818`: the largest shift (24) in both bytes, for `USUB8` / `SEL`.
+    k24: u32,
+    /// `[16]` 1.
+    one: u32,
+    /// `[20]` Set by the kernel: the address of its copy of `init`.
+    frame: u32,
+    /// `[24]` `−128·Σ` of every value of `x` and `h` (the start of the
+    /// halfword sum `A`; wrapping).
+    init: i32,
+    /// `[28]` 0: the start of row `b`'s sum `B`.
+    zero: u32,
+    /// `[32]` The recurrent values in the buffer.
+    hv: *const i16,
+    /// `[36]` Code: the recurrent part's entry.
+    h_entry: u32,
+    /// `[40]` Code: the recurrent blocks after an even tail.
+    h_blk: u32,
+    /// `[44]` Code: the recurrent blocks, aligned weights (after an odd tail).
+    h_blk_al: u32,
+    /// `[48]` Code: the recurrent blocks, unaligned weights (after an odd tail).
+    h_blk_un: u32,
+    /// `[52]` Code: the input part's entry.
+    x_entry: u32,
+    /// `[56]` Code: the odd input tail (after the gap).
+    x_odd: u32,
+    /// `[60]` Code: the input blocks after an even tail.
+    x_blk: u32,
+    /// `[64]` Code: the input blocks, aligned weights (after an odd tail).
+    x_blk_al: u32,
+    /// `[68]` Code: the input blocks, unaligned weights (after an odd tail).
+    x_blk_un: u32,
+    /// `[72]` `−2·pairs`: the kernel's pair index (in shift bytes) in `lr`.
+    index: i32,
+}
+
+/// Pairs of rows of 8-bit weights in the pair layout (see
+/// [`crate::w8::weight`]): for every pair `(a, b)` and each part, the
+/// stored halfwords `v_c = 256·q_b[c] + q_a[c] + 128` of two columns `c,
+/// c + 1` are one word `W`, the values `x_c, x_{c+1}` one word `X`, and
+///
+/// - `SMLAD A, W, X, A` adds `v_c·x_c + v_{c+1}·x_{c+1}` to `A`, which
+///   starts at `−128·Σ` (every value of both parts), so that at the end `A
+///   = 256·S_b + S_a` (mod `2^32`);
+/// - `SXTB16 W, W, ROR #8` gives `(q_b[c], q_b[c+1])` and `SMLAD B, W, X,
+///   B` adds to `B = S_b`;
+///
+/// then `S_a = A − 256·B` (exact: the true `S_a` is an `i32`), and per row
+/// `sat_i16(bias + ((S + ⌊2^e/2⌋) >> e))` (`e` clamped to 24 by `USUB8` /
+/// `SEL`; exact for rows of at most [`KERNEL_ROW`] products; the bias
+/// added by `SMLABB` / `SMLATB`, which cannot overflow then).
+///
+/// Per part and pair: a tail of up to 3 column pairs by `LDR` and an odd
+/// column by `LDRSH`, then blocks of 8 columns (one `LDM` of 4 value
+/// words, one `LDM` of 4 weight words, or 4 `LDR` when the weights are not
+/// 4-byte aligned, 12 multiplies), unrolled [`W8_BLOCKS`] times and
+/// entered so that `N / 8` run (computed entry: `LDR PC` / `LDM {…, PC}`
+/// from the frame). The recurrent part runs first, then the input part
+/// (one input: its own short path). An odd part's blocks start at an
+/// alignment that alternates from pair to pair: its tail ends by testing
+/// the weight pointer.
+///
+/// Registers: weights `r0`–`r3`, values `r4`–`r7`, sums `A` = `r8`, `B` =
+/// `r9`, input weights `r10` and recurrent weights `r11` (both advance
+/// from pair to pair), values `r12`, the pair index `lr` (from `−2·pairs`
+/// up to 0: shifts at `shift_end + lr`, biases and outputs at `… + 2·lr`).
+///
+/// # Safety
+///
+/// `args` must point to a valid [`W8PairsArgs`] describing `pairs ≥ 1`
+/// row pairs (`index = −2·pairs`) whose code slots [`w8_pairs`] computed
+/// from `N_x = x.len()` and `N_h = h.len()` (each at most
+/// [`W8_MAX_PART`]): `shift_end − 2·pairs` readable for `2·pairs` bytes,
+/// `bias_end` and `out_end` (minus `2·pairs` values) readable / writable
+/// for `2·pairs` `i16` (any alignment of 2; `out` overlapping no input);
+/// `w_x` readable for `2·pairs·N_x` bytes and `w_h` for `2·pairs·N_h`,
+/// the blocks of an even part 4-byte aligned where its slots say so;
+/// `hv` the value buffer of [`w8_pairs`] (`N_h` values, a gap of one value
+/// if `N_x` is odd, `N_x` values; every part's first block 4-byte
+/// aligned).
+#[unsafe(naked)]
+unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w_h: *const u8) {
+    core::arch::naked_asm!(
+        ".p2align 2",
+        "push {{r4-r11, lr}}",
+        "sub sp, sp, #76",
+        "mov r10, r1",
+        "mov r11, r2",
+        // Copy the 19 argument words to the frame.
+        "mov r12, sp",
+        "ldm r0!, {{r1-r9}}",
+        "stm r12!, {{r1-r9}}",
+        "ldm r0!, {{r1-r9}}",
+        "stm r12!, {{r1-r9}}",
+        "ldr r1, [r0]",
+        "str r1, [r12]",
+        "add r1, sp, #24",
+        "str r1, [sp, #20]",
+        // Code slots: label | offset << 4 → address (table entries carry the Thumb bit).
+        "adr.w r7, 90f",
+        ".irp off, 36, 40, 44, 48, 52, 56, 60, 64, 68",
+        "ldr r1, [sp, #\\off]",
+        "and r2, r1, #15",
+        "ldr r2, [r7, r2, lsl #2]",
+        "add r1, r2, r1, lsr #4",
+        "add r1, r1, r7",
+        "str r1, [sp, #\\off]",
+        ".endr",
+        "ldr lr, [sp, #72]",
+        "add r6, sp, #24",
+        // Start the first pair: A, B, the values, the recurrent entry.
+        "ldm r6, {{r8, r9, r12, pc}}",
+        // ---- The recurrent part (weights r11). Even tail: column pairs.
+        "11:",
+        ".rept 3",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldr pc, [sp, #40]",
+        // Odd tail: column pairs, the odd column, then the blocks at this pair's alignment.
+        "12:",
+        ".rept 3",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldrsh r0, [r11], #2",
+        "ldrsh r4, [r12], #2",
+        "asr r1, r0, #8",
+        "smlabb r8, r0, r4, r8",
+        "smlabb r9, r1, r4, r9",
+        "tst r11, #3",
+        "it eq",
+        "ldreq pc, [sp, #44]",
+        "ldr pc, [sp, #48]",
+        // Blocks of 8 columns, unaligned weights.
+        "14:",
+        ".rept 8",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r1, [r11], #4",
+        "ldr.w r2, [r11], #4",
+        "ldr.w r3, [r11], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "b.w 10f",
+        // Blocks of 8 columns, aligned weights.
+        "13:",
+        ".rept 8",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldm.w r11!, {{r0, r1, r2, r3}}",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        // ---- The recurrent part is done (r12: just past its values).
+        "10:",
+        "ldr pc, [sp, #52]",
+        // ---- The input part (weights r10). Odd, 3 or more: skip the gap.
+        "17:",
+        "add r12, r12, #2",
+        "ldr pc, [sp, #56]",
+        // Even tail.
+        "21:",
+        ".rept 3",
+        "ldr.w r0, [r10], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldr pc, [sp, #60]",
+        // Odd tail.
+        "22:",
+        ".rept 3",
+        "ldr.w r0, [r10], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldrsh r0, [r10], #2",
+        "ldrsh r4, [r12], #2",
+        "asr r1, r0, #8",
+        "smlabb r8, r0, r4, r8",
+        "smlabb r9, r1, r4, r9",
+        "tst r10, #3",
+        "it eq",
+        "ldreq pc, [sp, #64]",
+        "ldr pc, [sp, #68]",
+        // Blocks, unaligned weights.
+        "24:",
+        ".rept 8",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldr.w r0, [r10], #4",
+        "ldr.w r1, [r10], #4",
+        "ldr.w r2, [r10], #4",
+        "ldr.w r3, [r10], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "b.w 30f",
+        // Blocks, aligned weights.
+        "23:",
+        ".rept 8",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldm.w r10!, {{r0, r1, r2, r3}}",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "b.w 30f",
+        // One input: the pair's halfword, the value after the gap.
+        "16:",
+        "ldrsh r0, [r10], #2",
+        "ldrsh r4, [r12, #2]",
+        "asr r1, r0, #8",
+        "smlabb r8, r0, r4, r8",
+        "smlabb r9, r1, r4, r9",
+        // ---- Both parts done: S_a = A − 256·B, S_b = B; shifts clamped to 24.
+        "30:",
+        "ldm sp, {{r1-r6}}",
+        "sub r8, r8, r9, lsl #8",
+        "ldrh r0, [r1, lr]",
+        "ldr r7, [r2, lr, lsl #1]",
+        "usub8 r1, r0, r4",
+        "sel r0, r4, r0",
+        // Row a: ((S + 2^e / 2) >> e) + bias, saturated.
+        "lsl r1, r5, r0",
+        "add r8, r8, r1, lsr #1",
+        "asr r8, r8, r0",
+        "smlabb r8, r7, r5, r8",
+        "ssat r8, #16, r8",
+        // Row b.
+        "lsr r0, r0, #8",
+        "lsl r1, r5, r0",
+        "add r9, r9, r1, lsr #1",
+        "asr r9, r9, r0",
+        "smlatb r9, r7, r5, r9",
+        "ssat r9, #16, r9",
+        "pkhbt r8, r8, r9, lsl #16",
+        "str r8, [r3, lr, lsl #1]",
+        // Next pair: A, B, the values, the recurrent entry.
+        "adds lr, lr, #2",
+        "it ne",
+        "ldmne r6, {{r8, r9, r12, pc}}",
+        "add sp, sp, #76",
+        "pop {{r4-r11, pc}}",
+        // Offsets of the labels from 90, with the Thumb bit (order of `w8_label`).
+        ".p2align 2",
+        "90:",
+        ".word 10b - 90b + 1",
+        ".word 11b - 90b + 1",
+        ".word 12b - 90b + 1",
+        ".word 13b - 90b + 1",
+        ".word 14b - 90b + 1",
+        ".word 30b - 90b + 1",
+        ".word 16b - 90b + 1",
+        ".word 17b - 90b + 1",
+        ".word 21b - 90b + 1",
+        ".word 22b - 90b + 1",
+        ".word 23b - 90b + 1",
+        ".word 24b - 90b + 1",
+    )
+}
+
+/// The 4-byte-aligned value buffer of [`w8_pairs`]: `h` at index `h0 =
+/// N_h mod 2`, `x` at `x0 = h0 + N_h + N_x mod 2` (so that each part's
+/// first block, after its tail of `N mod 8` values, starts 4-byte
+/// aligned).
+#[repr(C, align(4))]
+struct W8Values([i16; 2 * W8_MAX_PART + 2]);
+
+/// A code slot of [`W8PairsArgs`]: `label` plus `offset` bytes.
+#[inline]
+fn w8_code(label: u32, offset: usize) -> u32 {
+    label | (offset as u32) << 4
+}
+
 /// The row pairs of [`crate::w8::rows`] that the kernel computes: rows
 /// `0 .. 2k` of parts in the pair layout (see [`crate::w8::weight`]),
-/// written to `out[.. 2k]`; returns `2k` (0 when it computes none: the
-/// caller computes every row it leaves).
+/// written to `out[.. 2k]`, for the largest `k` such that both rows of
+/// every pair have an output, a bias, a shift and complete weights in
+/// both parts; returns `2k` (0 when it computes none, or declines: more
+/// than [`W8_MAX_PART`] values in a part, more than [`KERNEL_ROW`] in a
+/// row; the caller computes every row it leaves).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn w8_pairs(
@@ -1257,6 +1646,113 @@ pub(crate) fn w8_pairs(
     h: &[Q4_12],
     out: &mut [Q4_12],
 ) -> usize {
-    let _ = (bias, shift, w_x, x, w_h, h, out);
-    0
+    use w8_label as l;
+    let (nx, nh) = (x.len(), h.len());
+    if nx > W8_MAX_PART || nh > W8_MAX_PART || nx + nh > KERNEL_ROW {
+        return 0;
+    }
+    let mut pairs = out.len().min(bias.len()).min(shift.len()) / 2;
+    if nx > 0 {
+        pairs = pairs.min(w_x.len() / (2 * nx));
+    }
+    if nh > 0 {
+        pairs = pairs.min(w_h.len() / (2 * nh));
+    }
+    if pairs == 0 {
+        return 0;
+    }
+    let rows = 2 * pairs;
+    // The values, and their sum.
+    let mut buf = W8Values([0; 2 * W8_MAX_PART + 2]);
+    let (h0, x0) = (nh % 2, nh % 2 + nh + nx % 2);
+    let mut sum = 0i32;
+    for (d, v) in buf.0.iter_mut().skip(h0).zip(h) {
+        *d = v.to_bits();
+        sum += i32::from(*d);
+    }
+    for (d, v) in buf.0.iter_mut().skip(x0).zip(x) {
+        *d = v.to_bits();
+        sum += i32::from(*d);
+    }
+    // The code slots of one part: entry, blocks after an even tail,
+    // blocks aligned, blocks unaligned.
+    let part =
+        |n: usize, w: *const u8, (tail_even, tail_odd, blocks, blocks_un): (u32, u32, u32, u32)| {
+            let (b, r) = (n / 8, n % 8);
+            let (al, un) = (
+                w8_code(blocks, (W8_BLOCKS - b) * W8_BLOCK_BYTES),
+                w8_code(blocks_un, (W8_BLOCKS - b) * W8_BLOCK_UN_BYTES),
+            );
+            // An even part's blocks start at the same alignment in every pair.
+            let blk = if (w as usize + 2 * r).is_multiple_of(4) {
+                al
+            } else {
+                un
+            };
+            let tail = (3 - r / 2) * W8_WORD_BYTES;
+            let entry = match (r, n % 2) {
+                (0, _) => blk,
+                (_, 0) => w8_code(tail_even, tail),
+                _ => w8_code(tail_odd, tail),
+            };
+            (entry, blk, al, un)
+        };
+    let (h_entry, h_blk, h_blk_al, h_blk_un) = part(
+        nh,
+        w_h.as_ptr(),
+        (l::H_TAIL_EVEN, l::H_TAIL_ODD, l::H_BLOCKS, l::H_BLOCKS_UN),
+    );
+    let (x_part, x_blk, x_blk_al, x_blk_un) = part(
+        nx,
+        w_x.as_ptr(),
+        (l::X_TAIL_EVEN, l::X_TAIL_ODD, l::X_BLOCKS, l::X_BLOCKS_UN),
+    );
+    let x_entry = match nx {
+        0 => w8_code(l::FINISH, 0),
+        1 => w8_code(l::X_ONE, 0),
+        n if n % 2 == 1 => w8_code(l::X_ODD, 0),
+        _ => x_part,
+    };
+    let out_end = out.as_mut_ptr().wrapping_add(rows);
+    let args = W8PairsArgs {
+        shift_end: shift.as_ptr().wrapping_add(rows),
+        bias_end: bias.as_ptr().wrapping_add(rows).cast(),
+        out_end: out_end.cast(),
+        k24: 0x1818,
+        one: 1,
+        frame: 0,
+        init: sum.wrapping_mul(-128),
+        zero: 0,
+        hv: buf.0.as_ptr().wrapping_add(h0),
+        h_entry: if nh == 0 {
+            w8_code(l::H_END, 0)
+        } else {
+            h_entry
+        },
+        h_blk,
+        h_blk_al,
+        h_blk_un,
+        x_entry,
+        x_odd: x_part,
+        x_blk,
+        x_blk_al,
+        x_blk_un,
+        index: -(rows as i32),
+    };
+    // SAFETY: checked above: `pairs ≥ 1`; `rows = 2·pairs` outputs (an
+    // exclusive borrow, so overlapping no input), biases and shifts
+    // (`LDR`, `LDRH`, `STR`: unaligned allowed on Armv7-M); `rows`
+    // complete rows in the pair layout in both parts (`2·pairs·N` bytes,
+    // `paired`), read by `LDR` / `LDRSH`, and by `LDM` only where the code
+    // slots say aligned: an even part's blocks start at `w + 2k·N + 2·(N
+    // mod 8)` (`2N` a multiple of 4), tested above; an odd part's tail
+    // tests the pointer itself; `N_x`, `N_h ≤ W8_MAX_PART` (at most
+    // `W8_BLOCKS` blocks and 7 tail values) and the code slots computed
+    // from them; the buffer holds both parts at `h0` and `x0` (at most
+    // `2 + 2·W8_MAX_PART` values), each part's blocks 4-byte aligned
+    // (`h0 + (N_h mod 8)` and `x0 + (N_x mod 8)` are even); `Q4_12` is
+    // `repr(transparent)` over `i16`; `buf` and `args` outlive the call;
+    // the kernel follows the AAPCS (saves r4–r11 and lr, restores sp).
+    unsafe { w8_pairs_kernel(&args, w_x.as_ptr(), w_h.as_ptr()) };
+    rows
 }
