@@ -1628,16 +1628,79 @@ fn w8_code(label: u32, offset: usize) -> u32 {
     label | (offset as u32) << 4
 }
 
-/// The row pairs of [`crate::w8::rows`] that the kernel computes: rows
-/// `0 .. 2k` of parts in the pair layout (see [`crate::w8::weight`]),
-/// written to `out[.. 2k]`, for the largest `k` such that both rows of
-/// every pair have an output, a bias, a shift and complete weights in
-/// both parts; returns `2k` (0 when it computes none, or declines: more
-/// than [`W8_MAX_PART`] values in a part, more than [`KERNEL_ROW`] in a
-/// row; the caller computes every row it leaves).
+/// The rows of [`crate::w8::rows`] computed here: rows `0 .. 2k` of parts
+/// in the pair layout (see [`crate::w8::weight`]) by [`w8_pairs_kernel`],
+/// for the largest `k` such that both rows of every pair have an output, a
+/// bias, a shift and complete weights in both parts (none when it
+/// declines: more than [`W8_MAX_PART`] values in a part, more than
+/// [`KERNEL_ROW`] in a row), then row `2k` if it is the layer's unpaired
+/// last row (plain `i8` in both parts, e.g. a one-output head) by
+/// [`w8_dot`]. Returns the number of rows written (the caller computes
+/// every row from there on).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn w8_pairs(
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    let rows = w8_kernel_pairs(bias, shift, w_x, x, w_h, h, out);
+    rows + w8_last_row(rows, bias, shift, w_x, x, w_h, h, out)
+}
+
+/// Row `r` by [`w8_sum32`] if it is the layer's unpaired last row in both
+/// parts (`n = 0`, or `r·n + n ≤ part.len() < (r + 2)·n`: its `n` weights
+/// are plain `i8` at `r·n`) with an output, a bias and a shift, and the
+/// row has at most [`I32_ROW`](crate::w8::I32_ROW) products; returns 1 if
+/// it wrote `out[r]`, else 0.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn w8_last_row(
+    r: usize,
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    fn plain(w: &[u8], n: usize, r: usize) -> Option<&[i8]> {
+        if n == 0 {
+            return Some(&[]);
+        }
+        let start = r.checked_mul(n)?;
+        let paired = r.checked_add(2)?.checked_mul(n)? <= w.len();
+        let row = w.get(start..start.checked_add(n)?)?;
+        (!paired).then(|| bytemuck::cast_slice(row))
+    }
+    let (Some(o), Some(b), Some(&e), Some(qx), Some(qh)) = (
+        out.get_mut(r),
+        bias.get(r),
+        shift.get(r),
+        plain(w_x, x.len(), r),
+        plain(w_h, h.len(), r),
+    ) else {
+        return 0;
+    };
+    if x.len() + h.len() > crate::w8::I32_ROW {
+        return 0;
+    }
+    let s = w8_sum32(qx, x).wrapping_add(w8_sum32(qh, h));
+    let e = u32::from(e.min(crate::w8::MAX_SHIFT));
+    let acc = (i64::from(b.to_bits()) << e) + i64::from(s);
+    *o = Q4_12::from_bits(super::sat_i16((acc + ((1i64 << e) >> 1)) >> e));
+    1
+}
+
+/// The row pairs of [`w8_pairs`] by [`w8_pairs_kernel`]; returns `2k`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn w8_kernel_pairs(
     bias: &[Q4_12],
     shift: &[u8],
     w_x: &[u8],
