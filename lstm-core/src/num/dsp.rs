@@ -1312,12 +1312,12 @@ struct W8PairsArgs {
     one: u32,
     /// `[20]` Set by the kernel: the address of its copy of `init`.
     frame: u32,
-    /// `[24]` `−128·Σ` of every value of `x` and `h` (the start of the
-    /// halfword sum `A`; wrapping).
+    /// `[24]` Set by the kernel: `−128·Σ` of every value of `x` and `h`
+    /// (the start of the halfword sum `A`; wrapping).
     init: i32,
     /// `[28]` 0: the start of row `b`'s sum `B`.
     zero: u32,
-    /// `[32]` The recurrent values in the buffer.
+    /// `[32]` Set by the kernel: the recurrent values in its buffer.
     hv: *const i16,
     /// `[36]` Code: the recurrent part's entry.
     h_entry: u32,
@@ -1339,7 +1339,24 @@ struct W8PairsArgs {
     x_blk_un: u32,
     /// `[72]` `−2·pairs`: the kernel's pair index (in shift bytes) in `lr`.
     index: i32,
+    /// The input values (not copied to the frame: the kernel copies the
+    /// values to its buffer at `[76]`, sums them into `init` and sets `hv`).
+    x: *const i16,
+    /// `N_x`.
+    nx: usize,
+    /// The recurrent values.
+    h: *const i16,
+    /// `N_h`.
+    nh: usize,
+    /// Where `x` goes in the buffer, in bytes: `2·(N_h mod 2 + N_h + N_x mod 2)`.
+    x_at: usize,
+    /// Where `h` goes: `2·(N_h mod 2)`.
+    h_at: usize,
 }
+
+/// Bytes of [`w8_pairs_kernel`]'s frame: 19 argument words and the value
+/// buffer (`2·W8_MAX_PART + 2` values).
+const W8_FRAME: usize = 76 + 2 * (2 * W8_MAX_PART + 2);
 
 /// Pairs of rows of 8-bit weights in the pair layout (see
 /// [`crate::w8::weight`]): for every pair `(a, b)` and each part, the
@@ -1382,27 +1399,90 @@ struct W8PairsArgs {
 /// for `2·pairs` `i16` (any alignment of 2; `out` overlapping no input);
 /// `w_x` readable for `2·pairs·N_x` bytes and `w_h` for `2·pairs·N_h`,
 /// the blocks of an even part 4-byte aligned where its slots say so;
-/// `hv` the value buffer of [`w8_pairs`] (`N_h` values, a gap of one value
-/// if `N_x` is odd, `N_x` values; every part's first block 4-byte
-/// aligned).
+/// `x` readable for `N_x` values and `h` for `N_h` (any alignment of 2),
+/// `x_at` and `h_at` as [`W8PairsArgs`] documents them (the kernel copies
+/// `h`, a gap of one value if `N_x` is odd, then `x` into its frame so that
+/// every part's first block is 4-byte aligned there, and reads them by
+/// `LDM`).
 #[unsafe(naked)]
 unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w_h: *const u8) {
     core::arch::naked_asm!(
         ".p2align 2",
         "push {{r4-r11, lr}}",
-        "sub sp, sp, #76",
+        "sub sp, sp, #{frame}",
         "mov r10, r1",
         "mov r11, r2",
-        // Copy the 19 argument words to the frame.
+        // Copy the first 19 argument words to the frame.
         "mov r12, sp",
         "ldm r0!, {{r1-r9}}",
         "stm r12!, {{r1-r9}}",
         "ldm r0!, {{r1-r9}}",
         "stm r12!, {{r1-r9}}",
-        "ldr r1, [r0]",
+        "ldr r1, [r0], #4",
         "str r1, [r12]",
         "add r1, sp, #24",
         "str r1, [sp, #20]",
+        // The values into the frame's buffer (at 76), summed by SMLAD with
+        // 0x00010001: r0 x, r1 N_x, r2 h, r3 N_h, r4 x's place, r5 h's place.
+        "ldm r0, {{r0-r5}}",
+        "add r12, sp, #76",
+        "add r4, r12, r4",
+        "add r5, r12, r5",
+        "str r5, [sp, #32]",
+        "movs r7, #0",
+        "mov.w r8, #0x10001",
+        "lsrs r6, r3, #2",
+        "beq 61f",
+        "60:",
+        "ldr r9, [r2], #4",
+        "ldr r12, [r2], #4",
+        "str r9, [r5], #4",
+        "str r12, [r5], #4",
+        "smlad r7, r9, r8, r7",
+        "smlad r7, r12, r8, r7",
+        "subs r6, r6, #1",
+        "bne 60b",
+        "61:",
+        "tst r3, #2",
+        "beq 62f",
+        "ldr r9, [r2], #4",
+        "str r9, [r5], #4",
+        "smlad r7, r9, r8, r7",
+        "62:",
+        "tst r3, #1",
+        "beq 63f",
+        "ldrsh r9, [r2]",
+        "strh r9, [r5]",
+        "add r7, r7, r9",
+        "63:",
+        "lsrs r6, r1, #2",
+        "beq 65f",
+        "64:",
+        "ldr r9, [r0], #4",
+        "ldr r12, [r0], #4",
+        "str r9, [r4], #4",
+        "str r12, [r4], #4",
+        "smlad r7, r9, r8, r7",
+        "smlad r7, r12, r8, r7",
+        "subs r6, r6, #1",
+        "bne 64b",
+        "65:",
+        "tst r1, #2",
+        "beq 66f",
+        "ldr r9, [r0], #4",
+        "str r9, [r4], #4",
+        "smlad r7, r9, r8, r7",
+        "66:",
+        "tst r1, #1",
+        "beq 67f",
+        "ldrsh r9, [r0]",
+        "strh r9, [r4]",
+        "add r7, r7, r9",
+        "67:",
+        // A and the low sum start at −128·Σ.
+        "lsl r7, r7, #7",
+        "rsb r7, r7, #0",
+        "str r7, [sp, #24]",
         // Code slots: label | offset << 4 → address (table entries carry the Thumb bit).
         "adr.w r7, 90f",
         ".irp off, 36, 40, 44, 48, 52, 56, 60, 64, 68",
@@ -1595,7 +1675,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "adds lr, lr, #2",
         "it ne",
         "ldmne r6, {{r8, r9, r12, pc}}",
-        "add sp, sp, #76",
+        "add sp, sp, #{frame}",
         "pop {{r4-r11, pc}}",
         // Offsets of the labels from 90, with the Thumb bit (order of `w8_label`).
         ".p2align 2",
@@ -1612,15 +1692,9 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         ".word 22b - 90b + 1",
         ".word 23b - 90b + 1",
         ".word 24b - 90b + 1",
+        frame = const W8_FRAME,
     )
 }
-
-/// The 4-byte-aligned value buffer of [`w8_pairs`]: `h` at index `h0 =
-/// N_h mod 2`, `x` at `x0 = h0 + N_h + N_x mod 2` (so that each part's
-/// first block, after its tail of `N mod 8` values, starts 4-byte
-/// aligned).
-#[repr(C, align(4))]
-struct W8Values([i16; 2 * W8_MAX_PART + 2]);
 
 /// A code slot of [`W8PairsArgs`]: `label` plus `offset` bytes.
 #[inline]
@@ -1725,18 +1799,7 @@ fn w8_kernel_pairs(
         return 0;
     }
     let rows = 2 * pairs;
-    // The values, and their sum.
-    let mut buf = W8Values([0; 2 * W8_MAX_PART + 2]);
     let (h0, x0) = (nh % 2, nh % 2 + nh + nx % 2);
-    let mut sum = 0i32;
-    for (d, v) in buf.0.iter_mut().skip(h0).zip(h) {
-        *d = v.to_bits();
-        sum += i32::from(*d);
-    }
-    for (d, v) in buf.0.iter_mut().skip(x0).zip(x) {
-        *d = v.to_bits();
-        sum += i32::from(*d);
-    }
     // The code slots of one part: entry, blocks after an even tail,
     // blocks aligned, blocks unaligned.
     let part =
@@ -1784,9 +1847,9 @@ fn w8_kernel_pairs(
         k24: 0x1818,
         one: 1,
         frame: 0,
-        init: sum.wrapping_mul(-128),
+        init: 0,
         zero: 0,
-        hv: buf.0.as_ptr().wrapping_add(h0),
+        hv: core::ptr::null(),
         h_entry: if nh == 0 {
             w8_code(l::H_END, 0)
         } else {
@@ -1801,6 +1864,12 @@ fn w8_kernel_pairs(
         x_blk_al,
         x_blk_un,
         index: -(rows as i32),
+        x: x.as_ptr().cast(),
+        nx,
+        h: h.as_ptr().cast(),
+        nh,
+        x_at: 2 * x0,
+        h_at: 2 * h0,
     };
     // SAFETY: checked above: `pairs ≥ 1`; `rows = 2·pairs` outputs (an
     // exclusive borrow, so overlapping no input), biases and shifts
@@ -1811,10 +1880,12 @@ fn w8_kernel_pairs(
     // mod 8)` (`2N` a multiple of 4), tested above; an odd part's tail
     // tests the pointer itself; `N_x`, `N_h ≤ W8_MAX_PART` (at most
     // `W8_BLOCKS` blocks and 7 tail values) and the code slots computed
-    // from them; the buffer holds both parts at `h0` and `x0` (at most
-    // `2 + 2·W8_MAX_PART` values), each part's blocks 4-byte aligned
-    // (`h0 + (N_h mod 8)` and `x0 + (N_x mod 8)` are even); `Q4_12` is
-    // `repr(transparent)` over `i16`; `buf` and `args` outlive the call;
+    // from them; the kernel's buffer (`W8_FRAME − 76` bytes at a 4-byte
+    // aligned `sp + 76`) holds both parts at `h0` and `x0` (at most `2 +
+    // 2·W8_MAX_PART` values), each part's blocks 4-byte aligned (`h0 +
+    // (N_h mod 8)` and `x0 + (N_x mod 8)` are even); `x` and `h` are read
+    // for exactly their lengths; `Q4_12` is `repr(transparent)` over
+    // `i16`; `args` outlives the call;
     // the kernel follows the AAPCS (saves r4–r11 and lr, restores sp).
     unsafe { w8_pairs_kernel(&args, w_x.as_ptr(), w_h.as_ptr()) };
     rows
