@@ -313,7 +313,7 @@ fn w8_round(bias: i16, e: u8, s: i64) -> i16 {
 /// or 1, and a partner after them.
 const W8_ROWS: usize = 8;
 /// The widest parts in [`w8_rows_cases`].
-const W8_NX: usize = 70;
+const W8_NX: usize = 75;
 const W8_NH: usize = 72;
 
 /// `lstm_core::w8::rows` (on `thumbv7em` the row-pair kernel `w8_pairs`)
@@ -321,9 +321,9 @@ const W8_NH: usize = 72;
 /// pair layout built by `w8::pair_layout`): 1 to 6 rows computed from row
 /// 0 or row 1 (the second of a pair) of a layer that ends with them or one
 /// row later (an odd last row, or a partner outside `out`); inputs 0..=13,
-/// 17, 33 and 70, every hidden size 0..=72 (the kernel takes at most 71
-/// values per part: every block count 0..=8 and every tail, odd and even,
-/// in both parts), the weights at every byte offset (aligned, unaligned
+/// 17, 33, 70 and 75, every hidden size 0..=72 (every block count 0..=9 of
+/// the kernel, i.e. its first round of up to 8 and a second round, and
+/// every tail, odd and even, in both parts), the weights at every byte offset (aligned, unaligned
 /// and alternating blocks), the values at both halfword offsets, random
 /// and extreme weights (−128, 127) and values (−32768, 32767), every shift
 /// 0..=24 and 25, 255 (counted as 24), random and extreme biases. Returns
@@ -331,7 +331,7 @@ const W8_NH: usize = 72;
 #[inline(never)]
 fn w8_rows_cases(rng: &mut Rng) -> u32 {
     use lstm_core::w8;
-    const NX: [usize; 17] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 33, 70];
+    const NX: [usize; 18] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 33, 70, 75];
     const R: usize = W8_ROWS;
     let mut cases = 0u32;
     let mut px = [0u32; (R * W8_NX + 3).div_ceil(4)];
@@ -357,7 +357,7 @@ fn w8_rows_cases(rng: &mut Rng) -> u32 {
     // The pair layout of rows `..layer` of `n` columns: that of each pair
     // (and of an odd last row) in turn.
     let layout = |out: &mut [u8], pattern: u32, seed: u32, part: usize, n: usize, layer: usize| {
-        let mut pair = [0i8; 2 * W8_NH];
+        let mut pair = [0i8; 2 * W8_NX]; // W8_NX ≥ W8_NH
         for r0 in (0..layer).step_by(2) {
             let rows = (layer - r0).min(2);
             for r in 0..rows {
@@ -500,26 +500,28 @@ fn w8_cases(rng: &mut Rng) -> u32 {
     // extreme products: the largest sum plus the rounding term) and past
     // them (510..=512), two rows split between `x` and `h`, in the pair
     // layout (both rows −128: bytes 0 and 0x80 per column).
-    static LONG_PAIR: [u8; 2 * LONG] = {
-        let mut b = [0u8; 2 * LONG];
+    static LONG_PAIR: [u8; 2 * LONG + 2] = {
+        let mut b = [0u8; 2 * LONG + 2];
         let mut k = 1;
-        while k < 2 * LONG {
+        while k < 2 * LONG + 2 {
             b[k] = 0x80;
             k += 2;
         }
         b
     };
+    // The weights at two byte offsets (aligned and unaligned blocks); the
+    // kernel runs 31 or 32 blocks per part (4 rounds) up to 509 products.
     for n in 508..=LONG {
         let (nx, nh) = (n / 2, n - n / 2);
-        for e in [0u8, 12, 24] {
+        for (e, wo) in [(0u8, 0), (12, 2), (24, 0), (24, 2)] {
             let mut out = [Q4_12::ZERO; 2];
             w8::rows(
                 0,
                 &[Q4_12::MIN, Q4_12::MAX],
                 &[e, e],
-                &LONG_PAIR[..2 * nx],
+                &LONG_PAIR[wo..wo + 2 * nx],
                 &long_v[..nx],
-                &LONG_PAIR[..2 * nh],
+                &LONG_PAIR[wo..wo + 2 * nh],
                 &long_v[..nh],
                 &mut out,
             );

@@ -1247,15 +1247,12 @@ pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
 
 /// The longest row (`x.len() + h.len()`) [`w8_pairs`] computes: `|s| ≤
 /// 509 · 2^22 = 2^31 − 3 · 2^22`, so adding the rounding term (at most
-/// `2^23`) stays in the `i32` range. (The kernel's own limit,
-/// [`W8_MAX_PART`] values per part, is lower today.)
+/// `2^23`) stays in the `i32` range.
 pub(crate) const KERNEL_ROW: usize = 509;
 
-/// Blocks of 8 columns unrolled per part in [`w8_pairs_kernel`].
+/// Blocks of 8 columns unrolled per part in [`w8_pairs_kernel`] (one
+/// round; longer parts run more rounds).
 const W8_BLOCKS: usize = 8;
-/// The most values of one part (`x` or `h`) [`w8_pairs_kernel`] takes:
-/// [`W8_BLOCKS`] blocks of 8 and a tail of up to 7.
-pub(crate) const W8_MAX_PART: usize = 8 * W8_BLOCKS + 7;
 /// Code bytes of one block of 8 columns with aligned weights (two `LDM.W`,
 /// four `SMLAD`, `SXTB16`, `SMLAD`).
 const W8_BLOCK_BYTES: usize = 56;
@@ -1292,6 +1289,14 @@ mod w8_label {
     pub const X_BLOCKS: u32 = 10;
     /// Input blocks, unaligned weights.
     pub const X_BLOCKS_UN: u32 = 11;
+    /// After 8 recurrent blocks (aligned): another round, or the input part.
+    pub const H_ROUND: u32 = 12;
+    /// After 8 recurrent blocks (unaligned).
+    pub const H_ROUND_UN: u32 = 13;
+    /// After 8 input blocks (aligned): another round, or the end of the pair.
+    pub const X_ROUND: u32 = 14;
+    /// After 8 input blocks (unaligned).
+    pub const X_ROUND_UN: u32 = 15;
 }
 
 /// Arguments of [`w8_pairs_kernel`], copied to its stack frame in this
@@ -1339,8 +1344,29 @@ struct W8PairsArgs {
     x_blk_un: u32,
     /// `[72]` `−2·pairs`: the kernel's pair index (in shift bytes) in `lr`.
     index: i32,
+    /// `[76]` Code: after 8 recurrent blocks, aligned weights (the input
+    /// part's entry, or the round check).
+    h_after: u32,
+    /// `[80]` Code: after 8 recurrent blocks, unaligned weights.
+    h_after_un: u32,
+    /// `[84]` Code: after 8 input blocks, aligned weights (the end of the
+    /// pair, or the round check).
+    x_after: u32,
+    /// `[88]` Code: after 8 input blocks, unaligned weights.
+    x_after_un: u32,
+    /// `[92]` Recurrent rounds of 8 blocks left (the kernel's counter).
+    h_left: u32,
+    /// `[96]` Recurrent rounds of 8 blocks after the first, partial one.
+    h_rounds: u32,
+    /// `[100]` Input rounds left.
+    x_left: u32,
+    /// `[104]` Input rounds after the first.
+    x_rounds: u32,
+    /// `[108]` Bytes of the kernel's frame: these 112 bytes and the value
+    /// buffer (a multiple of 8).
+    frame_bytes: u32,
     /// The input values (not copied to the frame: the kernel copies the
-    /// values to its buffer at `[76]`, sums them into `init` and sets `hv`).
+    /// values to its buffer at `[112]`, sums them into `init` and sets `hv`).
     x: *const i16,
     /// `N_x`.
     nx: usize,
@@ -1354,9 +1380,9 @@ struct W8PairsArgs {
     h_at: usize,
 }
 
-/// Bytes of [`w8_pairs_kernel`]'s frame: 19 argument words and the value
-/// buffer (`2·W8_MAX_PART + 2` values).
-const W8_FRAME: usize = 76 + 2 * (2 * W8_MAX_PART + 2);
+/// Bytes of the argument words [`w8_pairs_kernel`] copies to its frame
+/// (the value buffer follows them).
+const W8_HEADER: usize = 112;
 
 /// Pairs of rows of 8-bit weights in the pair layout (see
 /// [`crate::w8::weight`]): for every pair `(a, b)` and each part, the
@@ -1378,8 +1404,12 @@ const W8_FRAME: usize = 76 + 2 * (2 * W8_MAX_PART + 2);
 /// column by `LDRSH`, then blocks of 8 columns (one `LDM` of 4 value
 /// words, one `LDM` of 4 weight words, or 4 `LDR` when the weights are not
 /// 4-byte aligned, 12 multiplies), unrolled [`W8_BLOCKS`] times and
-/// entered so that `N / 8` run (computed entry: `LDR PC` / `LDM {…, PC}`
-/// from the frame). The recurrent part runs first, then the input part
+/// entered so that `(N / 8 − 1) mod 8 + 1` run (computed entry: `LDR PC` /
+/// `LDM {…, PC}` from the frame), then, for parts of more than 71 values,
+/// rounds of 8 (a counter in the frame). The values are copied once per
+/// call into the frame (its size depends on `N_x + N_h`: at most 1136
+/// bytes), so that every block's values are 4-byte aligned. The recurrent
+/// part runs first, then the input part
 /// (one input: its own short path). An odd part's blocks start at an
 /// alignment that alternates from pair to pair: its tail ends by testing
 /// the weight pointer.
@@ -1393,8 +1423,9 @@ const W8_FRAME: usize = 76 + 2 * (2 * W8_MAX_PART + 2);
 ///
 /// `args` must point to a valid [`W8PairsArgs`] describing `pairs ≥ 1`
 /// row pairs (`index = −2·pairs`) whose code slots [`w8_pairs`] computed
-/// from `N_x = x.len()` and `N_h = h.len()` (each at most
-/// [`W8_MAX_PART`]): `shift_end − 2·pairs` readable for `2·pairs` bytes,
+/// from `N_x = x.len()` and `N_h = h.len()` (`N_x + N_h ≤`
+/// [`KERNEL_ROW`], `frame_bytes` at least 112 plus the buffer, a multiple
+/// of 8): `shift_end − 2·pairs` readable for `2·pairs` bytes,
 /// `bias_end` and `out_end` (minus `2·pairs` values) readable / writable
 /// for `2·pairs` `i16` (any alignment of 2; `out` overlapping no input);
 /// `w_x` readable for `2·pairs·N_x` bytes and `w_h` for `2·pairs·N_h`,
@@ -1409,11 +1440,14 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
     core::arch::naked_asm!(
         ".p2align 2",
         "push {{r4-r11, lr}}",
-        "sub sp, sp, #{frame}",
+        "ldr r3, [r0, #108]",
+        "sub sp, sp, r3",
         "mov r10, r1",
         "mov r11, r2",
-        // Copy the first 19 argument words to the frame.
+        // Copy the first 28 argument words to the frame.
         "mov r12, sp",
+        "ldm r0!, {{r1-r9}}",
+        "stm r12!, {{r1-r9}}",
         "ldm r0!, {{r1-r9}}",
         "stm r12!, {{r1-r9}}",
         "ldm r0!, {{r1-r9}}",
@@ -1422,10 +1456,10 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "str r1, [r12]",
         "add r1, sp, #24",
         "str r1, [sp, #20]",
-        // The values into the frame's buffer (at 76), summed by SMLAD with
+        // The values into the frame's buffer (at 112), summed by SMLAD with
         // 0x00010001: r0 x, r1 N_x, r2 h, r3 N_h, r4 x's place, r5 h's place.
         "ldm r0, {{r0-r5}}",
-        "add r12, sp, #76",
+        "add r12, sp, #112",
         "add r4, r12, r4",
         "add r5, r12, r5",
         "str r5, [sp, #32]",
@@ -1485,7 +1519,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "str r7, [sp, #24]",
         // Code slots: label | offset << 4 → address (table entries carry the Thumb bit).
         "adr.w r7, 90f",
-        ".irp off, 36, 40, 44, 48, 52, 56, 60, 64, 68",
+        ".irp off, 36, 40, 44, 48, 52, 56, 60, 64, 68, 76, 80, 84, 88",
         "ldr r1, [sp, #\\off]",
         "and r2, r1, #15",
         "ldr r2, [r7, r2, lsl #2]",
@@ -1546,7 +1580,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "sxtb16 r3, r3, ror #8",
         "smlad r9, r3, r7, r9",
         ".endr",
-        "b.w 10f",
+        "ldr pc, [sp, #80]",
         // Blocks of 8 columns, aligned weights.
         "13:",
         ".rept 8",
@@ -1565,8 +1599,26 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "sxtb16 r3, r3, ror #8",
         "smlad r9, r3, r7, r9",
         ".endr",
+        "ldr pc, [sp, #76]",
         // ---- The recurrent part is done (r12: just past its values).
         "10:",
+        "ldr pc, [sp, #52]",
+        // Another round of 8 recurrent blocks (aligned; unaligned)?
+        "18:",
+        "ldr r0, [sp, #92]",
+        "subs r0, r0, #1",
+        "bmi 19f",
+        "str r0, [sp, #92]",
+        "b 13b",
+        "15:",
+        "ldr r0, [sp, #92]",
+        "subs r0, r0, #1",
+        "bmi 19f",
+        "str r0, [sp, #92]",
+        "b 14b",
+        "19:",
+        "ldr r0, [sp, #96]",
+        "str r0, [sp, #92]",
         "ldr pc, [sp, #52]",
         // ---- The input part (weights r10). Odd, 3 or more: skip the gap.
         "17:",
@@ -1621,7 +1673,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "sxtb16 r3, r3, ror #8",
         "smlad r9, r3, r7, r9",
         ".endr",
-        "b.w 30f",
+        "ldr pc, [sp, #88]",
         // Blocks, aligned weights.
         "23:",
         ".rept 8",
@@ -1640,7 +1692,24 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "sxtb16 r3, r3, ror #8",
         "smlad r9, r3, r7, r9",
         ".endr",
-        "b.w 30f",
+        "ldr pc, [sp, #84]",
+        // Another round of 8 input blocks (aligned; unaligned)?
+        "28:",
+        "ldr r0, [sp, #100]",
+        "subs r0, r0, #1",
+        "bmi 29f",
+        "str r0, [sp, #100]",
+        "b 23b",
+        "25:",
+        "ldr r0, [sp, #100]",
+        "subs r0, r0, #1",
+        "bmi 29f",
+        "str r0, [sp, #100]",
+        "b 24b",
+        "29:",
+        "ldr r0, [sp, #104]",
+        "str r0, [sp, #100]",
+        "b 30f",
         // One input: the pair's halfword, the value after the gap.
         "16:",
         "ldrsh r0, [r10], #2",
@@ -1675,7 +1744,8 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "adds lr, lr, #2",
         "it ne",
         "ldmne r6, {{r8, r9, r12, pc}}",
-        "add sp, sp, #{frame}",
+        "ldr r0, [sp, #108]",
+        "add sp, sp, r0",
         "pop {{r4-r11, pc}}",
         // Offsets of the labels from 90, with the Thumb bit (order of `w8_label`).
         ".p2align 2",
@@ -1692,7 +1762,10 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         ".word 22b - 90b + 1",
         ".word 23b - 90b + 1",
         ".word 24b - 90b + 1",
-        frame = const W8_FRAME,
+        ".word 18b - 90b + 1",
+        ".word 15b - 90b + 1",
+        ".word 28b - 90b + 1",
+        ".word 25b - 90b + 1",
     )
 }
 
@@ -1706,8 +1779,7 @@ fn w8_code(label: u32, offset: usize) -> u32 {
 /// in the pair layout (see [`crate::w8::weight`]) by [`w8_pairs_kernel`],
 /// for the largest `k` such that both rows of every pair have an output, a
 /// bias, a shift and complete weights in both parts (none when it
-/// declines: more than [`W8_MAX_PART`] values in a part, more than
-/// [`KERNEL_ROW`] in a row), then row `2k` if it is the layer's unpaired
+/// declines: more than [`KERNEL_ROW`] values in a row), then row `2k` if it is the layer's unpaired
 /// last row (plain `i8` in both parts, e.g. a one-output head) by
 /// [`w8_dot`]. Returns the number of rows written (the caller computes
 /// every row from there on).
@@ -1785,7 +1857,7 @@ fn w8_kernel_pairs(
 ) -> usize {
     use w8_label as l;
     let (nx, nh) = (x.len(), h.len());
-    if nx > W8_MAX_PART || nh > W8_MAX_PART || nx + nh > KERNEL_ROW {
+    if nx + nh > KERNEL_ROW {
         return 0;
     }
     let mut pairs = out.len().min(bias.len()).min(shift.len()) / 2;
@@ -1800,45 +1872,86 @@ fn w8_kernel_pairs(
     }
     let rows = 2 * pairs;
     let (h0, x0) = (nh % 2, nh % 2 + nh + nx % 2);
-    // The code slots of one part: entry, blocks after an even tail,
-    // blocks aligned, blocks unaligned.
-    let part =
-        |n: usize, w: *const u8, (tail_even, tail_odd, blocks, blocks_un): (u32, u32, u32, u32)| {
-            let (b, r) = (n / 8, n % 8);
-            let (al, un) = (
-                w8_code(blocks, (W8_BLOCKS - b) * W8_BLOCK_BYTES),
-                w8_code(blocks_un, (W8_BLOCKS - b) * W8_BLOCK_UN_BYTES),
-            );
-            // An even part's blocks start at the same alignment in every pair.
-            let blk = if (w as usize + 2 * r).is_multiple_of(4) {
-                al
-            } else {
-                un
-            };
-            let tail = (3 - r / 2) * W8_WORD_BYTES;
-            let entry = match (r, n % 2) {
-                (0, _) => blk,
-                (_, 0) => w8_code(tail_even, tail),
-                _ => w8_code(tail_odd, tail),
-            };
-            (entry, blk, al, un)
-        };
-    let (h_entry, h_blk, h_blk_al, h_blk_un) = part(
-        nh,
-        w_h.as_ptr(),
-        (l::H_TAIL_EVEN, l::H_TAIL_ODD, l::H_BLOCKS, l::H_BLOCKS_UN),
-    );
-    let (x_part, x_blk, x_blk_al, x_blk_un) = part(
-        nx,
-        w_x.as_ptr(),
-        (l::X_TAIL_EVEN, l::X_TAIL_ODD, l::X_BLOCKS, l::X_BLOCKS_UN),
-    );
-    let x_entry = match nx {
+    let x_entry_one = match nx {
         0 => w8_code(l::FINISH, 0),
         1 => w8_code(l::X_ONE, 0),
-        n if n % 2 == 1 => w8_code(l::X_ODD, 0),
-        _ => x_part,
+        _ => w8_code(l::X_ODD, 0),
     };
+    // The code slots of one part: entry, blocks after an even tail, blocks
+    // aligned, blocks unaligned (the first round: `(b − 1) mod 8 + 1` of
+    // the `b` blocks), after 8 aligned and unaligned blocks, and the
+    // rounds after the first.
+    let part = |n: usize,
+                w: *const u8,
+                next: u32,
+                (tail_even, tail_odd, blocks, blocks_un, round, round_un): (
+        u32,
+        u32,
+        u32,
+        u32,
+        u32,
+        u32,
+    )| {
+        let (b, r) = (n / 8, n % 8);
+        let first = if b == 0 { 0 } else { (b - 1) % W8_BLOCKS + 1 };
+        let rounds = (b - first) / W8_BLOCKS;
+        let (al, un) = (
+            w8_code(blocks, (W8_BLOCKS - first) * W8_BLOCK_BYTES),
+            w8_code(blocks_un, (W8_BLOCKS - first) * W8_BLOCK_UN_BYTES),
+        );
+        // An even part's blocks start at the same alignment in every pair.
+        let blk = if (w as usize + 2 * r).is_multiple_of(4) {
+            al
+        } else {
+            un
+        };
+        let tail = (3 - r / 2) * W8_WORD_BYTES;
+        let entry = match (r, n % 2) {
+            (0, _) => blk,
+            (_, 0) => w8_code(tail_even, tail),
+            _ => w8_code(tail_odd, tail),
+        };
+        let (after, after_un) = if rounds == 0 {
+            (next, next)
+        } else {
+            (w8_code(round, 0), w8_code(round_un, 0))
+        };
+        let rounds = rounds as u32;
+        [entry, blk, al, un, after, after_un, rounds, rounds]
+    };
+    let [x_part, x_blk, x_blk_al, x_blk_un, x_after, x_after_un, x_left, x_rounds] = part(
+        nx,
+        w_x.as_ptr(),
+        w8_code(l::FINISH, 0),
+        (
+            l::X_TAIL_EVEN,
+            l::X_TAIL_ODD,
+            l::X_BLOCKS,
+            l::X_BLOCKS_UN,
+            l::X_ROUND,
+            l::X_ROUND_UN,
+        ),
+    );
+    let x_entry = if nx >= 2 && nx % 2 == 0 {
+        x_part
+    } else {
+        x_entry_one
+    };
+    let [h_entry, h_blk, h_blk_al, h_blk_un, h_after, h_after_un, h_left, h_rounds] = part(
+        nh,
+        w_h.as_ptr(),
+        x_entry,
+        (
+            l::H_TAIL_EVEN,
+            l::H_TAIL_ODD,
+            l::H_BLOCKS,
+            l::H_BLOCKS_UN,
+            l::H_ROUND,
+            l::H_ROUND_UN,
+        ),
+    );
+    // The frame: the argument words, then `h` at `h0` and `x` at `x0`.
+    let frame_bytes = (W8_HEADER + 2 * (x0 + nx)).next_multiple_of(8) as u32;
     let out_end = out.as_mut_ptr().wrapping_add(rows);
     let args = W8PairsArgs {
         shift_end: shift.as_ptr().wrapping_add(rows),
@@ -1864,6 +1977,15 @@ fn w8_kernel_pairs(
         x_blk_al,
         x_blk_un,
         index: -(rows as i32),
+        h_after,
+        h_after_un,
+        x_after,
+        x_after_un,
+        h_left,
+        h_rounds,
+        x_left,
+        x_rounds,
+        frame_bytes,
         x: x.as_ptr().cast(),
         nx,
         h: h.as_ptr().cast(),
@@ -1878,15 +2000,17 @@ fn w8_kernel_pairs(
     // `paired`), read by `LDR` / `LDRSH`, and by `LDM` only where the code
     // slots say aligned: an even part's blocks start at `w + 2k·N + 2·(N
     // mod 8)` (`2N` a multiple of 4), tested above; an odd part's tail
-    // tests the pointer itself; `N_x`, `N_h ≤ W8_MAX_PART` (at most
-    // `W8_BLOCKS` blocks and 7 tail values) and the code slots computed
-    // from them; the kernel's buffer (`W8_FRAME − 76` bytes at a 4-byte
-    // aligned `sp + 76`) holds both parts at `h0` and `x0` (at most `2 +
-    // 2·W8_MAX_PART` values), each part's blocks 4-byte aligned (`h0 +
-    // (N_h mod 8)` and `x0 + (N_x mod 8)` are even); `x` and `h` are read
+    // tests the pointer itself; `N_x + N_h ≤ KERNEL_ROW` and the code
+    // slots and rounds computed from them (first round `(b − 1) mod 8 + 1`
+    // blocks, then `rounds` of 8: `b` in all); the kernel's buffer
+    // (`frame_bytes − 112` bytes at the 4-byte-aligned `sp + 112`) holds
+    // both parts at `h0` and `x0` (`x0 + N_x` values), each part's blocks
+    // 4-byte aligned (`h0 + (N_h mod 8)` and `x0 + (N_x mod 8)` are
+    // even); `x` and `h` are read
     // for exactly their lengths; `Q4_12` is `repr(transparent)` over
     // `i16`; `args` outlives the call;
-    // the kernel follows the AAPCS (saves r4–r11 and lr, restores sp).
+    // the kernel follows the AAPCS (saves r4–r11 and lr, restores sp by
+    // `frame_bytes`, at most 112 + 2·511 rounded up to 8 = 1136 bytes).
     unsafe { w8_pairs_kernel(&args, w_x.as_ptr(), w_h.as_ptr()) };
     rows
 }
