@@ -22,7 +22,8 @@
 //!   and the saturation): per two weight columns of a row pair one `SMLAD`
 //!   of the pair's halfwords (`256·q_b + q_a + 128`) and one `SXTB16` +
 //!   `SMLAD` of row `b`'s bytes, the values copied once per call to a
-//!   4-byte-aligned buffer so that one `LDM` loads 8 of them.
+//!   4-byte-aligned buffer so that one `LDM` loads 8 of them; a layer's
+//!   unpaired last row (plain `i8`) by [`w8_dot`].
 //! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
 //!   pass with `VMLA.F32`, which rounds the product and then the sum, as
 //!   `acc + w * v` does.
