@@ -1252,7 +1252,8 @@ pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
 pub(crate) const KERNEL_ROW: usize = 509;
 
 /// Blocks of 8 columns unrolled per part in [`w8_pairs_kernel`] (one
-/// round; longer parts run more rounds).
+/// round; longer parts run more rounds; the kernel's round arithmetic
+/// assumes 8).
 const W8_BLOCKS: usize = 8;
 /// Code bytes of one block of 8 columns with aligned weights (two `LDM.W`,
 /// four `SMLAD`, `SXTB16`, `SMLAD`).
@@ -1264,110 +1265,34 @@ const W8_BLOCK_UN_BYTES: usize = 68;
 /// `SXTB16`, `SMLAD`).
 const W8_WORD_BYTES: usize = 20;
 
-/// Code addresses of [`w8_pairs_kernel`] (indices of its offset table).
-mod w8_label {
-    /// The recurrent part is done: jump to the input part's entry.
-    pub const H_END: u32 = 0;
-    /// Recurrent tail (up to 3 column pairs), even part.
-    pub const H_TAIL_EVEN: u32 = 1;
-    /// Recurrent tail, odd part (column pairs, then one column).
-    pub const H_TAIL_ODD: u32 = 2;
-    /// Recurrent blocks, aligned weights.
-    pub const H_BLOCKS: u32 = 3;
-    /// Recurrent blocks, unaligned weights.
-    pub const H_BLOCKS_UN: u32 = 4;
-    /// Both parts done: rounding, bias, saturation, store.
-    pub const FINISH: u32 = 5;
-    /// The input part of one input.
-    pub const X_ONE: u32 = 6;
-    /// An odd input part of 3 or more: skip the buffer's gap, then the odd tail.
-    pub const X_ODD: u32 = 7;
-    /// Input tail, even part.
-    pub const X_TAIL_EVEN: u32 = 8;
-    /// Input tail, odd part.
-    pub const X_TAIL_ODD: u32 = 9;
-    /// Input blocks, aligned weights.
-    pub const X_BLOCKS: u32 = 10;
-    /// Input blocks, unaligned weights.
-    pub const X_BLOCKS_UN: u32 = 11;
-    /// After 8 recurrent blocks (aligned): another round, or the input part.
-    pub const H_ROUND: u32 = 12;
-    /// After 8 recurrent blocks (unaligned).
-    pub const H_ROUND_UN: u32 = 13;
-    /// After 8 input blocks (aligned): another round, or the end of the pair.
-    pub const X_ROUND: u32 = 14;
-    /// After 8 input blocks (unaligned).
-    pub const X_ROUND_UN: u32 = 15;
-}
-
-/// Arguments of [`w8_pairs_kernel`], copied to its stack frame in this
-/// order (byte offsets from `sp`). The code slots hold `label | offset <<
-/// 4` (a [`w8_label`] and a byte offset from it), which the kernel
-/// replaces by the code address (with the Thumb bit).
+/// Arguments of [`w8_pairs_kernel`]. Its frame (byte offsets from `sp`):
+/// `[0]` `shift_end`, `[4]` `bias_end`, `[8]` `out_end`, `[12]` `0x1818`
+/// (the largest shift, 24, in both bytes, for `USUB8` / `SEL`), `[16]` 1,
+/// `[20]` the address of `[24]`, `[24]` `A`'s start `−128·Σ` (every value
+/// of `x` and `h`, wrapping), `[28]` 0 (`B`'s start), `[32]` the recurrent
+/// values in the buffer, `[36]` code: the recurrent part's entry, `[40]`
+/// its blocks after an even tail, `[44]` / `[48]` its blocks with aligned
+/// / unaligned weights (after an odd tail), `[52]` the input part's entry,
+/// `[56]` the odd input tail (after the gap), `[60]`, `[64]`, `[68]` the
+/// input blocks as for the recurrent part, `[72]` the pair index, `[76]` /
+/// `[80]` after 8 recurrent blocks (aligned / unaligned: the input part or
+/// the round check), `[84]` / `[88]` after 8 input blocks, `[92]` / `[96]`
+/// recurrent rounds left / after the first, `[100]` / `[104]` the same for
+/// the input part, `[108]` the frame's size; the value buffer from
+/// `[112]`.
 #[repr(C)]
 struct W8PairsArgs {
-    /// `[0]` `shift + 2·pairs`.
+    /// `shift + 2·pairs`.
     shift_end: *const u8,
-    /// `[4]` `bias + 2·pairs`.
+    /// `bias + 2·pairs`.
     bias_end: *const i16,
-    /// `[8]` `out + 2·pairs`.
+    /// `out + 2·pairs`.
     out_end: *mut i16,
-    /// `[12]` `0x1818`: the largest shift (24) in both bytes, for `USUB8` / `SEL`.
-    k24: u32,
-    /// `[16]` 1.
-    one: u32,
-    /// `[20]` Set by the kernel: the address of its copy of `init`.
-    frame: u32,
-    /// `[24]` Set by the kernel: `−128·Σ` of every value of `x` and `h`
-    /// (the start of the halfword sum `A`; wrapping).
-    init: i32,
-    /// `[28]` 0: the start of row `b`'s sum `B`.
-    zero: u32,
-    /// `[32]` Set by the kernel: the recurrent values in its buffer.
-    hv: *const i16,
-    /// `[36]` Code: the recurrent part's entry.
-    h_entry: u32,
-    /// `[40]` Code: the recurrent blocks after an even tail.
-    h_blk: u32,
-    /// `[44]` Code: the recurrent blocks, aligned weights (after an odd tail).
-    h_blk_al: u32,
-    /// `[48]` Code: the recurrent blocks, unaligned weights (after an odd tail).
-    h_blk_un: u32,
-    /// `[52]` Code: the input part's entry.
-    x_entry: u32,
-    /// `[56]` Code: the odd input tail (after the gap).
-    x_odd: u32,
-    /// `[60]` Code: the input blocks after an even tail.
-    x_blk: u32,
-    /// `[64]` Code: the input blocks, aligned weights (after an odd tail).
-    x_blk_al: u32,
-    /// `[68]` Code: the input blocks, unaligned weights (after an odd tail).
-    x_blk_un: u32,
-    /// `[72]` `−2·pairs`: the kernel's pair index (in shift bytes) in `lr`.
+    /// `−2·pairs`: the kernel's pair index (in shift bytes) in `lr`.
     index: i32,
-    /// `[76]` Code: after 8 recurrent blocks, aligned weights (the input
-    /// part's entry, or the round check).
-    h_after: u32,
-    /// `[80]` Code: after 8 recurrent blocks, unaligned weights.
-    h_after_un: u32,
-    /// `[84]` Code: after 8 input blocks, aligned weights (the end of the
-    /// pair, or the round check).
-    x_after: u32,
-    /// `[88]` Code: after 8 input blocks, unaligned weights.
-    x_after_un: u32,
-    /// `[92]` Recurrent rounds of 8 blocks left (the kernel's counter).
-    h_left: u32,
-    /// `[96]` Recurrent rounds of 8 blocks after the first, partial one.
-    h_rounds: u32,
-    /// `[100]` Input rounds left.
-    x_left: u32,
-    /// `[104]` Input rounds after the first.
-    x_rounds: u32,
-    /// `[108]` Bytes of the kernel's frame: these 112 bytes and the value
-    /// buffer (a multiple of 8).
+    /// Bytes of the kernel's frame: 112 and the value buffer (a multiple of 8).
     frame_bytes: u32,
-    /// The input values (not copied to the frame: the kernel copies the
-    /// values to its buffer at `[112]`, sums them into `init` and sets `hv`).
+    /// The input values.
     x: *const i16,
     /// `N_x`.
     nx: usize,
@@ -1423,15 +1348,15 @@ const W8_HEADER: usize = 112;
 /// # Safety
 ///
 /// `args` must point to a valid [`W8PairsArgs`] describing `pairs ≥ 1`
-/// row pairs (`index = −2·pairs`) whose code slots [`w8_pairs`] computed
-/// from `N_x = x.len()` and `N_h = h.len()` (`N_x + N_h ≤`
-/// [`KERNEL_ROW`], `frame_bytes` at least 112 plus the buffer, a multiple
-/// of 8): `shift_end − 2·pairs` readable for `2·pairs` bytes,
-/// `bias_end` and `out_end` (minus `2·pairs` values) readable / writable
-/// for `2·pairs` `i16` (any alignment of 2; `out` overlapping no input);
-/// `w_x` readable for `2·pairs·N_x` bytes and `w_h` for `2·pairs·N_h`,
-/// the blocks of an even part 4-byte aligned where its slots say so;
-/// `x` readable for `N_x` values and `h` for `N_h` (any alignment of 2),
+/// row pairs (`index = −2·pairs`) with `N_x = nx`, `N_h = nh`, `N_x + N_h
+/// ≤` [`KERNEL_ROW`] and `frame_bytes` = 112 plus the buffer rounded up to
+/// a multiple of 8 (the kernel computes its code slots and rounds from
+/// them, and tests the alignment of the weights itself): `shift_end −
+/// 2·pairs` readable for `2·pairs` bytes, `bias_end` and `out_end` (minus
+/// `2·pairs` values) readable / writable for `2·pairs` `i16` (any
+/// alignment of 2; `out` overlapping no input); `w_x` (in `r1`) readable
+/// for `2·pairs·N_x` bytes and `w_h` (in `r2`) for `2·pairs·N_h` (any
+/// alignment); `x` readable for `N_x` values and `h` for `N_h` (any alignment of 2),
 /// `x_at` and `h_at` as [`W8PairsArgs`] documents them (the kernel copies
 /// `h`, a gap of one value if `N_x` is odd, then `x` into its frame so that
 /// every part's first block is 4-byte aligned there, and reads them by
@@ -1441,22 +1366,22 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
     core::arch::naked_asm!(
         ".p2align 2",
         "push {{r4-r11, lr}}",
-        "ldr r3, [r0, #108]",
+        "ldr r3, [r0, #16]",
         "sub sp, sp, r3",
         "mov r10, r1",
         "mov r11, r2",
-        // Copy the first 28 argument words to the frame.
-        "mov r12, sp",
-        "ldm r0!, {{r1-r9}}",
-        "stm r12!, {{r1-r9}}",
-        "ldm r0!, {{r1-r9}}",
-        "stm r12!, {{r1-r9}}",
-        "ldm r0!, {{r1-r9}}",
-        "stm r12!, {{r1-r9}}",
-        "ldr r1, [r0], #4",
-        "str r1, [r12]",
-        "add r1, sp, #24",
-        "str r1, [sp, #20]",
+        // The frame's constants (see `W8PairsArgs`).
+        "ldm r0!, {{r1-r5}}",
+        "stm sp, {{r1-r3}}",
+        "str r4, [sp, #72]",
+        "str r5, [sp, #108]",
+        "movw r1, #0x1818",
+        "movs r2, #1",
+        "add r3, sp, #24",
+        "movs r4, #0",
+        "add r5, sp, #12",
+        "stm r5, {{r1-r3}}",
+        "strd r4, r4, [sp, #24]",
         // The values into the frame's buffer (at 112), summed by SMLAD with
         // 0x00010001: r0 x, r1 N_x, r2 h, r3 N_h, r4 x's place, r5 h's place.
         "ldm r0, {{r0-r5}}",
@@ -1518,16 +1443,85 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "lsl r7, r7, #7",
         "rsb r7, r7, #0",
         "str r7, [sp, #24]",
-        // Code slots: label | offset << 4 → address (table entries carry the Thumb bit).
-        "adr.w r7, 90f",
-        ".irp off, 36, 40, 44, 48, 52, 56, 60, 64, 68, 76, 80, 84, 88",
-        "ldr r1, [sp, #\\off]",
-        "and r2, r1, #15",
-        "ldr r2, [r7, r2, lsl #2]",
-        "add r1, r2, r1, lsr #4",
-        "add r1, r1, r7",
-        "str r1, [sp, #\\off]",
-        ".endr",
+        // Code slots: per part (the macro), from N and the weights' address:
+        // `b = N / 8` blocks, the first round `(b − 1) mod 8 + 1` of them
+        // (entry `(8 − first)` blocks in), `rounds` more; the tail of `N mod
+        // 8` values; after 8 blocks the next part or the round check.
+        ".macro w8_pairs_part n, w, blocks, blocks_un, teven, todd, round, round_un, next, s_entry, s_blk, s_al, s_un, s_after, s_after_un, s_left, s_rounds",
+        "lsr r2, \\n, #3",
+        "sub r4, r2, #1",
+        "and r4, r4, #7",
+        "add r4, r4, #1",
+        "cmp r2, #0",
+        "it eq",
+        "moveq r4, #0",
+        "sub r5, r2, r4",
+        "lsr r5, r5, #3",
+        "str r5, [sp, #\\s_left]",
+        "str r5, [sp, #\\s_rounds]",
+        "rsb r4, r4, #{nblk}",
+        "adr.w r6, \\blocks",
+        "mov r7, #{blk}",
+        "mla r6, r4, r7, r6",
+        "orr r6, r6, #1",
+        "adr.w r7, \\blocks_un",
+        "mov r3, #{blk_un}",
+        "mla r7, r4, r3, r7",
+        "orr r7, r7, #1",
+        "str r6, [sp, #\\s_al]",
+        "str r7, [sp, #\\s_un]",
+        "and r3, \\n, #7",
+        "add r4, \\w, r3, lsl #1",
+        "tst r4, #3",
+        "it ne",
+        "movne r6, r7",
+        "str r6, [sp, #\\s_blk]",
+        "cbz r3, 1f",
+        "lsr r4, r3, #1",
+        "rsb r4, r4, #3",
+        "mov r2, #{word}",
+        "mul r4, r4, r2",
+        "tst \\n, #1",
+        "ite eq",
+        "adreq.w r6, \\teven",
+        "adrne.w r6, \\todd",
+        "add r6, r6, r4",
+        "orr r6, r6, #1",
+        "1:",
+        "str r6, [sp, #\\s_entry]",
+        "mov r6, \\next",
+        "mov r7, \\next",
+        "cbz r5, 2f",
+        "adr.w r6, \\round",
+        "orr r6, r6, #1",
+        "adr.w r7, \\round_un",
+        "orr r7, r7, #1",
+        "2:",
+        "str r6, [sp, #\\s_after]",
+        "str r7, [sp, #\\s_after_un]",
+        ".endm",
+        "mov r8, r1",
+        "mov r9, r3",
+        "adr.w r12, 30f",
+        "orr r12, r12, #1",
+        "w8_pairs_part r8, r10, 23f, 24f, 21f, 22f, 28f, 25f, r12, 56, 60, 64, 68, 84, 88, 100, 104",
+        // The input part's entry: none, one input, odd (the gap, then the
+        // tail in slot 56), even.
+        "ldr r6, [sp, #56]",
+        "tst r8, #1",
+        "it ne",
+        "adrne.w r6, 17f",
+        "cmp r8, #1",
+        "it eq",
+        "adreq.w r6, 16f",
+        "cmp r8, #0",
+        "it eq",
+        "adreq.w r6, 30f",
+        "orr r6, r6, #1",
+        "str r6, [sp, #52]",
+        "mov r12, r6",
+        "w8_pairs_part r9, r11, 13f, 14f, 11f, 12f, 18f, 15f, r12, 36, 40, 44, 48, 76, 80, 92, 96",
+        ".purgem w8_pairs_part",
         "ldr lr, [sp, #72]",
         "add r6, sp, #24",
         // Start the first pair: A, B, the values, the recurrent entry.
@@ -1562,7 +1556,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "ldr pc, [sp, #48]",
         // Blocks of 8 columns, unaligned weights.
         "14:",
-        ".rept 8",
+        ".rept {nblk}",
         "ldm.w r12!, {{r4, r5, r6, r7}}",
         "ldr.w r0, [r11], #4",
         "ldr.w r1, [r11], #4",
@@ -1584,7 +1578,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "ldr pc, [sp, #80]",
         // Blocks of 8 columns, aligned weights.
         "13:",
-        ".rept 8",
+        ".rept {nblk}",
         "ldm.w r12!, {{r4, r5, r6, r7}}",
         "ldm.w r11!, {{r0, r1, r2, r3}}",
         "smlad r8, r0, r4, r8",
@@ -1655,7 +1649,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "ldr pc, [sp, #68]",
         // Blocks, unaligned weights.
         "24:",
-        ".rept 8",
+        ".rept {nblk}",
         "ldm.w r12!, {{r4, r5, r6, r7}}",
         "ldr.w r0, [r10], #4",
         "ldr.w r1, [r10], #4",
@@ -1677,7 +1671,7 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "ldr pc, [sp, #88]",
         // Blocks, aligned weights.
         "23:",
-        ".rept 8",
+        ".rept {nblk}",
         "ldm.w r12!, {{r4, r5, r6, r7}}",
         "ldm.w r10!, {{r0, r1, r2, r3}}",
         "smlad r8, r0, r4, r8",
@@ -1748,32 +1742,11 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
         "ldr r0, [sp, #108]",
         "add sp, sp, r0",
         "pop {{r4-r11, pc}}",
-        // Offsets of the labels from 90, with the Thumb bit (order of `w8_label`).
-        ".p2align 2",
-        "90:",
-        ".word 10b - 90b + 1",
-        ".word 11b - 90b + 1",
-        ".word 12b - 90b + 1",
-        ".word 13b - 90b + 1",
-        ".word 14b - 90b + 1",
-        ".word 30b - 90b + 1",
-        ".word 16b - 90b + 1",
-        ".word 17b - 90b + 1",
-        ".word 21b - 90b + 1",
-        ".word 22b - 90b + 1",
-        ".word 23b - 90b + 1",
-        ".word 24b - 90b + 1",
-        ".word 18b - 90b + 1",
-        ".word 15b - 90b + 1",
-        ".word 28b - 90b + 1",
-        ".word 25b - 90b + 1",
+        blk = const W8_BLOCK_BYTES,
+        blk_un = const W8_BLOCK_UN_BYTES,
+        word = const W8_WORD_BYTES,
+        nblk = const W8_BLOCKS,
     )
-}
-
-/// A code slot of [`W8PairsArgs`]: `label` plus `offset` bytes.
-#[inline]
-fn w8_code(label: u32, offset: usize) -> u32 {
-    label | (offset as u32) << 4
 }
 
 /// The rows of [`crate::w8::rows`] computed here: rows `0 .. 2k` of parts
@@ -1856,7 +1829,6 @@ fn w8_kernel_pairs(
     h: &[Q4_12],
     out: &mut [Q4_12],
 ) -> usize {
-    use w8_label as l;
     let (nx, nh) = (x.len(), h.len());
     if nx + nh > KERNEL_ROW {
         return 0;
@@ -1872,121 +1844,14 @@ fn w8_kernel_pairs(
         return 0;
     }
     let rows = 2 * pairs;
+    // The buffer: `h` at `h0`, `x` at `x0` (values).
     let (h0, x0) = (nh % 2, nh % 2 + nh + nx % 2);
-    let x_entry_one = match nx {
-        0 => w8_code(l::FINISH, 0),
-        1 => w8_code(l::X_ONE, 0),
-        _ => w8_code(l::X_ODD, 0),
-    };
-    // The code slots of one part: entry, blocks after an even tail, blocks
-    // aligned, blocks unaligned (the first round: `(b − 1) mod 8 + 1` of
-    // the `b` blocks), after 8 aligned and unaligned blocks, and the
-    // rounds after the first.
-    let part = |n: usize,
-                w: *const u8,
-                next: u32,
-                (tail_even, tail_odd, blocks, blocks_un, round, round_un): (
-        u32,
-        u32,
-        u32,
-        u32,
-        u32,
-        u32,
-    )| {
-        let (b, r) = (n / 8, n % 8);
-        let first = if b == 0 { 0 } else { (b - 1) % W8_BLOCKS + 1 };
-        let rounds = (b - first) / W8_BLOCKS;
-        let (al, un) = (
-            w8_code(blocks, (W8_BLOCKS - first) * W8_BLOCK_BYTES),
-            w8_code(blocks_un, (W8_BLOCKS - first) * W8_BLOCK_UN_BYTES),
-        );
-        // An even part's blocks start at the same alignment in every pair.
-        let blk = if (w as usize + 2 * r).is_multiple_of(4) {
-            al
-        } else {
-            un
-        };
-        let tail = (3 - r / 2) * W8_WORD_BYTES;
-        let entry = match (r, n % 2) {
-            (0, _) => blk,
-            (_, 0) => w8_code(tail_even, tail),
-            _ => w8_code(tail_odd, tail),
-        };
-        let (after, after_un) = if rounds == 0 {
-            (next, next)
-        } else {
-            (w8_code(round, 0), w8_code(round_un, 0))
-        };
-        let rounds = rounds as u32;
-        [entry, blk, al, un, after, after_un, rounds, rounds]
-    };
-    let [x_part, x_blk, x_blk_al, x_blk_un, x_after, x_after_un, x_left, x_rounds] = part(
-        nx,
-        w_x.as_ptr(),
-        w8_code(l::FINISH, 0),
-        (
-            l::X_TAIL_EVEN,
-            l::X_TAIL_ODD,
-            l::X_BLOCKS,
-            l::X_BLOCKS_UN,
-            l::X_ROUND,
-            l::X_ROUND_UN,
-        ),
-    );
-    let x_entry = if nx >= 2 && nx % 2 == 0 {
-        x_part
-    } else {
-        x_entry_one
-    };
-    let [h_entry, h_blk, h_blk_al, h_blk_un, h_after, h_after_un, h_left, h_rounds] = part(
-        nh,
-        w_h.as_ptr(),
-        x_entry,
-        (
-            l::H_TAIL_EVEN,
-            l::H_TAIL_ODD,
-            l::H_BLOCKS,
-            l::H_BLOCKS_UN,
-            l::H_ROUND,
-            l::H_ROUND_UN,
-        ),
-    );
-    // The frame: the argument words, then `h` at `h0` and `x` at `x0`.
-    let frame_bytes = (W8_HEADER + 2 * (x0 + nx)).next_multiple_of(8) as u32;
-    let out_end = out.as_mut_ptr().wrapping_add(rows);
     let args = W8PairsArgs {
         shift_end: shift.as_ptr().wrapping_add(rows),
         bias_end: bias.as_ptr().wrapping_add(rows).cast(),
-        out_end: out_end.cast(),
-        k24: 0x1818,
-        one: 1,
-        frame: 0,
-        init: 0,
-        zero: 0,
-        hv: core::ptr::null(),
-        h_entry: if nh == 0 {
-            w8_code(l::H_END, 0)
-        } else {
-            h_entry
-        },
-        h_blk,
-        h_blk_al,
-        h_blk_un,
-        x_entry,
-        x_odd: x_part,
-        x_blk,
-        x_blk_al,
-        x_blk_un,
+        out_end: out.as_mut_ptr().wrapping_add(rows).cast(),
         index: -(rows as i32),
-        h_after,
-        h_after_un,
-        x_after,
-        x_after_un,
-        h_left,
-        h_rounds,
-        x_left,
-        x_rounds,
-        frame_bytes,
+        frame_bytes: (W8_HEADER + 2 * (x0 + nx)).next_multiple_of(8) as u32,
         x: x.as_ptr().cast(),
         nx,
         h: h.as_ptr().cast(),
@@ -1998,12 +1863,11 @@ fn w8_kernel_pairs(
     // exclusive borrow, so overlapping no input), biases and shifts
     // (`LDR`, `LDRH`, `STR`: unaligned allowed on Armv7-M); `rows`
     // complete rows in the pair layout in both parts (`2·pairs·N` bytes,
-    // `paired`), read by `LDR` / `LDRSH`, and by `LDM` only where the code
-    // slots say aligned: an even part's blocks start at `w + 2k·N + 2·(N
-    // mod 8)` (`2N` a multiple of 4), tested above; an odd part's tail
-    // tests the pointer itself; `N_x + N_h ≤ KERNEL_ROW` and the code
-    // slots and rounds computed from them (first round `(b − 1) mod 8 + 1`
-    // blocks, then `rounds` of 8: `b` in all); the kernel's buffer
+    // `paired`), read by `LDR` / `LDRSH`, and by `LDM` only where the
+    // kernel found them aligned: an even part's blocks start at `w + 2k·N
+    // + 2·(N mod 8)` (`2N` a multiple of 4), tested once; an odd part's
+    // tail tests the pointer itself; `N_x + N_h ≤ KERNEL_ROW` (the kernel
+    // computes its code slots and rounds from `N_x`, `N_h`); the buffer
     // (`frame_bytes − 112` bytes at the 4-byte-aligned `sp + 112`) holds
     // both parts at `h0` and `x0` (`x0 + N_x` values), each part's blocks
     // 4-byte aligned (`h0 + (N_h mod 8)` and `x0 + (N_x mod 8)` are
