@@ -299,72 +299,138 @@ fn w8_reference(bias: i16, e: u8, w: &[i8], v: &[Q4_12]) -> i16 {
         .zip(v)
         .map(|(&w, v)| i64::from(w) * i64::from(v.to_bits()))
         .sum();
+    w8_round(bias, e, s)
+}
+
+/// `bias·2^e + s`, rounded half up by `e`, saturated to 16 bits.
+fn w8_round(bias: i16, e: u8, s: i64) -> i16 {
     let acc = (i64::from(bias) << e) + s;
     let half = if e == 0 { 0 } else { 1i64 << (e - 1) };
     ((acc + half) >> e).clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
 }
 
-/// `lstm_core::w8::rows` (on `thumbv7em` the two-row kernel over packed
-/// values) against [`w8_reference`] row by row: 1 to 5 rows (an odd last row),
-/// inputs 0, 1, 7, 8, 12, 13 and 70 (past the packed 64), hidden 0, 2, 8,
-/// 30, 32, 64 and 72, weights at every byte offset, random and extreme
-/// values (`−128 · −32768` per product), every shift 0..=24 and one above
-/// (counted as 24), random and extreme biases. Returns the cases run.
+/// Rows of the layers in [`w8_rows_cases`]: up to 6 computed from row 0
+/// or 1, and a partner after them.
+const W8_ROWS: usize = 8;
+/// The widest parts in [`w8_rows_cases`].
+const W8_NX: usize = 75;
+const W8_NH: usize = 72;
+
+/// `lstm_core::w8::rows` (on `thumbv7em` the row-pair kernel `w8_pairs`)
+/// against [`w8_reference`] row by row, from natural `i8` weights (the
+/// pair layout built by `w8::pair_layout`): 1 to 6 rows computed from row
+/// 0 or row 1 (the second of a pair) of a layer that ends with them or one
+/// row later (an odd last row, or a partner outside `out`); inputs 0..=13,
+/// 17, 33, 70 and 75, every hidden size 0..=72 (every block count 0..=9 of
+/// the kernel, i.e. its first round of up to 8 and a second round, and
+/// every tail, odd and even, in both parts), the weights at every byte offset (aligned, unaligned
+/// and alternating blocks), the values at both halfword offsets, random
+/// and extreme weights (−128, 127) and values (−32768, 32767), every shift
+/// 0..=24 and 25, 255 (counted as 24), random and extreme biases. Returns
+/// the cases run.
 #[inline(never)]
 fn w8_rows_cases(rng: &mut Rng) -> u32 {
-    let reference = w8_reference;
     use lstm_core::w8;
-    const NX: [usize; 7] = [0, 1, 7, 8, 12, 13, 70];
-    const NH: [usize; 7] = [0, 2, 8, 30, 32, 64, 72];
-    const R: usize = 5;
+    const NX: [usize; 18] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 33, 70, 75];
+    const R: usize = W8_ROWS;
     let mut cases = 0u32;
-    let mut wx = [0i8; R * 70 + 3];
-    let mut wh = [0i8; R * 72 + 3];
-    let mut xv = [Q4_12::ZERO; 70];
-    let mut hv = [Q4_12::ZERO; 72];
-    let mut row_w = [0i8; 70 + 72];
-    let mut row_v = [Q4_12::ZERO; 70 + 72];
-    for pattern in 0..3u32 {
-        for (k, q) in wx.iter_mut().chain(wh.iter_mut()).enumerate() {
-            *q = match pattern {
-                1 => i8::MIN,
-                _ => rng.value(0, k) as i8,
-            };
+    let mut px = [0u32; (R * W8_NX + 3).div_ceil(4)];
+    let mut ph = [0u32; (R * W8_NH + 3).div_ceil(4)];
+    let mut xv = Buf([Q4_12::ZERO; W8_NX + 1]);
+    let mut hv = Buf([Q4_12::ZERO; W8_NH + 1]);
+    // Natural weights (no arrays: the Cortex-M0 has 16 KiB of RAM): `part`
+    // 0 for `x`, 1 for `h`.
+    let weight = |pattern: u32, seed: u32, part: usize, r: usize, c: usize| -> i8 {
+        let k = (part * 0x9e37 + r * 0x79b9 + c) as u32;
+        match pattern {
+            1 => i8::MIN,
+            2 => i8::MAX,
+            3 => [i8::MIN, i8::MAX][(k % 2) as usize],
+            _ => {
+                let mut v = (k ^ seed).wrapping_mul(0x2c1b_3c6d);
+                v ^= v >> 15;
+                v = v.wrapping_mul(0x297a_2d39);
+                (v >> 24) as i8
+            }
         }
-        fill(&mut xv, rng, pattern.min(1));
-        fill(&mut hv, rng, pattern.min(1));
+    };
+    // The pair layout of rows `..layer` of `n` columns: that of each pair
+    // (and of an odd last row) in turn.
+    let layout = |out: &mut [u8], pattern: u32, seed: u32, part: usize, n: usize, layer: usize| {
+        let mut pair = [0i8; 2 * W8_NX]; // W8_NX ≥ W8_NH
+        for r0 in (0..layer).step_by(2) {
+            let rows = (layer - r0).min(2);
+            for r in 0..rows {
+                for c in 0..n {
+                    pair[r * n + c] = weight(pattern, seed, part, r0 + r, c);
+                }
+            }
+            let at = r0 * n;
+            w8::pair_layout(&pair[..rows * n], n, rows, &mut out[at..at + rows * n]);
+        }
+    };
+    for pattern in 0..4u32 {
+        let seed = rng.next();
+        // Random; −32768 (against −128: the largest products); 32767; both.
+        fill(&mut xv.0, rng, pattern.min(3));
+        fill(&mut hv.0, rng, pattern.min(3));
         for (i, &nx) in NX.iter().enumerate() {
-            for (j, &nh) in NH.iter().enumerate() {
-                let off = (i + j + pattern as usize) % 4;
-                let rows = 1 + (i + 2 * j + pattern as usize) % R;
+            for nh in 0..=W8_NH {
+                let k = i + nh + pattern as usize;
+                let first = k % 2;
+                let rows = 1 + (k / 2 + nh / 3) % 6;
+                let layer = first + rows + (k / 3) % 2;
+                let (wo, vo) = (k % 4, (k / 4) % 2);
                 let mut bias = [Q4_12::ZERO; R];
                 let mut shift = [0u8; R];
                 for r in 0..R {
-                    bias[r] = Q4_12::from_bits(if pattern == 2 {
-                        [i16::MIN, i16::MAX][r % 2]
-                    } else {
-                        rng.next() as i16
+                    bias[r] = Q4_12::from_bits(match pattern {
+                        1 => i16::MIN,
+                        2 => i16::MAX,
+                        _ => rng.next() as i16,
                     });
-                    shift[r] = ((cases as usize + 7 * r) % 26) as u8;
+                    shift[r] = match (cases as usize + 7 * r) % 27 {
+                        26 => 255,
+                        e => e as u8,
+                    };
                 }
-                let (x, h) = (&xv[..nx], &hv[..nh]);
-                let (w_x, w_h) = (&wx[off..off + rows * nx], &wh[off..off + rows * nh]);
+                let (x, h) = (&xv.0[vo..vo + nx], &hv.0[vo..vo + nh]);
+                // The layer's pair layout at byte offset `wo`, from the
+                // pair holding row `first`.
+                let bx = bytemuck::cast_slice_mut::<u32, u8>(&mut px);
+                let bh = bytemuck::cast_slice_mut::<u32, u8>(&mut ph);
+                layout(&mut bx[wo..wo + layer * nx], pattern, seed, 0, nx, layer);
+                layout(&mut bh[wo..wo + layer * nh], pattern, seed, 1, nh, layer);
+                let (w_x, w_h) = (&bx[wo..wo + layer * nx], &bh[wo..wo + layer * nh]);
                 let mut out = [Q4_12::ZERO; R];
-                w8::rows(&bias, &shift, w_x, x, w_h, h, &mut out[..rows]);
-                for r in 0..rows {
+                w8::rows(
+                    first,
+                    &bias[first..],
+                    &shift[first..],
+                    w_x,
+                    x,
+                    w_h,
+                    h,
+                    &mut out[..rows],
+                );
+                for (j, o) in out[..rows].iter().enumerate() {
                     cases += 1;
-                    let n = nx + nh;
-                    row_w[..nx].copy_from_slice(&w_x[r * nx..][..nx]);
-                    row_w[nx..n].copy_from_slice(&w_h[r * nh..][..nh]);
-                    row_v[..nx].copy_from_slice(x);
-                    row_v[nx..n].copy_from_slice(h);
-                    let want = reference(
-                        bias[r].to_bits(),
-                        shift[r].min(24),
-                        &row_w[..n],
-                        &row_v[..n],
-                    );
-                    if out[r].to_bits() != want {
+                    let r = first + j;
+                    let dot = |part: usize, v: &[Q4_12]| -> i64 {
+                        v.iter()
+                            .enumerate()
+                            .map(|(c, v)| {
+                                i64::from(weight(pattern, seed, part, r, c))
+                                    * i64::from(v.to_bits())
+                            })
+                            .sum()
+                    };
+                    let want = w8_round(bias[r].to_bits(), shift[r].min(24), dot(0, x) + dot(1, h));
+                    if o.to_bits() != want {
+                        defmt::error!(
+                            "w8::rows nx {=usize} nh {=usize} first {=usize} rows {=usize} layer {=usize} wo {=usize} vo {=usize} row {=usize}: {=i16} != {=i16}",
+                            nx, nh, first, rows, layer, wo, vo, j, o.to_bits(), want
+                        );
                         fail("w8::rows", cases);
                     }
                 }
@@ -430,19 +496,32 @@ fn w8_cases(rng: &mut Rng) -> u32 {
             fail("w8::pre (long row)", cases);
         }
     }
-    // `w8::rows` at the kernel's longest rows (509 extreme products: the
-    // largest sum plus the rounding term) and past them (510..=512: the
-    // portable path), two rows split between `x` and `h`.
+    // `w8::rows` at the longest `i32` rows of the row-pair path (509
+    // extreme products: the largest sum plus the rounding term) and past
+    // them (510..=512), two rows split between `x` and `h`, in the pair
+    // layout (both rows −128: bytes 0 and 0x80 per column).
+    static LONG_PAIR: [u8; 2 * LONG + 2] = {
+        let mut b = [0u8; 2 * LONG + 2];
+        let mut k = 1;
+        while k < 2 * LONG + 2 {
+            b[k] = 0x80;
+            k += 2;
+        }
+        b
+    };
+    // The weights at two byte offsets (aligned and unaligned blocks); the
+    // kernel runs 31 or 32 blocks per part (4 rounds) up to 509 products.
     for n in 508..=LONG {
         let (nx, nh) = (n / 2, n - n / 2);
-        for e in [0u8, 12, 24] {
+        for (e, wo) in [(0u8, 0), (12, 2), (24, 0), (24, 2)] {
             let mut out = [Q4_12::ZERO; 2];
             w8::rows(
+                0,
                 &[Q4_12::MIN, Q4_12::MAX],
                 &[e, e],
-                &long_w[..2 * nx],
+                &LONG_PAIR[wo..wo + 2 * nx],
                 &long_v[..nx],
-                &long_w[..2 * nh],
+                &LONG_PAIR[wo..wo + 2 * nh],
                 &long_v[..nh],
                 &mut out,
             );

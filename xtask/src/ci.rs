@@ -275,7 +275,7 @@ pub fn cmd(args: Args) -> Result<()> {
             m4,
         ),
         // 8-bit weights: an LSTM classifier and a stacked GRU classifier
-        // (layer 2: 16 inputs, packed for the two-row kernel) on the M4F,
+        // (layer 2: 16 inputs, two blocks of the row-pair kernel) on the M4F,
         // the GRU also on the M0 (portable code).
         (
             "i5_h16_l1_t30_classify",

@@ -17,9 +17,13 @@
 //! - [`w8_dot`]: one row part of 8-bit weights (`NumberFormat::Q4_12W8`)
 //!   over 16-bit values, `SXTB16` + `SMLAD` into an `i32` (exact for the
 //!   rows of at most 511 products it is called for).
-//! - [`w8_pairs`]: pairs of rows of 8-bit weights (both parts, the
-//!   rounding shift, the bias and the saturation), the values packed once
-//!   per call so that one `LDM` serves both rows.
+//! - [`w8_pairs`] ([`w8_pairs_kernel`]): pairs of rows of 8-bit weights
+//!   in the file's pair layout (both parts, the rounding shift, the bias
+//!   and the saturation): per two weight columns of a row pair one `SMLAD`
+//!   of the pair's halfwords (`256·q_b + q_a + 128`) and one `SXTB16` +
+//!   `SMLAD` of row `b`'s bytes, the values copied once per call to a
+//!   4-byte-aligned buffer so that one `LDM` loads 8 of them; a layer's
+//!   unpaired last row (plain `i8`) by [`w8_dot`].
 //! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
 //!   pass with `VMLA.F32`, which rounds the product and then the sum, as
 //!   `acc + w * v` does.
@@ -1242,10 +1246,517 @@ pub(crate) fn w8_sum32(w: &[i8], x: &[Q4_12]) -> i32 {
     unsafe { w8_dot(w.as_ptr(), x.as_ptr().cast(), n) }
 }
 
-/// The row pairs of [`crate::w8::rows`] that the kernel computes: rows
-/// `0 .. 2k` of parts in the pair layout (see [`crate::w8::weight`]),
-/// written to `out[.. 2k]`; returns `2k` (0 when it computes none: the
-/// caller computes every row it leaves).
+/// The longest row (`x.len() + h.len()`) [`w8_pairs`] computes: `|s| ≤
+/// 509 · 2^22 = 2^31 − 3 · 2^22`, so adding the rounding term (at most
+/// `2^23`) stays in the `i32` range.
+pub(crate) const KERNEL_ROW: usize = 509;
+
+/// Blocks of 8 columns unrolled per part in [`w8_pairs_kernel`] (one
+/// round; longer parts run more rounds; the kernel's round arithmetic
+/// assumes 8).
+const W8_BLOCKS: usize = 8;
+/// Code bytes of one block of 8 columns with aligned weights (two `LDM.W`,
+/// four `SMLAD`, `SXTB16`, `SMLAD`).
+const W8_BLOCK_BYTES: usize = 56;
+/// Code bytes of one block with unaligned weights (`LDM.W` of the values,
+/// four `LDR.W` of the weights, twelve multiplies).
+const W8_BLOCK_UN_BYTES: usize = 68;
+/// Code bytes of one tail step of two columns (two `LDR.W`, `SMLAD`,
+/// `SXTB16`, `SMLAD`).
+const W8_WORD_BYTES: usize = 20;
+
+/// Arguments of [`w8_pairs_kernel`]. Its frame (byte offsets from `sp`):
+/// `[0]` `shift_end`, `[4]` `bias_end`, `[8]` `out_end`, `[12]` `0x1818`
+/// (the largest shift, 24, in both bytes, for `USUB8` / `SEL`), `[16]` 1,
+/// `[20]` the address of `[24]`, `[24]` `A`'s start `−128·Σ` (every value
+/// of `x` and `h`, wrapping), `[28]` 0 (`B`'s start), `[32]` the recurrent
+/// values in the buffer, `[36]` code: the recurrent part's entry, `[40]`
+/// its blocks after an even tail, `[44]` / `[48]` its blocks with aligned
+/// / unaligned weights (after an odd tail), `[52]` the input part's entry,
+/// `[56]` the odd input tail (after the gap), `[60]`, `[64]`, `[68]` the
+/// input blocks as for the recurrent part, `[72]` the pair index, `[76]` /
+/// `[80]` after 8 recurrent blocks (aligned / unaligned: the input part or
+/// the round check), `[84]` / `[88]` after 8 input blocks, `[92]` / `[96]`
+/// recurrent rounds left / after the first, `[100]` / `[104]` the same for
+/// the input part, `[108]` the frame's size; the value buffer from
+/// `[112]`.
+#[repr(C)]
+struct W8PairsArgs {
+    /// `shift + 2·pairs`.
+    shift_end: *const u8,
+    /// `bias + 2·pairs`.
+    bias_end: *const i16,
+    /// `out + 2·pairs`.
+    out_end: *mut i16,
+    /// `−2·pairs`: the kernel's pair index (in shift bytes) in `lr`.
+    index: i32,
+    /// Bytes of the kernel's frame: 112 and the value buffer (a multiple of 8).
+    frame_bytes: u32,
+    /// The input values.
+    x: *const i16,
+    /// `N_x`.
+    nx: usize,
+    /// The recurrent values.
+    h: *const i16,
+    /// `N_h`.
+    nh: usize,
+    /// Where `x` goes in the buffer, in bytes: `2·(N_h mod 2 + N_h + N_x mod 2)`.
+    x_at: usize,
+    /// Where `h` goes: `2·(N_h mod 2)`.
+    h_at: usize,
+}
+
+/// Bytes of the argument words [`w8_pairs_kernel`] copies to its frame
+/// (the value buffer follows them).
+const W8_HEADER: usize = 112;
+
+/// Pairs of rows of 8-bit weights in the pair layout (see
+/// [`crate::w8::weight`]): for every pair `(a, b)` and each part, the
+/// stored halfwords `v_c = 256·q_b[c] + q_a[c] + 128` of two columns `c,
+/// c + 1` are one word `W`, the values `x_c, x_{c+1}` one word `X`, and
+///
+/// - `SMLAD A, W, X, A` adds `v_c·x_c + v_{c+1}·x_{c+1}` to `A`, which
+///   starts at `−128·Σ` (every value of both parts), so that at the end `A
+///   = 256·S_b + S_a` (mod `2^32`);
+/// - `SXTB16 W, W, ROR #8` gives `(q_b[c], q_b[c+1])` and `SMLAD B, W, X,
+///   B` adds to `B = S_b`;
+///
+/// then `S_a = A − 256·B` (exact: the true `S_a` is an `i32`), and per row
+/// `sat_i16(bias + ((S + ⌊2^e/2⌋) >> e))` (`e` clamped to 24 by `USUB8` /
+/// `SEL`; exact for rows of at most [`KERNEL_ROW`] products; the bias
+/// added by `SMLABB` / `SMLATB`, which cannot overflow then).
+///
+/// Per part and pair: a tail of up to 3 column pairs by `LDR` and an odd
+/// column by `LDRSH`, then blocks of 8 columns (one `LDM` of 4 value
+/// words, one `LDM` of 4 weight words, or 4 `LDR` when the weights are not
+/// 4-byte aligned, 12 multiplies), unrolled [`W8_BLOCKS`] times and
+/// entered so that `(N / 8 − 1) mod 8 + 1` run (computed entry: `LDR PC` /
+/// `LDM {…, PC}` from the frame), then, for parts of more than 71 values,
+/// rounds of 8 (a counter in the frame). The values are copied once per
+/// call into the frame (its size depends on `N_x + N_h`: at most 1136
+/// bytes), so that every block's values are 4-byte aligned. The recurrent
+/// part runs first, then the input part
+/// (one input: its own short path). An odd part's blocks start at an
+/// alignment that alternates from pair to pair: its tail ends by testing
+/// the weight pointer.
+///
+/// Registers: weights `r0`–`r3`, values `r4`–`r7`, sums `A` = `r8`, `B` =
+/// `r9`, input weights `r10` and recurrent weights `r11` (both advance
+/// from pair to pair), values `r12`, the pair index `lr` (from `−2·pairs`
+/// up to 0: shifts at `shift_end + lr`, biases and outputs at `… + 2·lr`).
+///
+/// # Safety
+///
+/// `args` must point to a valid [`W8PairsArgs`] describing `pairs ≥ 1`
+/// row pairs (`index = −2·pairs`) with `N_x = nx`, `N_h = nh`, `N_x + N_h
+/// ≤` [`KERNEL_ROW`] and `frame_bytes` = 112 plus the buffer rounded up to
+/// a multiple of 8 (the kernel computes its code slots and rounds from
+/// them, and tests the alignment of the weights itself): `shift_end −
+/// 2·pairs` readable for `2·pairs` bytes, `bias_end` and `out_end` (minus
+/// `2·pairs` values) readable / writable for `2·pairs` `i16` (any
+/// alignment of 2; `out` overlapping no input); `w_x` (in `r1`) readable
+/// for `2·pairs·N_x` bytes and `w_h` (in `r2`) for `2·pairs·N_h` (any
+/// alignment); `x` readable for `N_x` values and `h` for `N_h` (any alignment of 2),
+/// `x_at` and `h_at` as [`W8PairsArgs`] documents them (the kernel copies
+/// `h`, a gap of one value if `N_x` is odd, then `x` into its frame so that
+/// every part's first block is 4-byte aligned there, and reads them by
+/// `LDM`).
+#[unsafe(naked)]
+unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w_h: *const u8) {
+    core::arch::naked_asm!(
+        ".p2align 2",
+        "push {{r4-r11, lr}}",
+        "ldr r3, [r0, #16]",
+        "sub sp, sp, r3",
+        "mov r10, r1",
+        "mov r11, r2",
+        // The frame's constants (see `W8PairsArgs`).
+        "ldm r0!, {{r1-r5}}",
+        "stm sp, {{r1-r3}}",
+        "str r4, [sp, #72]",
+        "str r5, [sp, #108]",
+        "movw r1, #0x1818",
+        "movs r2, #1",
+        "add r3, sp, #24",
+        "movs r4, #0",
+        "add r5, sp, #12",
+        "stm r5, {{r1-r3}}",
+        "strd r4, r4, [sp, #24]",
+        // The values into the frame's buffer (at 112), summed by SMLAD with
+        // 0x00010001: r0 x, r1 N_x, r2 h, r3 N_h, r4 x's place, r5 h's place.
+        "ldm r0, {{r0-r5}}",
+        "add r12, sp, #112",
+        "add r4, r12, r4",
+        "add r5, r12, r5",
+        "str r5, [sp, #32]",
+        "movs r7, #0",
+        "mov.w r8, #0x10001",
+        "lsrs r6, r3, #2",
+        "beq 61f",
+        "60:",
+        "ldr r9, [r2], #4",
+        "ldr r12, [r2], #4",
+        "str r9, [r5], #4",
+        "str r12, [r5], #4",
+        "smlad r7, r9, r8, r7",
+        "smlad r7, r12, r8, r7",
+        "subs r6, r6, #1",
+        "bne 60b",
+        "61:",
+        "tst r3, #2",
+        "beq 62f",
+        "ldr r9, [r2], #4",
+        "str r9, [r5], #4",
+        "smlad r7, r9, r8, r7",
+        "62:",
+        "tst r3, #1",
+        "beq 63f",
+        "ldrsh r9, [r2]",
+        "strh r9, [r5]",
+        "add r7, r7, r9",
+        "63:",
+        "lsrs r6, r1, #2",
+        "beq 65f",
+        "64:",
+        "ldr r9, [r0], #4",
+        "ldr r12, [r0], #4",
+        "str r9, [r4], #4",
+        "str r12, [r4], #4",
+        "smlad r7, r9, r8, r7",
+        "smlad r7, r12, r8, r7",
+        "subs r6, r6, #1",
+        "bne 64b",
+        "65:",
+        "tst r1, #2",
+        "beq 66f",
+        "ldr r9, [r0], #4",
+        "str r9, [r4], #4",
+        "smlad r7, r9, r8, r7",
+        "66:",
+        "tst r1, #1",
+        "beq 67f",
+        "ldrsh r9, [r0]",
+        "strh r9, [r4]",
+        "add r7, r7, r9",
+        "67:",
+        // A and the low sum start at −128·Σ.
+        "lsl r7, r7, #7",
+        "rsb r7, r7, #0",
+        "str r7, [sp, #24]",
+        // Code slots: per part (the macro), from N and the weights' address:
+        // `b = N / 8` blocks, the first round `(b − 1) mod 8 + 1` of them
+        // (entry `(8 − first)` blocks in), `rounds` more; the tail of `N mod
+        // 8` values; after 8 blocks the next part or the round check.
+        ".macro w8_pairs_part n, w, blocks, blocks_un, teven, todd, round, round_un, next, s_entry, s_blk, s_al, s_un, s_after, s_after_un, s_left, s_rounds",
+        "lsr r2, \\n, #3",
+        "sub r4, r2, #1",
+        "and r4, r4, #7",
+        "add r4, r4, #1",
+        "cmp r2, #0",
+        "it eq",
+        "moveq r4, #0",
+        "sub r5, r2, r4",
+        "lsr r5, r5, #3",
+        "str r5, [sp, #\\s_left]",
+        "str r5, [sp, #\\s_rounds]",
+        "rsb r4, r4, #{nblk}",
+        "adr.w r6, \\blocks",
+        "mov r7, #{blk}",
+        "mla r6, r4, r7, r6",
+        "orr r6, r6, #1",
+        "adr.w r7, \\blocks_un",
+        "mov r3, #{blk_un}",
+        "mla r7, r4, r3, r7",
+        "orr r7, r7, #1",
+        "str r6, [sp, #\\s_al]",
+        "str r7, [sp, #\\s_un]",
+        "and r3, \\n, #7",
+        "add r4, \\w, r3, lsl #1",
+        "tst r4, #3",
+        "it ne",
+        "movne r6, r7",
+        "str r6, [sp, #\\s_blk]",
+        "cbz r3, 1f",
+        "lsr r4, r3, #1",
+        "rsb r4, r4, #3",
+        "mov r2, #{word}",
+        "mul r4, r4, r2",
+        "tst \\n, #1",
+        "ite eq",
+        "adreq.w r6, \\teven",
+        "adrne.w r6, \\todd",
+        "add r6, r6, r4",
+        "orr r6, r6, #1",
+        "1:",
+        "str r6, [sp, #\\s_entry]",
+        "mov r6, \\next",
+        "mov r7, \\next",
+        "cbz r5, 2f",
+        "adr.w r6, \\round",
+        "orr r6, r6, #1",
+        "adr.w r7, \\round_un",
+        "orr r7, r7, #1",
+        "2:",
+        "str r6, [sp, #\\s_after]",
+        "str r7, [sp, #\\s_after_un]",
+        ".endm",
+        "mov r8, r1",
+        "mov r9, r3",
+        "adr.w r12, 30f",
+        "orr r12, r12, #1",
+        "w8_pairs_part r8, r10, 23f, 24f, 21f, 22f, 28f, 25f, r12, 56, 60, 64, 68, 84, 88, 100, 104",
+        // The input part's entry: none, one input, odd (the gap, then the
+        // tail in slot 56), even.
+        "ldr r6, [sp, #56]",
+        "tst r8, #1",
+        "it ne",
+        "adrne.w r6, 17f",
+        "cmp r8, #1",
+        "it eq",
+        "adreq.w r6, 16f",
+        "cmp r8, #0",
+        "it eq",
+        "adreq.w r6, 30f",
+        "orr r6, r6, #1",
+        "str r6, [sp, #52]",
+        "mov r12, r6",
+        "w8_pairs_part r9, r11, 13f, 14f, 11f, 12f, 18f, 15f, r12, 36, 40, 44, 48, 76, 80, 92, 96",
+        ".purgem w8_pairs_part",
+        "ldr lr, [sp, #72]",
+        "add r6, sp, #24",
+        // Start the first pair: A, B, the values, the recurrent entry.
+        "ldm r6, {{r8, r9, r12, pc}}",
+        // ---- The recurrent part (weights r11). Even tail: column pairs.
+        "11:",
+        ".rept 3",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldr pc, [sp, #40]",
+        // Odd tail: column pairs, the odd column, then the blocks at this pair's alignment.
+        "12:",
+        ".rept 3",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldrsh r0, [r11], #2",
+        "ldrsh r4, [r12], #2",
+        "asr r1, r0, #8",
+        "smlabb r8, r0, r4, r8",
+        "smlabb r9, r1, r4, r9",
+        "tst r11, #3",
+        "it eq",
+        "ldreq pc, [sp, #44]",
+        "ldr pc, [sp, #48]",
+        // Blocks of 8 columns, unaligned weights.
+        "14:",
+        ".rept {nblk}",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldr.w r0, [r11], #4",
+        "ldr.w r1, [r11], #4",
+        "ldr.w r2, [r11], #4",
+        "ldr.w r3, [r11], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "ldr pc, [sp, #80]",
+        // Blocks of 8 columns, aligned weights.
+        "13:",
+        ".rept {nblk}",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldm.w r11!, {{r0, r1, r2, r3}}",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "ldr pc, [sp, #76]",
+        // ---- The recurrent part is done (r12: just past its values).
+        "10:",
+        "ldr pc, [sp, #52]",
+        // Another round of 8 recurrent blocks (aligned; unaligned)?
+        "18:",
+        "ldr r0, [sp, #92]",
+        "subs r0, r0, #1",
+        "bmi 19f",
+        "str r0, [sp, #92]",
+        "b 13b",
+        "15:",
+        "ldr r0, [sp, #92]",
+        "subs r0, r0, #1",
+        "bmi 19f",
+        "str r0, [sp, #92]",
+        "b 14b",
+        "19:",
+        "ldr r0, [sp, #96]",
+        "str r0, [sp, #92]",
+        "ldr pc, [sp, #52]",
+        // ---- The input part (weights r10). Odd, 3 or more: skip the gap.
+        "17:",
+        "add r12, r12, #2",
+        "ldr pc, [sp, #56]",
+        // Even tail.
+        "21:",
+        ".rept 3",
+        "ldr.w r0, [r10], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldr pc, [sp, #60]",
+        // Odd tail.
+        "22:",
+        ".rept 3",
+        "ldr.w r0, [r10], #4",
+        "ldr.w r4, [r12], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        ".endr",
+        "ldrsh r0, [r10], #2",
+        "ldrsh r4, [r12], #2",
+        "asr r1, r0, #8",
+        "smlabb r8, r0, r4, r8",
+        "smlabb r9, r1, r4, r9",
+        "tst r10, #3",
+        "it eq",
+        "ldreq pc, [sp, #64]",
+        "ldr pc, [sp, #68]",
+        // Blocks, unaligned weights.
+        "24:",
+        ".rept {nblk}",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldr.w r0, [r10], #4",
+        "ldr.w r1, [r10], #4",
+        "ldr.w r2, [r10], #4",
+        "ldr.w r3, [r10], #4",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "ldr pc, [sp, #88]",
+        // Blocks, aligned weights.
+        "23:",
+        ".rept {nblk}",
+        "ldm.w r12!, {{r4, r5, r6, r7}}",
+        "ldm.w r10!, {{r0, r1, r2, r3}}",
+        "smlad r8, r0, r4, r8",
+        "sxtb16 r0, r0, ror #8",
+        "smlad r9, r0, r4, r9",
+        "smlad r8, r1, r5, r8",
+        "sxtb16 r1, r1, ror #8",
+        "smlad r9, r1, r5, r9",
+        "smlad r8, r2, r6, r8",
+        "sxtb16 r2, r2, ror #8",
+        "smlad r9, r2, r6, r9",
+        "smlad r8, r3, r7, r8",
+        "sxtb16 r3, r3, ror #8",
+        "smlad r9, r3, r7, r9",
+        ".endr",
+        "ldr pc, [sp, #84]",
+        // Another round of 8 input blocks (aligned; unaligned)?
+        "28:",
+        "ldr r0, [sp, #100]",
+        "subs r0, r0, #1",
+        "bmi 29f",
+        "str r0, [sp, #100]",
+        "b 23b",
+        "25:",
+        "ldr r0, [sp, #100]",
+        "subs r0, r0, #1",
+        "bmi 29f",
+        "str r0, [sp, #100]",
+        "b 24b",
+        "29:",
+        "ldr r0, [sp, #104]",
+        "str r0, [sp, #100]",
+        "b 30f",
+        // One input: the pair's halfword, the value after the gap.
+        "16:",
+        "ldrsh r0, [r10], #2",
+        "ldrsh r4, [r12, #2]",
+        "asr r1, r0, #8",
+        "smlabb r8, r0, r4, r8",
+        "smlabb r9, r1, r4, r9",
+        // ---- Both parts done: S_a = A − 256·B, S_b = B; shifts clamped to 24.
+        "30:",
+        "ldm sp, {{r1-r6}}",
+        "sub r8, r8, r9, lsl #8",
+        "ldrh r0, [r1, lr]",
+        "ldr r7, [r2, lr, lsl #1]",
+        "usub8 r1, r0, r4",
+        "sel r0, r4, r0",
+        // Row a: ((S + 2^e / 2) >> e) + bias, saturated.
+        "lsl r1, r5, r0",
+        "add r8, r8, r1, lsr #1",
+        "asr r8, r8, r0",
+        "smlabb r8, r7, r5, r8",
+        "ssat r8, #16, r8",
+        // Row b.
+        "lsr r0, r0, #8",
+        "lsl r1, r5, r0",
+        "add r9, r9, r1, lsr #1",
+        "asr r9, r9, r0",
+        "smlatb r9, r7, r5, r9",
+        "ssat r9, #16, r9",
+        "pkhbt r8, r8, r9, lsl #16",
+        "str r8, [r3, lr, lsl #1]",
+        // Next pair: A, B, the values, the recurrent entry.
+        "adds lr, lr, #2",
+        "it ne",
+        "ldmne r6, {{r8, r9, r12, pc}}",
+        "ldr r0, [sp, #108]",
+        "add sp, sp, r0",
+        "pop {{r4-r11, pc}}",
+        blk = const W8_BLOCK_BYTES,
+        blk_un = const W8_BLOCK_UN_BYTES,
+        word = const W8_WORD_BYTES,
+        nblk = const W8_BLOCKS,
+    )
+}
+
+/// The rows of [`crate::w8::rows`] computed here: rows `0 .. 2k` of parts
+/// in the pair layout (see [`crate::w8::weight`]) by [`w8_pairs_kernel`],
+/// for the largest `k` such that both rows of every pair have an output, a
+/// bias, a shift and complete weights in both parts (none when it
+/// declines: more than [`KERNEL_ROW`] values in a row), then row `2k` if it is the layer's unpaired
+/// last row (plain `i8` in both parts, e.g. a one-output head) by
+/// [`w8_dot`]. Returns the number of rows written (the caller computes
+/// every row from there on).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn w8_pairs(
@@ -1257,6 +1768,114 @@ pub(crate) fn w8_pairs(
     h: &[Q4_12],
     out: &mut [Q4_12],
 ) -> usize {
-    let _ = (bias, shift, w_x, x, w_h, h, out);
-    0
+    let rows = w8_kernel_pairs(bias, shift, w_x, x, w_h, h, out);
+    rows + w8_last_row(rows, bias, shift, w_x, x, w_h, h, out)
+}
+
+/// Row `r` by [`w8_sum32`] if it is the layer's unpaired last row in both
+/// parts (`n = 0`, or `r·n + n ≤ part.len() < (r + 2)·n`: its `n` weights
+/// are plain `i8` at `r·n`) with an output, a bias and a shift, and the
+/// row has at most [`I32_ROW`](crate::w8::I32_ROW) products; returns 1 if
+/// it wrote `out[r]`, else 0.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn w8_last_row(
+    r: usize,
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    fn plain(w: &[u8], n: usize, r: usize) -> Option<&[i8]> {
+        if n == 0 {
+            return Some(&[]);
+        }
+        let start = r.checked_mul(n)?;
+        let paired = r.checked_add(2)?.checked_mul(n)? <= w.len();
+        let row = w.get(start..start.checked_add(n)?)?;
+        (!paired).then(|| bytemuck::cast_slice(row))
+    }
+    let (Some(o), Some(b), Some(&e), Some(qx), Some(qh)) = (
+        out.get_mut(r),
+        bias.get(r),
+        shift.get(r),
+        plain(w_x, x.len(), r),
+        plain(w_h, h.len(), r),
+    ) else {
+        return 0;
+    };
+    if x.len() + h.len() > crate::w8::I32_ROW {
+        return 0;
+    }
+    let s = w8_sum32(qx, x).wrapping_add(w8_sum32(qh, h));
+    let e = u32::from(e.min(crate::w8::MAX_SHIFT));
+    let acc = (i64::from(b.to_bits()) << e) + i64::from(s);
+    *o = Q4_12::from_bits(super::sat_i16((acc + ((1i64 << e) >> 1)) >> e));
+    1
+}
+
+/// The row pairs of [`w8_pairs`] by [`w8_pairs_kernel`]; returns `2k`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn w8_kernel_pairs(
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    let (nx, nh) = (x.len(), h.len());
+    if nx + nh > KERNEL_ROW {
+        return 0;
+    }
+    let mut pairs = out.len().min(bias.len()).min(shift.len()) / 2;
+    if nx > 0 {
+        pairs = pairs.min(w_x.len() / (2 * nx));
+    }
+    if nh > 0 {
+        pairs = pairs.min(w_h.len() / (2 * nh));
+    }
+    if pairs == 0 {
+        return 0;
+    }
+    let rows = 2 * pairs;
+    // The buffer: `h` at `h0`, `x` at `x0` (values).
+    let (h0, x0) = (nh % 2, nh % 2 + nh + nx % 2);
+    let args = W8PairsArgs {
+        shift_end: shift.as_ptr().wrapping_add(rows),
+        bias_end: bias.as_ptr().wrapping_add(rows).cast(),
+        out_end: out.as_mut_ptr().wrapping_add(rows).cast(),
+        index: -(rows as i32),
+        frame_bytes: (W8_HEADER + 2 * (x0 + nx)).next_multiple_of(8) as u32,
+        x: x.as_ptr().cast(),
+        nx,
+        h: h.as_ptr().cast(),
+        nh,
+        x_at: 2 * x0,
+        h_at: 2 * h0,
+    };
+    // SAFETY: checked above: `pairs ≥ 1`; `rows = 2·pairs` outputs (an
+    // exclusive borrow, so overlapping no input), biases and shifts
+    // (`LDR`, `LDRH`, `STR`: unaligned allowed on Armv7-M); `rows`
+    // complete rows in the pair layout in both parts (`2·pairs·N` bytes,
+    // `paired`), read by `LDR` / `LDRSH`, and by `LDM` only where the
+    // kernel found them aligned: an even part's blocks start at `w + 2k·N
+    // + 2·(N mod 8)` (`2N` a multiple of 4), tested once; an odd part's
+    // tail tests the pointer itself; `N_x + N_h ≤ KERNEL_ROW` (the kernel
+    // computes its code slots and rounds from `N_x`, `N_h`); the buffer
+    // (`frame_bytes − 112` bytes at the 4-byte-aligned `sp + 112`) holds
+    // both parts at `h0` and `x0` (`x0 + N_x` values), each part's blocks
+    // 4-byte aligned (`h0 + (N_h mod 8)` and `x0 + (N_x mod 8)` are
+    // even); `x` and `h` are read
+    // for exactly their lengths; `Q4_12` is `repr(transparent)` over
+    // `i16`; `args` outlives the call;
+    // the kernel follows the AAPCS (saves r4–r11 and lr, restores sp by
+    // `frame_bytes`, at most 112 + 2·511 rounded up to 8 = 1136 bytes).
+    unsafe { w8_pairs_kernel(&args, w_x.as_ptr(), w_h.as_ptr()) };
+    rows
 }
