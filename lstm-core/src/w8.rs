@@ -659,7 +659,7 @@ impl<T: Scalar> LayerW8<'_, T> {
                     if hidden <= CHUNK {
                         // One layer-wide call (`x` and `h` packed once):
                         // the 4 gate blocks are consecutive rows.
-                        rows_spread(&mut pre, hidden, |p| self.rows(0, 0, x, h_prev, p));
+                        rows_spread(&mut pre, 4, hidden, |p| self.rows(0, 0, x, h_prev, p));
                     } else {
                         for (g, p) in pre.iter_mut().enumerate() {
                             let r0 = at(g, j0);
@@ -677,11 +677,18 @@ impl<T: Scalar> LayerW8<'_, T> {
                     let j0 = chunk * CHUNK;
                     let n = hs.len().min(CHUNK);
                     let mut pre = [[T::ZERO; CHUNK]; 4];
+                    if hidden <= CHUNK {
+                        // One call for the r and z blocks (consecutive
+                        // rows, consecutive biases).
+                        rows_spread(&mut pre, 2, hidden, |p| self.rows(0, 0, x, h_prev, p));
+                    }
                     let [pr, pz, pnx, pnh] = &mut pre;
                     let (pr, pz, pnx, pnh) =
                         (&mut pr[..n], &mut pz[..n], &mut pnx[..n], &mut pnh[..n]);
-                    self.rows(at(gate::R, j0), at(b::R, j0), x, h_prev, pr);
-                    self.rows(at(gate::Z, j0), at(b::Z, j0), x, h_prev, pz);
+                    if hidden > CHUNK {
+                        self.rows(at(gate::R, j0), at(b::R, j0), x, h_prev, pr);
+                        self.rows(at(gate::Z, j0), at(b::Z, j0), x, h_prev, pz);
+                    }
                     self.rows(at(gate::N, j0), at(b::N_INPUT, j0), x, no_h, pnx);
                     self.rows(at(gate::N, j0), at(b::N_HIDDEN, j0), no_x, h_prev, pnh);
                     for (j, (h, (((&r, &z), &nx), &nh))) in hs
@@ -703,18 +710,23 @@ impl<T: Scalar> LayerW8<'_, T> {
     }
 }
 
-/// Calls `rows` for `4 · hidden` consecutive rows (an LSTM's four gate
-/// blocks, `hidden ≤ CHUNK`) written from the start of `out`, then moves
-/// block `g` to `out[g]`.
+/// Calls `rows` for `blocks · hidden` consecutive rows (`blocks ≤ 4` gate
+/// blocks: an LSTM's four, a GRU's r and z; `hidden ≤ CHUNK`) written from
+/// the start of `out`, then moves block `g` to `out[g]`.
 #[inline]
-fn rows_spread<T: Copy>(out: &mut [[T; CHUNK]; 4], hidden: usize, rows: impl FnOnce(&mut [T])) {
-    let h = hidden.min(CHUNK);
+fn rows_spread<T: Copy>(
+    out: &mut [[T; CHUNK]; 4],
+    blocks: usize,
+    hidden: usize,
+    rows: impl FnOnce(&mut [T]),
+) {
+    let (h, blocks) = (hidden.min(CHUNK), blocks.min(4));
     let flat = out.as_flattened_mut();
-    rows(flat.get_mut(..4 * h).unwrap_or(&mut []));
+    rows(flat.get_mut(..blocks * h).unwrap_or(&mut []));
     // From the last block down: a block's destination starts at or after
     // its source, and past every lower block's source (`g < 4`, `h ≤
     // CHUNK`: both ranges are inside `flat`).
-    for g in (1..4).rev() {
+    for g in (1..blocks).rev() {
         flat.copy_within(g * h..(g + 1) * h, g * CHUNK);
     }
 }
