@@ -296,9 +296,9 @@ fn rows_even(
             shift.get(r).map_or(0, |&e| e),
         )
     };
-    #[cfg(lstm_arm_dsp)]
+    #[cfg(any(lstm_arm_dsp, lstm_thumb1))]
     let mut r = crate::num::w8_pairs(bias, shift, w_x, x, w_h, h, out);
-    #[cfg(not(lstm_arm_dsp))]
+    #[cfg(not(any(lstm_arm_dsp, lstm_thumb1)))]
     let mut r = 0;
     while let Some(rest) = out.get_mut(r..).filter(|rest| !rest.is_empty()) {
         let pair = rest.len() >= 2 && paired(w_x, nx, r) && paired(w_h, nh, r);
