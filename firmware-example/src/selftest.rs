@@ -5,9 +5,10 @@
 //! fallback `q12_rows`), `f32::gate_rows` (`f32_rows4`) and the Q4.12
 //! `Fast` LSTM unit update run the assembly kernels of
 //! `lstm-core/src/num/dsp.rs`; on `thumbv6m` (Cortex-M0, microbit)
-//! `Q4_12::gate_rows` runs the Thumb-1 kernel of
-//! `lstm-core/src/num/thumb1.rs` (when every `h` is within ±1) and the rest
-//! is portable code. Either way, this checks them bit for bit against the
+//! `Q4_12::gate_rows` (when every `h` is within ±1) and `w8::rows` (row
+//! pairs of at most 509 products with weights at even addresses) run the
+//! Thumb-1 kernels of `lstm-core/src/num/thumb1.rs` and the rest is
+//! portable code. Either way, this checks them bit for bit against the
 //! plain arithmetic written out here (the unit update against
 //! `lstm_core::lstm::units_portable`): every dot-product length 0..=67,
 //! gate rows of every input path (none, one, aligned even widths up to 32
@@ -316,7 +317,9 @@ const W8_ROWS: usize = 8;
 const W8_NX: usize = 75;
 const W8_NH: usize = 72;
 
-/// `lstm_core::w8::rows` (on `thumbv7em` the row-pair kernel `w8_pairs`)
+/// `lstm_core::w8::rows` (on `thumbv7em` the row-pair kernel `w8_pairs` of
+/// `num::dsp`, on `thumbv6m` that of `num::thumb1`: both at even byte
+/// offsets `wo`, the portable code at odd ones)
 /// against [`w8_reference`] row by row, from natural `i8` weights (the
 /// pair layout built by `w8::pair_layout`): 1 to 6 rows computed from row
 /// 0 or row 1 (the second of a pair) of a layer that ends with them or one
