@@ -379,8 +379,6 @@ unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
         "adds r0, r0, r2",
         "str r0, [sp, #\\s_w]",
         "ldr r1, [sp, #\\s_end]",
-        "adds r4, r0, #2",
-        "adds r5, r1, #2",
         "rsbs r2, r2, #0",
         // N odd (bit 1 of 2N): one column.
         "lsls r3, r2, #31",
@@ -395,6 +393,8 @@ unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
         "adds r2, #2",
         "beq 9f",
         "3:",
+        "adds r4, r0, #2",
+        "adds r5, r1, #2",
         // An odd number of column pairs (bit 2 of the index): enter in the middle.
         "lsls r3, r2, #30",
         "bcs 5f",
@@ -433,8 +433,8 @@ unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
         "bne 4b",
         "9:",
         ".endm",
-        // Row sum \s (i32) to sat_i16(\b + ((\s + ⌊2^e/2⌋) >> e)), e = \e
-        // clamped to 24; \t, \u scratch.
+        // Row sum \s (i32) to sat_i16(\b + ((\s + ⌊2^e/2⌋) >> e)) in \t,
+        // e = \e clamped to 24; \u scratch.
         ".macro w8t1_round s, e, b, t, u",
         "cmp \\e, #24",
         "bls 1f",
@@ -456,7 +456,6 @@ unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
         "subs \\u, \\u, #1",
         "eors \\t, \\u",
         "2:",
-        "mov \\s, \\t",
         ".endm",
         "push {{r4-r7, lr}}",
         "mov r4, r8",
@@ -497,11 +496,11 @@ unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
         "sxth r5, r5",
         "sxth r6, r6",
         "w8t1_round r3, r1, r5, r0, r7",
-        "w8t1_round r4, r2, r6, r0, r7",
-        "ldr r0, [sp, #8]",
-        "strh r3, [r0]",
-        "strh r4, [r0, #2]",
-        "adds r0, #4",
+        "w8t1_round r4, r2, r6, r1, r7",
+        "ldr r2, [sp, #8]",
+        "strh r0, [r2]",
+        "strh r1, [r2, #2]",
+        "adds r0, r2, #4",
         "str r0, [sp, #8]",
         "ldr r1, [sp, #12]",
         "cmp r0, r1",
@@ -618,20 +617,20 @@ fn w8_kernel_pairs(
     if nx + nh > W8_KERNEL_ROW {
         return 0;
     }
-    let even = |w: &[u8]| (w.as_ptr() as usize).is_multiple_of(2);
-    let mut pairs = out.len().min(bias.len()).min(shift.len()) / 2;
-    if nx > 0 {
-        pairs = pairs.min(w_x.len() / (2 * nx));
-        if !even(w_x) {
-            return 0;
-        }
+    // The complete pairs of a part of `n ≤ 509` columns (at most
+    // `pairs`): a multiplication when `2·pairs·n < 2^31` (no division on
+    // the common path: the M0 divides in software), else a division.
+    let fit = |w: &[u8], n: usize, pairs: usize| match n {
+        0 => pairs,
+        _ if pairs < 1 << 21 && 2 * pairs * n <= w.len() => pairs,
+        _ => pairs.min(w.len() / (2 * n)),
+    };
+    let even = |w: &[u8], n: usize| n == 0 || (w.as_ptr() as usize).is_multiple_of(2);
+    if !even(w_x, nx) || !even(w_h, nh) {
+        return 0;
     }
-    if nh > 0 {
-        pairs = pairs.min(w_h.len() / (2 * nh));
-        if !even(w_h) {
-            return 0;
-        }
-    }
+    let pairs = out.len().min(bias.len()).min(shift.len()) / 2;
+    let pairs = fit(w_h, nh, fit(w_x, nx, pairs));
     let rows = 2 * pairs;
     let Some(out) = out.get_mut(..rows).filter(|_| pairs > 0) else {
         return 0;
