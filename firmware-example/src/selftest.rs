@@ -5,9 +5,10 @@
 //! fallback `q12_rows`), `f32::gate_rows` (`f32_rows4`) and the Q4.12
 //! `Fast` LSTM unit update run the assembly kernels of
 //! `lstm-core/src/num/dsp.rs`; on `thumbv6m` (Cortex-M0, microbit)
-//! `Q4_12::gate_rows` runs the Thumb-1 kernel of
-//! `lstm-core/src/num/thumb1.rs` (when every `h` is within ±1) and the rest
-//! is portable code. Either way, this checks them bit for bit against the
+//! `Q4_12::gate_rows` (when every `h` is within ±1) and `w8::rows` (row
+//! pairs of at most 509 products with weights at even addresses) run the
+//! Thumb-1 kernels of `lstm-core/src/num/thumb1.rs` and the rest is
+//! portable code. Either way, this checks them bit for bit against the
 //! plain arithmetic written out here (the unit update against
 //! `lstm_core::lstm::units_portable`): every dot-product length 0..=67,
 //! gate rows of every input path (none, one, aligned even widths up to 32
@@ -316,7 +317,9 @@ const W8_ROWS: usize = 8;
 const W8_NX: usize = 75;
 const W8_NH: usize = 72;
 
-/// `lstm_core::w8::rows` (on `thumbv7em` the row-pair kernel `w8_pairs`)
+/// `lstm_core::w8::rows` (on `thumbv7em` the row-pair kernel `w8_pairs` of
+/// `num::dsp`, on `thumbv6m` that of `num::thumb1`: both at even byte
+/// offsets `wo`, the portable code at odd ones)
 /// against [`w8_reference`] row by row, from natural `i8` weights (the
 /// pair layout built by `w8::pair_layout`): 1 to 6 rows computed from row
 /// 0 or row 1 (the second of a pair) of a layer that ends with them or one
@@ -446,8 +449,9 @@ fn w8_rows_cases(rng: &mut Rng) -> u32 {
 /// offset of the weights and both halfword offsets of the values, random
 /// and extreme values (`−128 · −32768` per product), shifts 0, 7, 12, 24
 /// and extreme biases; rows of 511 and 512 extreme products (the
-/// longest `i32` sum, and the first `i64` one); and `w8::rows` over 508 to
-/// 512 extreme products. Returns the cases run.
+/// longest `i32` sum, and the first `i64` one); `w8::rows` over 508 to
+/// 512 extreme products; and `w8::rows` over parts cut short at every
+/// length (missing weights read as 0). Returns the cases run.
 #[inline(never)]
 fn w8_cases(rng: &mut Rng) -> u32 {
     use lstm_core::w8;
@@ -531,6 +535,43 @@ fn w8_cases(rng: &mut Rng) -> u32 {
                 if o.to_bits() != reference(b, e, &long_w[..n], &long_v[..n]) {
                     fail("w8::rows (long rows)", cases);
                 }
+            }
+        }
+    }
+    // Parts shorter than the 4 rows asked for (a missing weight reads as
+    // 0, as `w8::weight` defines): only the complete pairs of both parts
+    // go through a row-pair kernel (on the Cortex-M0 found by a division),
+    // the rest is portable code; the weights 4-byte aligned.
+    let (nx, nh) = (3usize, 5usize);
+    let (x, h) = (&v.0[..nx], &v.0[nx..nx + nh]);
+    let mut wx = [0u32; 3];
+    let mut wh = [0u32; 5];
+    let bx = bytemuck::cast_slice_mut::<u32, u8>(&mut wx);
+    let bh = bytemuck::cast_slice_mut::<u32, u8>(&mut wh);
+    for b in bx.iter_mut().chain(bh.iter_mut()) {
+        *b = rng.next() as u8;
+    }
+    let bias = [-5, 300, i16::MAX, -4000].map(Q4_12::from_bits);
+    let shift = [3u8, 12, 0, 24];
+    for cut in 0..=4 * (nx + nh) {
+        let (cx, ch) = (cut.min(4 * nx), (cut.saturating_sub(4 * nx)).min(4 * nh));
+        let (px, ph) = if cut % 2 == 0 {
+            (&bx[..cx], &bh[..4 * nh - ch])
+        } else {
+            (&bx[..4 * nx - cx], &bh[..ch.max(1)])
+        };
+        let mut out = [Q4_12::ZERO; 4];
+        w8::rows(0, &bias, &shift, px, x, ph, h, &mut out);
+        for (r, o) in out.iter().enumerate() {
+            cases += 1;
+            let s: i64 = (0..nx)
+                .map(|c| i64::from(w8::weight(px, nx, r, c)) * i64::from(x[c].to_bits()))
+                .chain(
+                    (0..nh).map(|c| i64::from(w8::weight(ph, nh, r, c)) * i64::from(h[c].to_bits())),
+                )
+                .sum();
+            if o.to_bits() != w8_round(bias[r].to_bits(), shift[r], s) {
+                fail("w8::rows (short parts)", cases);
             }
         }
     }

@@ -30,7 +30,8 @@ use fixed::{FixedI16, FixedI32};
 #[allow(unsafe_code)]
 mod dsp;
 
-/// The Q4.12 gate-row kernel for Cortex-M0/M0+ (`thumbv6m-*`; see `build.rs`).
+/// The Q4.12 gate-row kernels (16-bit and 8-bit weights) for Cortex-M0/M0+
+/// (`thumbv6m-*`; see `build.rs`).
 #[cfg(lstm_thumb1)]
 #[allow(unsafe_code)]
 mod thumb1;
@@ -50,6 +51,10 @@ pub(crate) fn q12_lstm_units(
 /// The 8-bit-weight row sum on `thumbv7em` (see [`crate::w8`]).
 #[cfg(lstm_arm_dsp)]
 pub(crate) use dsp::{w8_pairs, w8_sum32};
+
+/// The 8-bit-weight row pairs on the Cortex-M0 (see [`crate::w8`]).
+#[cfg(lstm_thumb1)]
+pub(crate) use thumb1::w8_pairs;
 
 /// 16-bit Q4.12 fixed point: 4 integer bits (with sign), 12 fractional bits.
 #[allow(non_camel_case_types)]

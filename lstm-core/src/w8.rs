@@ -249,14 +249,40 @@ fn pair_sums64(part: &[u8], v: &[Q4_12]) -> (i64, i64) {
 }
 
 /// `Σ q[r][c]·v[c]` of row `r` of a pair-layout part (see [`weight`]),
-/// exact in `i64`.
+/// exact in `i64`: the row's bytes read in place (every other byte of its
+/// pair, or plain `i8` for an unpaired last row; a missing weight is 0),
+/// summed in an `i32` when the row has at most [`I32_ROW`] products (no
+/// 64-bit multiply per weight on a 32-bit core), the same value.
 #[inline]
 fn row_sum64(part: &[u8], r: usize, v: &[Q4_12]) -> i64 {
     let n = v.len();
-    v.iter()
-        .enumerate()
-        .map(|(c, v)| i64::from(weight(part, n, r, c)) * i64::from(v.to_bits()))
-        .sum()
+    let pair = r & !1;
+    let (bytes, step, low) = if paired(part, n, pair) {
+        let at = pair.saturating_mul(n).saturating_add(r & 1);
+        (tail(part, at), 2, r & 1 == 0)
+    } else if r & 1 == 0 {
+        (tail(part, r.saturating_mul(n)), 1, false)
+    } else {
+        return 0;
+    };
+    // Row `2k` of a pair is stored as `q + 128` (`u8`), the others as `i8`.
+    let q = |b: u8| {
+        if low {
+            i32::from(b) - 128
+        } else {
+            i32::from(b as i8)
+        }
+    };
+    let terms = bytes.iter().step_by(step).zip(v);
+    if n <= I32_ROW {
+        i64::from(terms.fold(0i32, |a, (&b, v)| {
+            a.wrapping_add(q(b) * i32::from(v.to_bits()))
+        }))
+    } else {
+        terms
+            .map(|(&b, v)| i64::from(q(b)) * i64::from(v.to_bits()))
+            .sum()
+    }
 }
 
 /// `sat_i16(bias + ⌊(s + ⌊2^e / 2⌋) / 2^e⌋)` for an exact `i64` sum `s`:
@@ -296,9 +322,9 @@ fn rows_even(
             shift.get(r).map_or(0, |&e| e),
         )
     };
-    #[cfg(lstm_arm_dsp)]
+    #[cfg(any(lstm_arm_dsp, lstm_thumb1))]
     let mut r = crate::num::w8_pairs(bias, shift, w_x, x, w_h, h, out);
-    #[cfg(not(lstm_arm_dsp))]
+    #[cfg(not(any(lstm_arm_dsp, lstm_thumb1)))]
     let mut r = 0;
     while let Some(rest) = out.get_mut(r..).filter(|rest| !rest.is_empty()) {
         let pair = rest.len() >= 2 && paired(w_x, nx, r) && paired(w_h, nh, r);

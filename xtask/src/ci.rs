@@ -276,7 +276,7 @@ pub fn cmd(args: Args) -> Result<()> {
         ),
         // 8-bit weights: an LSTM classifier and a stacked GRU classifier
         // (layer 2: 16 inputs, two blocks of the row-pair kernel) on the M4F,
-        // the GRU also on the M0 (portable code).
+        // the GRU also on the M0 (its Thumb-1 row-pair kernel).
         (
             "i5_h16_l1_t30_classify",
             NumberFormat::Q4_12W8,

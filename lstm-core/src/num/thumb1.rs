@@ -1,4 +1,8 @@
-//! Q4.12 gate rows for Armv6-M (Cortex-M0/M0+), in Thumb-1 assembly.
+//! Q4.12 gate rows for Armv6-M (Cortex-M0/M0+), in Thumb-1 assembly:
+//! `q12_rows2_thumb1` (16-bit weights, below) and `w8_pairs_thumb1`
+//! (8-bit weights in the pair layout of `NumberFormat::Q4_12W8`, two rows
+//! per pass, 32-bit sums that are exact for the rows of at most 509
+//! products it is called for; see its docs).
 //!
 //! The M0 has no `SMLALD` and no 64-bit multiply-accumulate; the portable
 //! dot product sums in an `i64` (two instructions per addition, and the
@@ -301,4 +305,363 @@ pub(super) fn gate_rows(
         0 => rows,
         _ => 0,
     }
+}
+
+/// The longest row (`x.len() + h.len()`) [`w8_pairs`] computes: `|S| ≤
+/// 509 · 2^22 = 2^31 − 3 · 2^22`, so adding the rounding term (at most
+/// `2^23`) and then a bias (at most `2^15` after the shift) stays in the
+/// `i32` range.
+const W8_KERNEL_ROW: usize = 509;
+
+/// Arguments of [`w8_pairs_thumb1`], in the order of its stack frame.
+#[repr(C)]
+struct W8Args {
+    /// `[sp, #0]` Biases of the next row pair (advanced).
+    bias: *const i16,
+    /// `[sp, #4]` Shifts of the next row pair (advanced).
+    shift: *const u8,
+    /// `[sp, #8]` Next output (advanced).
+    out: *mut i16,
+    /// `[sp, #12]` One past the last output.
+    out_end: *mut i16,
+    /// `[sp, #16]` Input weights of the next row pair (advanced).
+    w_x: *const u8,
+    /// `[sp, #20]` `x + N_x`: one past the input values.
+    x_end: *const i16,
+    /// `[sp, #24]` `2·N_x`: bytes of one input column run of a pair.
+    nx2: usize,
+    /// `[sp, #28]` Recurrent weights of the next row pair (advanced).
+    w_h: *const u8,
+    /// `[sp, #32]` `h + N_h`.
+    h_end: *const i16,
+    /// `[sp, #36]` `2·N_h`.
+    nh2: usize,
+    /// `[sp, #40]` `128·Σ` of every value of `x` and `h` (wrapping).
+    corr: i32,
+}
+
+/// Pairs of rows of 8-bit weights in the pair layout (see
+/// [`crate::w8::weight`]): per pair `(a, b)` and per column `c` of each
+/// part, `LDRSH` of the stored halfword `v = 256·q_b + q_a + 128` and of
+/// the value `x`, `A += v·x` (wrapping), `q_b = v >> 8` (arithmetic, as
+/// `q_a + 128` is in `[0, 255]`), `B += q_b·x`. At the end `B = S_b` (exact)
+/// and `A = 256·S_b + S_a + 128·Σx (mod 2^32)`, so `S_a = A − 256·B −
+/// corr` (wrapping; exact because the true `S_a` is an `i32`); then per
+/// row `sat_i16(bias + ((S + ⌊2^e/2⌋) >> e))`, `e` clamped to 24.
+///
+/// Registers in a part: `r0` / `r4` the part's end and end + 2 in the
+/// pair's weights, `r1` / `r5` the same for the values, `r2` the index
+/// (bytes, from `−2N` up to 0; weights and values both advance two bytes
+/// per column, so one index serves both), `r3`, `r6`, `r7` data, `A` in
+/// `r8`, `B` in `r9`. An odd column first, then two columns per index
+/// step (`[r0, r2]` and `[r4, r2]`), two steps per loop pass (entered in
+/// the middle for an odd number of steps).
+///
+/// # Safety
+///
+/// `args` must point to a valid [`W8Args`] describing `pairs ≥ 1` row
+/// pairs (`out_end − out = 2·pairs`): `bias` readable for `2·pairs` `i16`,
+/// `shift` for `2·pairs` bytes, `out` writable for `2·pairs` `i16` (not
+/// overlapping the inputs); `w_x` readable for `pairs·nx2` bytes and `w_h`
+/// for `pairs·nh2` bytes, both 2-byte aligned when their part is not
+/// empty (`LDRSH`); `x_end − nx2/2` readable for `nx2/2` values and
+/// `h_end − nh2/2` for `nh2/2`; `nx2/2 + nh2/2 ≤` [`W8_KERNEL_ROW`].
+#[unsafe(naked)]
+unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
+    core::arch::naked_asm!(
+        // One part of the current pair: \s_w the weights' slot (advanced
+        // past the pair), \s_end the values' end, \s_n 2·N.
+        ".macro w8t1_part s_w, s_end, s_n",
+        "ldr r2, [sp, #\\s_n]",
+        "cmp r2, #0",
+        "beq 9f",
+        "ldr r0, [sp, #\\s_w]",
+        "adds r0, r0, r2",
+        "str r0, [sp, #\\s_w]",
+        "ldr r1, [sp, #\\s_end]",
+        "rsbs r2, r2, #0",
+        // N odd (bit 1 of 2N): one column.
+        "lsls r3, r2, #31",
+        "bcc 3f",
+        "ldrsh r3, [r0, r2]",
+        "ldrsh r6, [r1, r2]",
+        "asrs r7, r3, #8",
+        "muls r3, r6, r3",
+        "add r8, r3",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "adds r2, #2",
+        "beq 9f",
+        "3:",
+        "adds r4, r0, #2",
+        "adds r5, r1, #2",
+        // An odd number of column pairs (bit 2 of the index): enter in the middle.
+        "lsls r3, r2, #30",
+        "bcs 5f",
+        "4:",
+        "ldrsh r3, [r0, r2]",
+        "ldrsh r6, [r1, r2]",
+        "asrs r7, r3, #8",
+        "muls r3, r6, r3",
+        "add r8, r3",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "ldrsh r3, [r4, r2]",
+        "ldrsh r6, [r5, r2]",
+        "asrs r7, r3, #8",
+        "muls r3, r6, r3",
+        "add r8, r3",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "adds r2, #4",
+        "5:",
+        "ldrsh r3, [r0, r2]",
+        "ldrsh r6, [r1, r2]",
+        "asrs r7, r3, #8",
+        "muls r3, r6, r3",
+        "add r8, r3",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "ldrsh r3, [r4, r2]",
+        "ldrsh r6, [r5, r2]",
+        "asrs r7, r3, #8",
+        "muls r3, r6, r3",
+        "add r8, r3",
+        "muls r7, r6, r7",
+        "add r9, r7",
+        "adds r2, #4",
+        "bne 4b",
+        "9:",
+        ".endm",
+        // Row sum \s (i32) to sat_i16(\b + ((\s + ⌊2^e/2⌋) >> e)) in \t,
+        // e = \e clamped to 24; \u scratch.
+        ".macro w8t1_round s, e, b, t, u",
+        "cmp \\e, #24",
+        "bls 1f",
+        "movs \\e, #24",
+        "1:",
+        "movs \\t, #1",
+        "lsls \\t, \\t, \\e",
+        "asrs \\t, \\t, #1",
+        "adds \\s, \\s, \\t",
+        "asrs \\s, \\s, \\e",
+        "adds \\s, \\s, \\b",
+        "sxth \\t, \\s",
+        "cmp \\t, \\s",
+        "beq 2f",
+        // Saturate: 32767, or −32768 for a negative sum.
+        "asrs \\t, \\s, #31",
+        "movs \\u, #1",
+        "lsls \\u, \\u, #15",
+        "subs \\u, \\u, #1",
+        "eors \\t, \\u",
+        "2:",
+        ".endm",
+        "push {{r4-r7, lr}}",
+        "mov r4, r8",
+        "mov r5, r9",
+        "push {{r4, r5}}",
+        "sub sp, #44",
+        // Copy the 11 argument words to the frame.
+        "mov r1, sp",
+        "ldm r0!, {{r2-r7}}",
+        "stm r1!, {{r2-r7}}",
+        "ldm r0!, {{r2-r6}}",
+        "stm r1!, {{r2-r6}}",
+        // Row pair loop: A = B = 0, the input part, the recurrent part.
+        "10:",
+        "movs r0, #0",
+        "mov r8, r0",
+        "mov r9, r0",
+        "w8t1_part 16, 20, 24",
+        "w8t1_part 28, 32, 36",
+        // S_a = A − 256·B − 128·Σ, S_b = B.
+        "ldr r0, [sp, #40]",
+        "mov r3, r8",
+        "mov r4, r9",
+        "subs r3, r3, r0",
+        "lsls r0, r4, #8",
+        "subs r3, r3, r0",
+        // Shifts and biases.
+        "ldr r0, [sp, #4]",
+        "ldrb r1, [r0]",
+        "ldrb r2, [r0, #1]",
+        "adds r0, #2",
+        "str r0, [sp, #4]",
+        "ldr r0, [sp, #0]",
+        "ldrh r5, [r0]",
+        "ldrh r6, [r0, #2]",
+        "adds r0, #4",
+        "str r0, [sp, #0]",
+        "sxth r5, r5",
+        "sxth r6, r6",
+        "w8t1_round r3, r1, r5, r0, r7",
+        "w8t1_round r4, r2, r6, r1, r7",
+        "ldr r2, [sp, #8]",
+        "strh r0, [r2]",
+        "strh r1, [r2, #2]",
+        "adds r0, r2, #4",
+        "str r0, [sp, #8]",
+        "ldr r1, [sp, #12]",
+        "cmp r0, r1",
+        "beq 20f",
+        "b 10b",
+        "20:",
+        ".purgem w8t1_part",
+        ".purgem w8t1_round",
+        "add sp, #44",
+        "pop {{r4, r5}}",
+        "mov r8, r4",
+        "mov r9, r5",
+        "pop {{r4-r7, pc}}",
+    )
+}
+
+/// The rows of [`crate::w8::rows`] computed on the Cortex-M0: rows `0 ..
+/// 2k` of parts in the pair layout (see [`crate::w8::weight`]) by
+/// [`w8_pairs_thumb1`], for the largest `k` such that both rows of every
+/// pair have an output, a bias, a shift and complete weights in both parts
+/// (none when it declines: more than [`W8_KERNEL_ROW`] values in a row,
+/// or a non-empty part's weights at an odd address), then row `2k` if it
+/// is the layer's unpaired last row (plain `i8` in both parts, e.g. a
+/// one-output head) by a 32-bit sum. Returns the number of rows written
+/// (the caller computes every row from there on).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn w8_pairs(
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    let rows = w8_kernel_pairs(bias, shift, w_x, x, w_h, h, out);
+    rows + w8_last_row(rows, bias, shift, w_x, x, w_h, h, out)
+}
+
+/// `Σ w[k]·v[k]` over the common length in `i32` arithmetic (wrapping;
+/// exact for at most [`I32_ROW`](crate::w8::I32_ROW) products).
+#[inline]
+fn sum32(w: &[i8], v: &[Q4_12]) -> i32 {
+    w.iter().zip(v).fold(0i32, |a, (&w, v)| {
+        a.wrapping_add(i32::from(w) * i32::from(v.to_bits()))
+    })
+}
+
+/// Row `r` by [`sum32`] if it is the layer's unpaired last row in both
+/// parts (`n = 0`, or `r·n + n ≤ part.len() < (r + 2)·n`: its `n` weights
+/// are plain `i8` at `r·n`) with an output, a bias and a shift, and the
+/// row has at most [`I32_ROW`](crate::w8::I32_ROW) products; returns 1 if
+/// it wrote `out[r]`, else 0.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn w8_last_row(
+    r: usize,
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    fn plain(w: &[u8], n: usize, r: usize) -> Option<&[i8]> {
+        if n == 0 {
+            return Some(&[]);
+        }
+        let start = r.checked_mul(n)?;
+        let paired = r.checked_add(2)?.checked_mul(n)? <= w.len();
+        let row = w.get(start..start.checked_add(n)?)?;
+        (!paired).then(|| bytemuck::cast_slice(row))
+    }
+    let (Some(o), Some(b), Some(&e), Some(qx), Some(qh)) = (
+        out.get_mut(r),
+        bias.get(r),
+        shift.get(r),
+        plain(w_x, x.len(), r),
+        plain(w_h, h.len(), r),
+    ) else {
+        return 0;
+    };
+    if x.len() + h.len() > crate::w8::I32_ROW {
+        return 0;
+    }
+    let s = sum32(qx, x).wrapping_add(sum32(qh, h));
+    // `sat_i16(bias + ⌊(s + ⌊2^e/2⌋) / 2^e⌋)` in 32 bits: `s` splits into
+    // `(s >> e)·2^e + (s mod 2^e)`; `s & mask < 2^24`, `half ≤ 2^23`.
+    let e = u32::from(e.min(crate::w8::MAX_SHIFT));
+    let mask = (1i32 << e) - 1;
+    let half = (1i32 << e) >> 1;
+    let q = (s >> e) + (((s & mask) + half) >> e);
+    *o = Q4_12::from_bits(super::sat_i16(i64::from(
+        i32::from(b.to_bits()).saturating_add(q),
+    )));
+    1
+}
+
+/// The row pairs of [`w8_pairs`] by [`w8_pairs_thumb1`]; returns `2k`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn w8_kernel_pairs(
+    bias: &[Q4_12],
+    shift: &[u8],
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    out: &mut [Q4_12],
+) -> usize {
+    let (nx, nh) = (x.len(), h.len());
+    if nx + nh > W8_KERNEL_ROW {
+        return 0;
+    }
+    // The complete pairs of a part of `n ≤ 509` columns (at most
+    // `pairs`): a multiplication when `2·pairs·n < 2^31` (no division on
+    // the common path: the M0 divides in software), else a division.
+    let fit = |w: &[u8], n: usize, pairs: usize| match n {
+        0 => pairs,
+        _ if pairs < 1 << 21 && 2 * pairs * n <= w.len() => pairs,
+        _ => pairs.min(w.len() / (2 * n)),
+    };
+    let even = |w: &[u8], n: usize| n == 0 || (w.as_ptr() as usize).is_multiple_of(2);
+    if !even(w_x, nx) || !even(w_h, nh) {
+        return 0;
+    }
+    let pairs = out.len().min(bias.len()).min(shift.len()) / 2;
+    let pairs = fit(w_h, nh, fit(w_x, nx, pairs));
+    let rows = 2 * pairs;
+    let Some(out) = out.get_mut(..rows).filter(|_| pairs > 0) else {
+        return 0;
+    };
+    let sum = x
+        .iter()
+        .chain(h)
+        .fold(0i32, |s, v| s.wrapping_add(i32::from(v.to_bits())));
+    let out_range = out.as_mut_ptr_range();
+    let args = W8Args {
+        bias: bias.as_ptr().cast(),
+        shift: shift.as_ptr(),
+        out: out_range.start.cast(),
+        out_end: out_range.end.cast(),
+        w_x: w_x.as_ptr(),
+        x_end: x.as_ptr_range().end.cast(),
+        nx2: 2 * nx,
+        w_h: w_h.as_ptr(),
+        h_end: h.as_ptr_range().end.cast(),
+        nh2: 2 * nh,
+        corr: sum.wrapping_mul(128),
+    };
+    // SAFETY: checked above: `pairs ≥ 1`; `rows = 2·pairs` outputs (an
+    // exclusive borrow, so overlapping no input), biases (`LDRH`, 2-byte
+    // aligned as `i16`) and shifts (`LDRB`); `pairs` complete row pairs in
+    // both parts (`2·pairs·N` bytes each), each non-empty part at an even
+    // address, so every `LDRSH` of a column (at an even offset `2c` of a
+    // pair's `2N` bytes) is 2-byte aligned; `x` and `h` (`Q4_12` is
+    // `repr(transparent)` over `i16`) read for exactly their lengths;
+    // `N_x + N_h ≤ W8_KERNEL_ROW`; `args` outlives the call; the kernel
+    // follows the AAPCS (saves r4–r9 and lr, restores sp).
+    unsafe { w8_pairs_thumb1(&args) };
+    rows
 }
