@@ -91,7 +91,7 @@ fn sum(w: &[i8], v: &[Q4_12]) -> i64 {
 /// `Σ w[k]·v[k]` over the common length in an `i32`: exact when the
 /// common length is at most [`I32_ROW`] (the caller checks), wrapping
 /// otherwise (never panics).
-/// On `thumbv7em` (Cortex-M4/M7) rows of at least [`KERNEL_ROW`] run the
+/// On `thumbv7em` (Cortex-M4/M7) rows of at least `KERNEL_ROW` (16) run the
 /// `SXTB16` + `SMLAD` kernel (shorter ones cost less inline than its
 /// call), the same value.
 #[inline]
@@ -273,6 +273,11 @@ fn row_sum64(part: &[u8], r: usize, v: &[Q4_12]) -> i64 {
             i32::from(b as i8)
         }
     };
+    if step == 1 && n <= I32_ROW {
+        // Plain `i8`: the Cortex-M4 sums it with its `SXTB16` kernel.
+        let row: &[i8] = bytemuck::cast_slice(bytes.get(..n).unwrap_or(bytes));
+        return i64::from(sum32(row, v));
+    }
     let terms = bytes.iter().step_by(step).zip(v);
     if n <= I32_ROW {
         i64::from(terms.fold(0i32, |a, (&b, v)| {
@@ -302,8 +307,9 @@ fn finish64(bias: Q4_12, shift: u8, s: i64) -> Q4_12 {
 /// row) and the parts must run to the layer's last row, so that a pair's
 /// partner is found; a missing bias reads as zero, a missing shift as 0, a
 /// missing weight as 0. The same values as [`pre`] row by row; pairs are
-/// summed together (one pass over `x` and `h` for two rows), and on
-/// `thumbv7em` by the row-pair kernel (`w8_pairs` in `num::dsp`).
+/// summed together (one pass over `x` and `h` for two rows), on
+/// `thumbv7em` by the row-pair kernel `w8_pairs` in `num::dsp` and on
+/// `thumbv6m` by `w8_pairs` in `num::thumb1`.
 #[inline]
 fn rows_even(
     bias: &[Q4_12],
@@ -351,7 +357,13 @@ fn rows_even(
         } else {
             let (b, e) = b_e(r);
             if let Some(o) = rest.first_mut() {
-                *o = finish64(b, e, row_sum64(w_x, r, x) + row_sum64(w_h, r, h));
+                let s = row_sum64(w_x, r, x) + row_sum64(w_h, r, h);
+                // A short row's sum is exact in an `i32`: round in 32 bits.
+                *o = if short {
+                    finish(b, e, s as i32)
+                } else {
+                    finish64(b, e, s)
+                };
             }
             r += 1;
         }
@@ -367,8 +379,9 @@ fn rows_even(
 /// h)` with `q_x`, `q_h` row `first + i`'s weights; a missing bias reads as
 /// zero, a missing shift as 0, a missing weight as 0. The same values as
 /// [`pre`] row by row; pairs are summed together (one pass over `x` and
-/// `h` for two rows), on `thumbv7em` by the row-pair kernel (`w8_pairs` in
-/// `num::dsp`). Exposed for the device self-test.
+/// `h` for two rows), by a row-pair kernel on `thumbv7em` and `thumbv6m`
+/// (`w8_pairs` in `num::dsp` and `num::thumb1`). Exposed for the device
+/// self-test.
 ///
 /// ```
 /// use lstm_core::{w8, Q4_12};

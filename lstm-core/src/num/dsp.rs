@@ -22,8 +22,9 @@
 //!   and the saturation): per two weight columns of a row pair one `SMLAD`
 //!   of the pair's halfwords (`256·q_b + q_a + 128`) and one `SXTB16` +
 //!   `SMLAD` of row `b`'s bytes, the values copied once per call to a
-//!   4-byte-aligned buffer so that one `LDM` loads 8 of them; a layer's
-//!   unpaired last row (plain `i8`) by [`w8_dot`].
+//!   4-byte-aligned buffer so that one `LDM` loads 8 of them. A layer's
+//!   unpaired last row (plain `i8`) is summed by [`w8_dot`] (through
+//!   `w8::sum32`).
 //! - `f32_rows4` (`thumbv7em-none-eabihf` only): four `f32` gate rows per
 //!   pass with `VMLA.F32`, which rounds the product and then the sum, as
 //!   `acc + w * v` does.
@@ -1749,78 +1750,16 @@ unsafe extern "C" fn w8_pairs_kernel(args: *const W8PairsArgs, w_x: *const u8, w
     )
 }
 
-/// The rows of [`crate::w8::rows`] computed here: rows `0 .. 2k` of parts
-/// in the pair layout (see [`crate::w8::weight`]) by [`w8_pairs_kernel`],
-/// for the largest `k` such that both rows of every pair have an output, a
-/// bias, a shift and complete weights in both parts (none when it
-/// declines: more than [`KERNEL_ROW`] values in a row), then row `2k` if it is the layer's unpaired
-/// last row (plain `i8` in both parts, e.g. a one-output head) by
-/// [`w8_dot`]. Returns the number of rows written (the caller computes
-/// every row from there on).
+/// The rows of [`crate::w8::rows`] computed on the Cortex-M4: rows `0 ..
+/// 2k` of parts in the pair layout (see [`crate::w8::weight`]) by
+/// [`w8_pairs_kernel`], for the largest `k` such that both rows of every
+/// pair have an output, a bias, a shift and complete weights in both
+/// parts (none when it declines; see the checks below). Returns `2k`: the
+/// caller computes every row from there on (a layer's unpaired last row
+/// too).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn w8_pairs(
-    bias: &[Q4_12],
-    shift: &[u8],
-    w_x: &[u8],
-    x: &[Q4_12],
-    w_h: &[u8],
-    h: &[Q4_12],
-    out: &mut [Q4_12],
-) -> usize {
-    let rows = w8_kernel_pairs(bias, shift, w_x, x, w_h, h, out);
-    rows + w8_last_row(rows, bias, shift, w_x, x, w_h, h, out)
-}
-
-/// Row `r` by [`w8_sum32`] if it is the layer's unpaired last row in both
-/// parts (`n = 0`, or `r·n + n ≤ part.len() < (r + 2)·n`: its `n` weights
-/// are plain `i8` at `r·n`) with an output, a bias and a shift, and the
-/// row has at most [`I32_ROW`](crate::w8::I32_ROW) products; returns 1 if
-/// it wrote `out[r]`, else 0.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn w8_last_row(
-    r: usize,
-    bias: &[Q4_12],
-    shift: &[u8],
-    w_x: &[u8],
-    x: &[Q4_12],
-    w_h: &[u8],
-    h: &[Q4_12],
-    out: &mut [Q4_12],
-) -> usize {
-    fn plain(w: &[u8], n: usize, r: usize) -> Option<&[i8]> {
-        if n == 0 {
-            return Some(&[]);
-        }
-        let start = r.checked_mul(n)?;
-        let paired = r.checked_add(2)?.checked_mul(n)? <= w.len();
-        let row = w.get(start..start.checked_add(n)?)?;
-        (!paired).then(|| bytemuck::cast_slice(row))
-    }
-    let (Some(o), Some(b), Some(&e), Some(qx), Some(qh)) = (
-        out.get_mut(r),
-        bias.get(r),
-        shift.get(r),
-        plain(w_x, x.len(), r),
-        plain(w_h, h.len(), r),
-    ) else {
-        return 0;
-    };
-    if x.len() + h.len() > crate::w8::I32_ROW {
-        return 0;
-    }
-    let s = w8_sum32(qx, x).wrapping_add(w8_sum32(qh, h));
-    let e = u32::from(e.min(crate::w8::MAX_SHIFT));
-    let acc = (i64::from(b.to_bits()) << e) + i64::from(s);
-    *o = Q4_12::from_bits(super::sat_i16((acc + ((1i64 << e) >> 1)) >> e));
-    1
-}
-
-/// The row pairs of [`w8_pairs`] by [`w8_pairs_kernel`]; returns `2k`.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn w8_kernel_pairs(
     bias: &[Q4_12],
     shift: &[u8],
     w_x: &[u8],

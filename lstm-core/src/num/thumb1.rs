@@ -520,91 +520,13 @@ unsafe extern "C" fn w8_pairs_thumb1(args: *const W8Args) {
 /// The rows of [`crate::w8::rows`] computed on the Cortex-M0: rows `0 ..
 /// 2k` of parts in the pair layout (see [`crate::w8::weight`]) by
 /// [`w8_pairs_thumb1`], for the largest `k` such that both rows of every
-/// pair have an output, a bias, a shift and complete weights in both parts
-/// (none when it declines: more than [`W8_KERNEL_ROW`] values in a row,
-/// or a non-empty part's weights at an odd address), then row `2k` if it
-/// is the layer's unpaired last row (plain `i8` in both parts, e.g. a
-/// one-output head) by a 32-bit sum. Returns the number of rows written
-/// (the caller computes every row from there on).
+/// pair have an output, a bias, a shift and complete weights in both
+/// parts (none when it declines; see the checks below). Returns `2k`: the
+/// caller computes every row from there on (a layer's unpaired last row
+/// too).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn w8_pairs(
-    bias: &[Q4_12],
-    shift: &[u8],
-    w_x: &[u8],
-    x: &[Q4_12],
-    w_h: &[u8],
-    h: &[Q4_12],
-    out: &mut [Q4_12],
-) -> usize {
-    let rows = w8_kernel_pairs(bias, shift, w_x, x, w_h, h, out);
-    rows + w8_last_row(rows, bias, shift, w_x, x, w_h, h, out)
-}
-
-/// `Σ w[k]·v[k]` over the common length in `i32` arithmetic (wrapping;
-/// exact for at most [`I32_ROW`](crate::w8::I32_ROW) products).
-#[inline]
-fn sum32(w: &[i8], v: &[Q4_12]) -> i32 {
-    w.iter().zip(v).fold(0i32, |a, (&w, v)| {
-        a.wrapping_add(i32::from(w) * i32::from(v.to_bits()))
-    })
-}
-
-/// Row `r` by [`sum32`] if it is the layer's unpaired last row in both
-/// parts (`n = 0`, or `r·n + n ≤ part.len() < (r + 2)·n`: its `n` weights
-/// are plain `i8` at `r·n`) with an output, a bias and a shift, and the
-/// row has at most [`I32_ROW`](crate::w8::I32_ROW) products; returns 1 if
-/// it wrote `out[r]`, else 0.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn w8_last_row(
-    r: usize,
-    bias: &[Q4_12],
-    shift: &[u8],
-    w_x: &[u8],
-    x: &[Q4_12],
-    w_h: &[u8],
-    h: &[Q4_12],
-    out: &mut [Q4_12],
-) -> usize {
-    fn plain(w: &[u8], n: usize, r: usize) -> Option<&[i8]> {
-        if n == 0 {
-            return Some(&[]);
-        }
-        let start = r.checked_mul(n)?;
-        let paired = r.checked_add(2)?.checked_mul(n)? <= w.len();
-        let row = w.get(start..start.checked_add(n)?)?;
-        (!paired).then(|| bytemuck::cast_slice(row))
-    }
-    let (Some(o), Some(b), Some(&e), Some(qx), Some(qh)) = (
-        out.get_mut(r),
-        bias.get(r),
-        shift.get(r),
-        plain(w_x, x.len(), r),
-        plain(w_h, h.len(), r),
-    ) else {
-        return 0;
-    };
-    if x.len() + h.len() > crate::w8::I32_ROW {
-        return 0;
-    }
-    let s = sum32(qx, x).wrapping_add(sum32(qh, h));
-    // `sat_i16(bias + ⌊(s + ⌊2^e/2⌋) / 2^e⌋)` in 32 bits: `s` splits into
-    // `(s >> e)·2^e + (s mod 2^e)`; `s & mask < 2^24`, `half ≤ 2^23`.
-    let e = u32::from(e.min(crate::w8::MAX_SHIFT));
-    let mask = (1i32 << e) - 1;
-    let half = (1i32 << e) >> 1;
-    let q = (s >> e) + (((s & mask) + half) >> e);
-    *o = Q4_12::from_bits(super::sat_i16(i64::from(
-        i32::from(b.to_bits()).saturating_add(q),
-    )));
-    1
-}
-
-/// The row pairs of [`w8_pairs`] by [`w8_pairs_thumb1`]; returns `2k`.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn w8_kernel_pairs(
     bias: &[Q4_12],
     shift: &[u8],
     w_x: &[u8],
