@@ -567,7 +567,8 @@ fn w8_cases(rng: &mut Rng) -> u32 {
             let s: i64 = (0..nx)
                 .map(|c| i64::from(w8::weight(px, nx, r, c)) * i64::from(x[c].to_bits()))
                 .chain(
-                    (0..nh).map(|c| i64::from(w8::weight(ph, nh, r, c)) * i64::from(h[c].to_bits())),
+                    (0..nh)
+                        .map(|c| i64::from(w8::weight(ph, nh, r, c)) * i64::from(h[c].to_bits())),
                 )
                 .sum();
             if o.to_bits() != w8_round(bias[r].to_bits(), shift[r], s) {
