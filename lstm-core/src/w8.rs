@@ -290,6 +290,52 @@ fn row_sum64(part: &[u8], r: usize, v: &[Q4_12]) -> i64 {
     }
 }
 
+/// Row `r` of the parts alone (see [`weight`]): [`pre`] with its sums by
+/// [`row_sum64`], rounded in 32 bits when the row has at most [`I32_ROW`]
+/// products (its sum is then exact in an `i32`).
+#[inline]
+fn one_row(
+    bias: Q4_12,
+    shift: u8,
+    w_x: &[u8],
+    x: &[Q4_12],
+    w_h: &[u8],
+    h: &[Q4_12],
+    r: usize,
+) -> Q4_12 {
+    let s = row_sum64(w_x, r, x) + row_sum64(w_h, r, h);
+    if x.len().saturating_add(h.len()) <= I32_ROW {
+        finish(bias, shift, s as i32)
+    } else {
+        finish64(bias, shift, s)
+    }
+}
+
+/// How many complete row pairs a row-pair kernel computes from row 0: the
+/// largest `k` such that rows `0 .. 2k` all have an output, a bias and a
+/// shift (`rows` = the fewest of those) and both parts hold `k` complete
+/// pairs (`2k·n` bytes); 0 when a row has more than `max_row` products. A
+/// multiplication on the common path (a Cortex-M0 divides in software).
+#[cfg(any(lstm_arm_dsp, lstm_thumb1))]
+pub(crate) fn kernel_pairs(
+    rows: usize,
+    w_x: &[u8],
+    nx: usize,
+    w_h: &[u8],
+    nh: usize,
+    max_row: usize,
+) -> usize {
+    if nx.saturating_add(nh) > max_row {
+        return 0;
+    }
+    let fit = |w: &[u8], n: usize, pairs: usize| match n {
+        0 => pairs,
+        _ if pairs < 1 << 21 && 2 * pairs * n <= w.len() => pairs,
+        _ => pairs.min(w.len() / (2 * n)),
+    };
+    fit(w_h, nh, fit(w_x, nx, rows / 2))
+}
+
 /// `sat_i16(bias + ⌊(s + ⌊2^e / 2⌋) / 2^e⌋)` for an exact `i64` sum `s`:
 /// [`pre`]'s rounding and saturation.
 #[inline]
@@ -357,13 +403,7 @@ fn rows_even(
         } else {
             let (b, e) = b_e(r);
             if let Some(o) = rest.first_mut() {
-                let s = row_sum64(w_x, r, x) + row_sum64(w_h, r, h);
-                // A short row's sum is exact in an `i32`: round in 32 bits.
-                *o = if short {
-                    finish(b, e, s as i32)
-                } else {
-                    finish64(b, e, s)
-                };
+                *o = one_row(b, e, w_x, x, w_h, h, r);
             }
             r += 1;
         }
@@ -418,7 +458,7 @@ pub fn rows(
         bias.first().map_or(Q4_12::ZERO, |&b| b),
         shift.first().map_or(0, |&e| e),
     );
-    *o = finish64(b, e, row_sum64(w_x, 1, x) + row_sum64(w_h, 1, h));
+    *o = one_row(b, e, w_x, x, w_h, h, 1);
     rows_even(
         tail(bias, 1),
         tail(shift, 1),

@@ -1769,16 +1769,8 @@ pub(crate) fn w8_pairs(
     out: &mut [Q4_12],
 ) -> usize {
     let (nx, nh) = (x.len(), h.len());
-    if nx + nh > KERNEL_ROW {
-        return 0;
-    }
-    let mut pairs = out.len().min(bias.len()).min(shift.len()) / 2;
-    if nx > 0 {
-        pairs = pairs.min(w_x.len() / (2 * nx));
-    }
-    if nh > 0 {
-        pairs = pairs.min(w_h.len() / (2 * nh));
-    }
+    let rows = out.len().min(bias.len()).min(shift.len());
+    let pairs = crate::w8::kernel_pairs(rows, w_x, nx, w_h, nh, KERNEL_ROW);
     if pairs == 0 {
         return 0;
     }
@@ -1798,8 +1790,8 @@ pub(crate) fn w8_pairs(
         x_at: 2 * x0,
         h_at: 2 * h0,
     };
-    // SAFETY: checked above: `pairs ≥ 1`; `rows = 2·pairs` outputs (an
-    // exclusive borrow, so overlapping no input), biases and shifts
+    // SAFETY: checked above and by `w8::kernel_pairs`: `pairs ≥ 1`;
+    // `rows = 2·pairs` outputs (an exclusive borrow, so overlapping no input), biases and shifts
     // (`LDR`, `LDRH`, `STR`: unaligned allowed on Armv7-M); `rows`
     // complete rows in the pair layout in both parts (`2·pairs·N` bytes,
     // `paired`), read by `LDR` / `LDRSH`, and by `LDM` only where the

@@ -536,23 +536,12 @@ pub(crate) fn w8_pairs(
     out: &mut [Q4_12],
 ) -> usize {
     let (nx, nh) = (x.len(), h.len());
-    if nx + nh > W8_KERNEL_ROW {
-        return 0;
-    }
-    // The complete pairs of a part of `n ≤ 509` columns (at most
-    // `pairs`): a multiplication when `2·pairs·n < 2^31` (no division on
-    // the common path: the M0 divides in software), else a division.
-    let fit = |w: &[u8], n: usize, pairs: usize| match n {
-        0 => pairs,
-        _ if pairs < 1 << 21 && 2 * pairs * n <= w.len() => pairs,
-        _ => pairs.min(w.len() / (2 * n)),
-    };
     let even = |w: &[u8], n: usize| n == 0 || (w.as_ptr() as usize).is_multiple_of(2);
     if !even(w_x, nx) || !even(w_h, nh) {
         return 0;
     }
-    let pairs = out.len().min(bias.len()).min(shift.len()) / 2;
-    let pairs = fit(w_h, nh, fit(w_x, nx, pairs));
+    let rows = out.len().min(bias.len()).min(shift.len());
+    let pairs = crate::w8::kernel_pairs(rows, w_x, nx, w_h, nh, W8_KERNEL_ROW);
     let rows = 2 * pairs;
     let Some(out) = out.get_mut(..rows).filter(|_| pairs > 0) else {
         return 0;
@@ -575,8 +564,8 @@ pub(crate) fn w8_pairs(
         nh2: 2 * nh,
         corr: sum.wrapping_mul(128),
     };
-    // SAFETY: checked above: `pairs ≥ 1`; `rows = 2·pairs` outputs (an
-    // exclusive borrow, so overlapping no input), biases (`LDRH`, 2-byte
+    // SAFETY: checked above and by `w8::kernel_pairs`: `pairs ≥ 1`;
+    // `rows = 2·pairs` outputs (an exclusive borrow, so overlapping no input), biases (`LDRH`, 2-byte
     // aligned as `i16`) and shifts (`LDRB`); `pairs` complete row pairs in
     // both parts (`2·pairs·N` bytes each), each non-empty part at an even
     // address, so every `LDRSH` of a column (at an even offset `2c` of a
